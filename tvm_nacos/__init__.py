@@ -1,0 +1,35 @@
+"""tvm-nacos: neural architecture and compiler optimization co-search inside Apache TVM.
+
+Architecture choices live in the compiler as switchable Relax subgraphs (*choice points*);
+passes in :mod:`tvm_nacos.passes` inspect and specialize them; :mod:`tvm_nacos.search_space`
+is the pure-Python model of the space.
+
+Importing this package does not import TVM or PyTorch: the names below load on first use, so
+``import tvm_nacos.search_space`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY_ATTRS = {
+    "from_torch": ("tvm_nacos.frontend.torch", "from_torch"),
+    "host_target": ("tvm_nacos.target", "host_target"),
+    "ArchSample": ("tvm_nacos.search_space", "ArchSample"),
+    "SearchSpace": ("tvm_nacos.search_space", "SearchSpace"),
+}
+_LAZY_MODULES = ("analysis", "errors", "frontend", "ir", "passes", "search_space", "target")
+
+__all__ = ["__version__", *_LAZY_ATTRS, *_LAZY_MODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_ATTRS:
+        module_name, attr = _LAZY_ATTRS[name]
+        return getattr(importlib.import_module(module_name), attr)
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"tvm_nacos.{name}")
+    raise AttributeError(f"module 'tvm_nacos' has no attribute {name!r}")

@@ -1,0 +1,51 @@
+"""The one place that names TVM paths which move between releases.
+
+tvm-nacos is verified on apache-tvm 0.27 (see ``constraints.txt``). In that release
+``tvm.tir`` became ``tvm.tirx``, schedules and MetaSchedule moved to ``tvm.s_tir``, structural
+equality moved to ``tvm_ffi`` and Relax struct-info became ``ty``. Every other module imports
+these names from here, so a TVM upgrade touches one file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tvm
+import tvm_ffi
+from tvm import relax
+
+#: TIR (``tvm.tir`` before 0.27).
+tirx = tvm.tirx
+
+#: Structural equality and hashing (``tvm.ir.structural_equal`` before 0.27).
+structural_equal = tvm_ffi.structural_equal
+structural_hash = tvm_ffi.structural_hash
+get_first_structural_mismatch = tvm_ffi.get_first_structural_mismatch
+
+#: Relax tensor type (``relax.TensorStructInfo`` before 0.27).
+TensorType = relax.TensorType
+
+#: Relax constants are generic IR constants in 0.27 (``relax.Constant`` before).
+GenericConst = tvm.ir.GenericConst
+
+
+def meta_schedule() -> Any:
+    """Return the MetaSchedule package (``tvm.s_tir.meta_schedule``; ``tvm.meta_schedule`` before 0.27)."""
+    from tvm.s_tir import meta_schedule  # pylint: disable=import-outside-toplevel
+
+    return meta_schedule
+
+
+def var_name(var: relax.Var) -> str:
+    """Name of a Relax variable (``name_hint`` before 0.27)."""
+    return str(var.name)
+
+
+def expr_type(expr: relax.Expr) -> Any:
+    """The type (struct info before 0.27) of a normalized Relax expression."""
+    return expr.ty
+
+
+def const_value(const: Any) -> Any:
+    """The ``tvm.runtime.Tensor`` held by a Relax constant (``.data`` before 0.27)."""
+    return const.value

@@ -1,0 +1,50 @@
+"""Exceptions raised by tvm-nacos.
+
+Every error names the bad value and, where there is a fixed set, the valid ones. They subclass
+the builtin that fits, so ``except ValueError`` keeps working for callers that do not know us.
+This module imports nothing heavy: it is safe to import without TVM or PyTorch.
+"""
+
+from __future__ import annotations
+
+from tvm_nacos.search_space.errors import InvalidSampleError, SearchSpaceError
+
+__all__ = [
+    "ChoicePointError",
+    "InvalidSampleError",
+    "NacosError",
+    "NoChoicePointError",
+    "SearchSpaceError",
+    "UnsupportedModelError",
+]
+
+
+class NacosError(Exception):
+    """Base class of the errors that are specific to tvm-nacos."""
+
+
+class ChoicePointError(NacosError, ValueError):
+    """A choice point is malformed: options disagree on their output, labels repeat, too few options.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong.
+    label : str, optional
+        The label of the offending choice point.
+    option : str, optional
+        The offending option of that choice point.
+    """
+
+    def __init__(self, message: str, *, label: str | None = None, option: str | None = None) -> None:
+        super().__init__(message)
+        self.label = label
+        self.option = option
+
+
+class NoChoicePointError(NacosError, ValueError):
+    """The module has no choice point, so there is nothing to search."""
+
+
+class UnsupportedModelError(NacosError, ValueError):
+    """A model cannot be imported, for example because the importer has no converter for an op."""

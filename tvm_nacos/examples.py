@@ -1,0 +1,99 @@
+"""A small example supernet, used by the quick start, the tutorials and the tests.
+
+``example_supernet()`` is a PyTorch CNN with three choice points, one of them conditional:
+
+- ``block1.op``: a 3×3 convolution, a 5×5 convolution, or a depthwise-separable 3×3;
+- ``block2.depth``: ``keep`` the second block or ``skip`` it (depth choice);
+- ``block2.kernel``: the kernel of the second block, 3 or 5, which exists only when the block
+  is kept.
+
+That is 3 × (2 + 1) = 9 architectures.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Input shape of the example supernet (batch, channels, height, width).
+EXAMPLE_INPUT_SHAPE = (1, 3, 16, 16)
+
+
+def _conv_bn_relu(torch_nn: Any, c_in: int, c_out: int, kernel: int, groups: int = 1) -> Any:
+    return torch_nn.Sequential(
+        torch_nn.Conv2d(c_in, c_out, kernel, padding=kernel // 2, groups=groups, bias=False),
+        torch_nn.BatchNorm2d(c_out),
+        torch_nn.ReLU(),
+    )
+
+
+def example_supernet(channels: int = 8, num_classes: int = 10, seed: int = 0) -> Any:
+    """Build the example supernet with deterministic random weights.
+
+    Parameters
+    ----------
+    channels : int
+        Width of both blocks.
+    num_classes : int
+        Outputs of the classifier.
+    seed : int
+        Seed of the weight initialization (batch-norm statistics included).
+
+    Returns
+    -------
+    torch.nn.Module
+        The supernet, in eval mode.
+    """
+    import torch  # pylint: disable=import-outside-toplevel
+    from torch import nn  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos.frontend.torch import Choice  # pylint: disable=import-outside-toplevel
+
+    class ExampleSupernet(nn.Module):
+        """stem → block1 (op choice, residual) → block2 (depth and kernel choices) → classifier."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            c = channels
+            self.stem = _conv_bn_relu(nn, 3, c, 3)
+            self.block1 = Choice(
+                "block1.op",
+                {
+                    "conv3x3": _conv_bn_relu(nn, c, c, 3),
+                    "conv5x5": _conv_bn_relu(nn, c, c, 5),
+                    "dwsep3x3": nn.Sequential(
+                        _conv_bn_relu(nn, c, c, 3, groups=c), _conv_bn_relu(nn, c, c, 1)
+                    ),
+                },
+            )
+            kernel = Choice("block2.kernel", {"k3": _conv_bn_relu(nn, c, c, 3), "k5": _conv_bn_relu(nn, c, c, 5)})
+            self.block2 = Choice("block2.depth", {"keep": kernel, "skip": nn.Identity()})
+            self.pool = nn.AdaptiveAvgPool2d(1)
+            self.head = nn.Linear(c, num_classes)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = self.stem(x)
+            x = x + self.block1(x)
+            x = self.block2(x)
+            return self.head(torch.flatten(self.pool(x), 1))
+
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = ExampleSupernet()
+        # Non-trivial batch-norm statistics, so that folding or dropping them would show.
+        for module in model.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.data.uniform_(0.5, 1.5)
+                module.bias.data.uniform_(-0.5, 0.5)
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return model.eval()
+
+
+def example_input(seed: int = 0) -> Any:
+    """A deterministic input batch of :data:`EXAMPLE_INPUT_SHAPE`."""
+    import torch  # pylint: disable=import-outside-toplevel
+
+    return torch.randn(*EXAMPLE_INPUT_SHAPE, generator=torch.Generator().manual_seed(seed))

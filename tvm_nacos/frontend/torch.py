@@ -1,0 +1,346 @@
+"""PyTorch front end: ``Choice`` modules in eager models, imported as Relax choice points.
+
+.. code-block:: python
+
+    from tvm_nacos.frontend.torch import Choice, apply_sample
+    import tvm_nacos
+
+    class Block(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.op = Choice("block.op", {"conv3x3": nn.Conv2d(8, 8, 3, padding=1),
+                                          "conv5x5": nn.Conv2d(8, 8, 5, padding=2)})
+        def forward(self, x):
+            return torch.relu(self.op(x))
+
+    mod = tvm_nacos.from_torch(Block(), (torch.randn(1, 8, 16, 16),))   # one choice point
+    reference = apply_sample(Block(), {"block.op": "conv5x5"})          # the eager architecture
+
+How the import works: one eager forward pass records, for every ``Choice``, its inputs and the
+shape of its output. During ``torch.export`` each ``Choice`` then becomes one opaque marker op
+(``nacos::choice``) whose fake kernel returns the recorded shape, so the options' weights do not
+enter the exported graph. TVM's importer hands every marker to our converter, which exports and
+imports each option on its own (recursively, for ``Choice`` modules nested in options), adds the
+options and a stub as private Relax functions (see :mod:`tvm_nacos.ir.choice`), and emits a call
+to the stub. Weights are kept as Relax constants. The model is imported in inference mode
+(``model.eval()``; its training flag is restored afterwards).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import functools
+import re
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from tvm_nacos.errors import ChoicePointError, UnsupportedModelError
+from tvm_nacos.search_space import ArchSample, ChoiceSpec, Condition, SearchSpace
+
+__all__ = ["Choice", "apply_sample", "choices", "from_torch", "torch_search_space"]
+
+_OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Choice(nn.Module):
+    """A choice point in a PyTorch model: one of several sub-modules computes the output.
+
+    Parameters
+    ----------
+    label : str
+        Stable label, unique in the model (for example ``"stage2.block1.kernel"``).
+    options : Mapping[str, torch.nn.Module]
+        Option name → module. Names are Python identifiers. Every option takes the same inputs
+        and returns a tensor of the same shape and dtype.
+    default : str, optional
+        The option used when none is selected; the first by default.
+
+    Attributes
+    ----------
+    selected : str or None
+        The option that eager ``forward`` runs; ``None`` runs ``default``. Set it with
+        :func:`apply_sample`.
+    """
+
+    def __init__(self, label: str, options: Mapping[str, nn.Module], *, default: str | None = None) -> None:
+        super().__init__()
+        names = list(options)
+        if len(names) < 2:
+            raise ChoicePointError(
+                f"Choice {label!r} has {len(names)} option(s) {names}; a choice point needs at least two",
+                label=label,
+            )
+        bad = [n for n in names if not isinstance(n, str) or not _OPTION_NAME.match(n)]
+        if bad:
+            raise ChoicePointError(
+                f"Choice {label!r}: option names {bad} are not Python identifiers "
+                "(letters, digits and '_', not starting with a digit)",
+                label=label,
+                option=str(bad[0]),
+            )
+        default = names[0] if default is None else default
+        if default not in options:
+            raise ChoicePointError(
+                f"Choice {label!r}: default {default!r} is not one of its options {names}",
+                label=label,
+                option=default,
+            )
+        self.label = label
+        self.options = nn.ModuleDict(dict(options))
+        self.option_names: tuple[str, ...] = tuple(names)
+        self.default = default
+        self.selected: str | None = None
+
+    @property
+    def active(self) -> str:
+        """The option that ``forward`` runs."""
+        return self.selected or self.default
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        state = _IMPORT_STATE.get()
+        if state is not None and state.exporting:
+            return _choice_op()(list(inputs), self.label)
+        output = self.options[self.active](*inputs)
+        if state is not None:
+            state.record(self, inputs, output)
+        return output
+
+    def extra_repr(self) -> str:
+        return f"label={self.label!r}, options={list(self.option_names)}, active={self.active!r}"
+
+
+# ----------------------------------------------------------------------------------------------
+# Import state: what one eager pass recorded, shared with the marker op and the converter.
+
+
+@dataclass
+class _Recorded:
+    choice: Choice
+    inputs: tuple[torch.Tensor, ...]
+    output_shape: tuple[int, ...]
+    output_dtype: torch.dtype
+
+
+@dataclass
+class _ImportState:
+    exporting: bool = False
+    recorded: dict[str, _Recorded] = field(default_factory=dict)
+    stubs: dict[str, Any] = field(default_factory=dict)  # label -> GlobalVar
+
+    def record(self, choice: Choice, inputs: Sequence[torch.Tensor], output: torch.Tensor) -> None:
+        previous = self.recorded.get(choice.label)
+        if previous is not None and previous.choice is not choice:
+            raise ChoicePointError(
+                f"duplicate choice label {choice.label!r}: two different Choice modules use it; "
+                "labels must be unique in a model",
+                label=choice.label,
+            )
+        if not isinstance(output, torch.Tensor):
+            raise ChoicePointError(
+                f"Choice {choice.label!r}: option {choice.active!r} returns {type(output).__name__}, "
+                "a choice must return one tensor",
+                label=choice.label,
+                option=choice.active,
+            )
+        shapes = [tuple(t.shape) for t in inputs]
+        if previous is not None and [tuple(t.shape) for t in previous.inputs] != shapes:
+            raise ChoicePointError(
+                f"Choice {choice.label!r} is called with inputs of shapes {shapes} and "
+                f"{[tuple(t.shape) for t in previous.inputs]}; a reused choice needs the same shapes",
+                label=choice.label,
+            )
+        self.recorded[choice.label] = _Recorded(
+            choice, tuple(t.detach().clone() for t in inputs), tuple(output.shape), output.dtype
+        )
+
+
+_IMPORT_STATE: contextvars.ContextVar[_ImportState | None] = contextvars.ContextVar(
+    "tvm_nacos_import_state", default=None
+)
+
+
+@functools.cache
+def _choice_op() -> Callable[..., torch.Tensor]:
+    """Register (once) the marker op that stands for a ``Choice`` inside ``torch.export``."""
+
+    @torch.library.custom_op("nacos::choice", mutates_args=())
+    def choice(inputs: list[torch.Tensor], label: str) -> torch.Tensor:
+        raise RuntimeError("nacos::choice only exists while tvm_nacos.from_torch exports a model")
+
+    @choice.register_fake
+    def _(inputs: list[torch.Tensor], label: str) -> torch.Tensor:
+        state = _IMPORT_STATE.get()
+        if state is None or label not in state.recorded:
+            raise RuntimeError(f"nacos::choice {label!r} was not recorded before export")
+        rec = state.recorded[label]
+        return inputs[0].new_empty(rec.output_shape, dtype=rec.output_dtype)
+
+    return choice
+
+
+@contextlib.contextmanager
+def _inference_mode(model: nn.Module) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+@contextlib.contextmanager
+def _exporting(state: _ImportState, value: bool) -> Iterator[None]:
+    previous, state.exporting = state.exporting, value
+    try:
+        yield
+    finally:
+        state.exporting = previous
+
+
+def _export_and_import(module: nn.Module, args: tuple[torch.Tensor, ...], state: _ImportState, root_bb: Any) -> Any:
+    """Record ``module``'s choices with one eager pass, export it, import it; returns the IRModule."""
+    from tvm.relax.frontend.torch import from_exported_program  # pylint: disable=import-outside-toplevel
+
+    with _exporting(state, False):
+        module(*args)
+    with _exporting(state, True), warnings.catch_warnings():
+        # torch 2.13 warns about its own pytree internals during export.
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        exported = torch.export.export(module, args)
+    convert = functools.partial(_convert_choice, state=state, root_bb=root_bb)
+    try:
+        return from_exported_program(
+            exported, unwrap_unit_return_tuple=True, custom_convert_map={"choice.default": convert}
+        )
+    except AssertionError as err:
+        match = re.search(r"Unsupported function types? (\[.*\])", str(err))
+        if match is None:
+            raise
+        raise UnsupportedModelError(
+            f"TVM's PyTorch importer cannot convert the op(s) {match.group(1)} of "
+            f"{type(module).__name__}; replace them or register a converter with TVM"
+        ) from err
+
+
+def _convert_choice(node: Any, importer: Any, *, state: _ImportState, root_bb: Any) -> Any:
+    """Converter for ``nacos::choice``: import every option, add the choice point, call its stub."""
+    from tvm import relax  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos.ir.builder import add_choice_point  # pylint: disable=import-outside-toplevel
+
+    inputs = [importer.env[arg] for arg in node.args[0]]
+    label = str(node.args[1])
+    if label not in state.stubs:
+        rec = state.recorded[label]
+        options = {}
+        for name in rec.choice.option_names:
+            option_mod = _export_and_import(rec.choice.options[name], rec.inputs, state, root_bb)
+            options[name] = option_mod["main"]
+        state.stubs[label] = add_choice_point(root_bb, label, options, default=rec.choice.default)
+    return importer.block_builder.emit(relax.Call(state.stubs[label], inputs))
+
+
+def from_torch(model: nn.Module, example_args: Sequence[torch.Tensor]) -> Any:
+    """Import a PyTorch model whose ``Choice`` modules become Relax choice points.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Any model; its ``Choice`` modules (at any depth, nested ones included) become choice
+        points with the same labels and option names. It is imported in inference mode.
+    example_args : Sequence[torch.Tensor]
+        Inputs of one forward call; they fix the static shapes of the module.
+
+    Returns
+    -------
+    tvm.IRModule
+        ``main`` takes the model's inputs; weights are Relax constants.
+
+    Raises
+    ------
+    ChoicePointError
+        Options that disagree on their output shape or dtype, duplicate labels.
+    UnsupportedModelError
+        An op that TVM's importer cannot convert (named in the message).
+    """
+    from tvm import relax  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos.passes import CheckChoicePoints  # pylint: disable=import-outside-toplevel
+
+    args = tuple(example_args)
+    state = _ImportState()
+    root_bb = relax.BlockBuilder()
+    token = _IMPORT_STATE.set(state)
+    try:
+        with _inference_mode(model):
+            top = _export_and_import(model, args, state, root_bb)
+    finally:
+        _IMPORT_STATE.reset(token)
+    for gv, func in top.functions_items():
+        root_bb.add_func(func, gv.name_hint)
+    return CheckChoicePoints()(root_bb.get())
+
+
+# ----------------------------------------------------------------------------------------------
+# Eager side: the space of a model and the reference of one architecture.
+
+
+def choices(model: nn.Module) -> list[Choice]:
+    """The ``Choice`` modules of ``model``, in module order (parents before nested ones)."""
+    return [m for m in model.modules() if isinstance(m, Choice)]
+
+
+def torch_search_space(model: nn.Module) -> SearchSpace:
+    """The search space of the ``Choice`` modules of an eager model.
+
+    A ``Choice`` inside an option of another ``Choice`` is conditional on that option.
+    Unlike :func:`tvm_nacos.analysis.search_space`, this walks modules, not the forward pass:
+    a ``Choice`` that ``forward`` never calls still counts.
+    """
+    specs: list[ChoiceSpec] = []
+    seen: set[str] = set()
+
+    def walk(module: nn.Module, condition: Condition | None) -> None:
+        if isinstance(module, Choice):
+            if module.label in seen:
+                raise ChoicePointError(
+                    f"duplicate choice label {module.label!r}: labels must be unique in a model",
+                    label=module.label,
+                )
+            seen.add(module.label)
+            specs.append(ChoiceSpec(module.label, module.option_names, module.default, condition))
+            for name in module.option_names:
+                walk(module.options[name], Condition(module.label, (name,)))
+            return
+        for child in module.children():
+            walk(child, condition)
+
+    walk(model, None)
+    return SearchSpace(specs)
+
+
+def apply_sample(model: nn.Module, sample: ArchSample | Mapping[str, str]) -> nn.Module:
+    """Fix every ``Choice`` of an eager model to the option ``sample`` selects.
+
+    The model is changed in place and returned: it is then the PyTorch reference of that
+    architecture. Choices that the sample leaves out because they are inactive run their
+    default.
+
+    Raises
+    ------
+    InvalidSampleError
+        A label or option the model does not have (the message lists the valid ones), or a
+        missing active label.
+    """
+    sample = sample if isinstance(sample, ArchSample) else ArchSample(sample)
+    torch_search_space(model).validate(sample)
+    for choice in choices(model):
+        choice.selected = sample.get(choice.label)
+    return model
