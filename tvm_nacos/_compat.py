@@ -14,6 +14,8 @@ import tvm
 import tvm_ffi
 from tvm import relax
 
+from tvm_nacos import errors as _errors
+
 #: TIR (``tvm.tir`` before 0.27).
 tirx = tvm.tirx
 
@@ -49,3 +51,22 @@ def expr_type(expr: relax.Expr) -> Any:
 def const_value(const: Any) -> Any:
     """The ``tvm.runtime.Tensor`` held by a Relax constant (``.data`` before 0.27)."""
     return const.value
+
+
+def _register_error_types() -> None:
+    """Let our exceptions keep their type when they cross TVM's FFI (raised inside a pass).
+
+    Without this, an error raised in ``transform_module`` reaches the caller as a plain
+    ``RuntimeError``.
+    """
+    for cls in (
+        _errors.ChoicePointError,
+        _errors.InvalidSampleError,
+        _errors.NoChoicePointError,
+        _errors.SearchSpaceError,
+        _errors.UnsupportedModelError,
+    ):
+        tvm_ffi.register_error(cls)
+
+
+_register_error_types()

@@ -7,6 +7,8 @@ This module imports nothing heavy: it is safe to import without TVM or PyTorch.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from tvm_nacos.search_space.errors import InvalidSampleError, SearchSpaceError
 
 __all__ = [
@@ -38,8 +40,26 @@ class ChoicePointError(NacosError, ValueError):
 
     def __init__(self, message: str, *, label: str | None = None, option: str | None = None) -> None:
         super().__init__(message)
+        if label is None and option is None:
+            label, option = _CHOICE_ERROR_FIELDS.get(message, (None, None))
+        else:
+            _remember_fields(message, label, option)
         self.label = label
         self.option = option
+
+
+# An error raised inside a pass crosses TVM's FFI, which re-creates it from its class and
+# message alone (see tvm_nacos._compat). The fields of recent errors are kept by message so
+# that the re-created error still names its label and option.
+_CHOICE_ERROR_FIELDS: OrderedDict[str, tuple[str | None, str | None]] = OrderedDict()
+_MAX_REMEMBERED = 64
+
+
+def _remember_fields(message: str, label: str | None, option: str | None) -> None:
+    _CHOICE_ERROR_FIELDS[message] = (label, option)
+    _CHOICE_ERROR_FIELDS.move_to_end(message)
+    while len(_CHOICE_ERROR_FIELDS) > _MAX_REMEMBERED:
+        _CHOICE_ERROR_FIELDS.popitem(last=False)
 
 
 class NoChoicePointError(NacosError, ValueError):

@@ -210,23 +210,24 @@ def _export_and_import(module: nn.Module, args: tuple[torch.Tensor, ...], state:
 
     with _exporting(state, False):
         module(*args)
-    with _exporting(state, True), warnings.catch_warnings():
-        # torch 2.13 warns about its own pytree internals during export.
-        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-        exported = torch.export.export(module, args)
     convert = functools.partial(_convert_choice, state=state, root_bb=root_bb)
-    try:
-        return from_exported_program(
-            exported, unwrap_unit_return_tuple=True, custom_convert_map={"choice.default": convert}
-        )
-    except AssertionError as err:
-        match = re.search(r"Unsupported function types? (\[.*\])", str(err))
-        if match is None:
-            raise
-        raise UnsupportedModelError(
-            f"TVM's PyTorch importer cannot convert the op(s) {match.group(1)} of "
-            f"{type(module).__name__}; replace them or register a converter with TVM"
-        ) from err
+    with warnings.catch_warnings():
+        # torch 2.13 warns about its own pytree internals during export and decomposition.
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        with _exporting(state, True):
+            exported = torch.export.export(module, args)
+        try:
+            return from_exported_program(
+                exported, unwrap_unit_return_tuple=True, custom_convert_map={"choice.default": convert}
+            )
+        except AssertionError as err:
+            match = re.search(r"Unsupported function types? (\[.*\])", str(err))
+            if match is None:
+                raise
+            raise UnsupportedModelError(
+                f"TVM's PyTorch importer cannot convert the op(s) {match.group(1)} of "
+                f"{type(module).__name__}; replace them or register a converter with TVM"
+            ) from err
 
 
 def _convert_choice(node: Any, importer: Any, *, state: _ImportState, root_bb: Any) -> Any:

@@ -1,0 +1,136 @@
+"""PyTorch front end: Choice modules become choice points whose specializations match eager PyTorch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import tvm
+from torch import nn
+from tvm import relax
+
+import tvm_nacos
+from tvm_nacos.analysis import search_space
+from tvm_nacos.errors import ChoicePointError, InvalidSampleError, UnsupportedModelError
+from tvm_nacos.examples import example_input, example_supernet
+from tvm_nacos.frontend.torch import Choice, apply_sample, torch_search_space
+from tvm_nacos.ir import find_choice_points
+from tvm_nacos.passes import SpecializeArch
+
+
+@pytest.fixture(scope="module")
+def example_module() -> tvm.IRModule:
+    return tvm_nacos.from_torch(example_supernet(), (example_input(),))
+
+
+def test_choice_points_follow_choice_modules(example_module: tvm.IRModule) -> None:
+    space = search_space(example_module)
+    assert space.labels == ("block1.op", "block2.depth", "block2.kernel")
+    assert space.options("block1.op") == ("conv3x3", "conv5x5", "dwsep3x3")
+    assert space["block2.kernel"].condition.label == "block2.depth"
+    assert space.size == 9
+    assert space == torch_search_space(example_supernet())
+
+
+def test_every_specialization_matches_pytorch(example_module: tvm.IRModule) -> None:
+    """Numeric equivalence over ALL architectures of the example space, compiled for llvm."""
+    target = tvm_nacos.host_target()
+    x = example_input(seed=3)
+    samples = list(search_space(example_module).enumerate())
+    assert len(samples) == 9
+    outputs = []
+    for sample in samples:
+        specialized = SpecializeArch(sample)(example_module)
+        assert find_choice_points(specialized) == []
+        ex = tvm.compile(specialized, target=target, relax_pipeline=relax.get_default_pipeline(target))
+        out = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x.numpy())).numpy()
+        with torch.no_grad():
+            reference = apply_sample(example_supernet(), sample)(x).numpy()
+        np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4, err_msg=str(sample))
+        outputs.append(out)
+    # The architectures really differ: no two give the same output.
+    assert len({o.tobytes() for o in outputs}) == len(samples)
+
+
+def test_weights_are_kept_as_constants(example_module: tvm.IRModule) -> None:
+    main = example_module["main"]
+    assert len(main.params) == 1  # only the input: weights are constants
+    option = example_module["choice__block1_op__conv5x5"]
+    consts = []
+    relax.analysis.post_order_visit(option.body, lambda e: consts.append(e) if isinstance(e, tvm.ir.GenericConst) else None)
+    weights = example_supernet().block1.options["conv5x5"][0].weight.detach().numpy()
+    assert any(c.value.numpy().shape == weights.shape and np.array_equal(c.value.numpy(), weights) for c in consts)
+
+
+def test_apply_sample_selects_and_validates() -> None:
+    model = apply_sample(example_supernet(), {"block1.op": "conv5x5", "block2.depth": "skip"})
+    assert model.block1.active == "conv5x5" and model.block2.active == "skip"
+    assert model.block2.options["keep"].active == "k3"  # inactive: its default
+    with pytest.raises(InvalidSampleError, match=r"conv7x7.*conv3x3.*conv5x5.*dwsep3x3"):
+        apply_sample(example_supernet(), {"block1.op": "conv7x7", "block2.depth": "skip"})
+    with pytest.raises(InvalidSampleError, match=r"block9.*block1\.op"):
+        apply_sample(example_supernet(), {"block9": "x", "block1.op": "conv3x3", "block2.depth": "skip"})
+    with pytest.raises(InvalidSampleError, match=r"block2\.depth"):
+        apply_sample(example_supernet(), {"block1.op": "conv3x3"})
+
+
+def test_choice_module_arguments() -> None:
+    with pytest.raises(ChoicePointError, match=r"'c' has 1 option"):
+        Choice("c", {"a": nn.Identity()})
+    with pytest.raises(ChoicePointError, match=r"not Python identifiers"):
+        Choice("c", {"3x3": nn.Identity(), "b": nn.Identity()})
+    with pytest.raises(ChoicePointError, match=r"default 'z'"):
+        Choice("c", {"a": nn.Identity(), "b": nn.Identity()}, default="z")
+
+
+def test_options_with_different_output_shapes_are_named() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c = Choice("c", {"same": nn.Conv2d(3, 4, 3, padding=1), "shrink": nn.Conv2d(3, 4, 3)})
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.c(x)
+
+    with pytest.raises(ChoicePointError, match=r"'c'.*'shrink'") as info:
+        tvm_nacos.from_torch(Net(), (torch.randn(1, 3, 8, 8),))
+    assert info.value.option == "shrink"
+
+
+def test_duplicate_labels_in_torch_model() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = Choice("c", {"x": nn.ReLU(), "y": nn.Identity()})
+            self.b = Choice("c", {"x": nn.ReLU(), "y": nn.Identity()})
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(self.a(x))
+
+    with pytest.raises(ChoicePointError, match=r"duplicate choice label 'c'"):
+        tvm_nacos.from_torch(Net(), (torch.randn(1, 3),))
+    with pytest.raises(ChoicePointError, match=r"duplicate choice label 'c'"):
+        torch_search_space(Net())
+
+
+def test_unsupported_op_is_named() -> None:
+    @torch.library.custom_op("nacos_test::mystery", mutates_args=())
+    def mystery(x: torch.Tensor) -> torch.Tensor:
+        return x.clone()
+
+    @mystery.register_fake
+    def _(x: torch.Tensor) -> torch.Tensor:
+        return torch.empty_like(x)
+
+    class Net(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return mystery(x) + 1
+
+    with pytest.raises(UnsupportedModelError, match=r"mystery"):
+        tvm_nacos.from_torch(Net(), (torch.randn(2, 2),))
+
+
+def test_import_restores_training_mode() -> None:
+    model = example_supernet().train()
+    tvm_nacos.from_torch(model, (example_input(),))
+    assert model.training
