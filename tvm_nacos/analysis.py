@@ -21,18 +21,21 @@ def search_space(mod: tvm.IRModule) -> SearchSpace:
     Returns
     -------
     SearchSpace
-        One choice per choice point, in the order of :func:`~tvm_nacos.ir.find_choice_points`;
-        nested choice points become conditional choices. A module without choice points gives
+        One choice per label, in the order of :func:`~tvm_nacos.ir.find_choice_points`;
+        nested choice points become conditional choices, and stubs that share a label
+        (sites) are one choice. A module without choice points gives
         an empty space (size 1: the module itself).
     """
-    return SearchSpace(
-        [
+    specs: dict[str, ChoiceSpec] = {}
+    for cp in find_choice_points(mod):
+        # Sites of one label are one choice (find_choice_points checked that they agree).
+        specs.setdefault(
+            cp.label,
             ChoiceSpec(
                 label=cp.label,
                 options=cp.options,
                 default=cp.default,
                 condition=None if cp.condition is None else Condition(*cp.condition),
-            )
-            for cp in find_choice_points(mod)
-        ]
-    )
+            ),
+        )
+    return SearchSpace(list(specs.values()))

@@ -134,3 +134,35 @@ def test_import_restores_training_mode() -> None:
     model = example_supernet().train()
     tvm_nacos.from_torch(model, (example_input(),))
     assert model.training
+
+
+def test_shared_label_at_two_sites_of_different_width() -> None:
+    def option_set(c: int) -> dict:
+        return {"conv": nn.Conv2d(c, c, 3, padding=1), "pool": nn.AvgPool2d(3, 1, 1), "skip": nn.Identity()}
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = Choice("edge", option_set(3), site="narrow")
+            self.widen = nn.Conv2d(3, 6, 1)
+            self.b = Choice("edge", option_set(6), site="wide")
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.b(self.widen(self.a(x)))
+
+    x = torch.randn(1, 3, 8, 8)
+    mod = tvm_nacos.from_torch(Net().eval(), (x,))
+    space = search_space(mod)
+    assert space.labels == ("edge",) and space.size == 3
+    assert space == torch_search_space(Net())
+    torch.manual_seed(0)
+    net = Net().eval()
+    mod = tvm_nacos.from_torch(net, (x,))
+    target = tvm.target.Target({"kind": "llvm"})
+    for sample in space.enumerate():
+        ex = tvm.compile(SpecializeArch(sample)(mod), target=target)
+        out = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x.numpy())).numpy()
+        with torch.no_grad():
+            reference = apply_sample(net, sample)(x).numpy()
+        assert net.a.active == net.b.active == sample["edge"]
+        np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4)

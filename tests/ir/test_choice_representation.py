@@ -94,3 +94,45 @@ def test_options_with_different_inputs_are_rejected() -> None:
     with pytest.raises(ChoicePointError, match=r"input 0 of option 'wide'") as info:
         add_choice_point(bb, "c", options)
     assert info.value.option == "wide"
+
+
+def _two_site_module(second_options: dict | None = None, second_site: str | None = "b") -> tvm.IRModule:
+    options = {"k3": example_modules.conv_option("k3"), "k5": example_modules.conv_option("k5")}
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", relax.TensorType(example_modules.SHAPE, "float32"))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit(relax.Call(add_choice_point(bb, "edge", options, site="a"), [x]))
+            z = bb.emit(relax.Call(add_choice_point(bb, "edge", second_options or options, site=second_site), [y]))
+            out = bb.emit_output(z)
+        bb.emit_func_output(out)
+    return bb.get()
+
+
+def test_sites_share_one_decision() -> None:
+    from tvm_nacos.passes import SpecializeArch
+
+    mod = _two_site_module()
+    points = find_choice_points(mod)
+    assert [(cp.label, cp.site) for cp in points] == [("edge", "a"), ("edge", "b")]
+    space = search_space(mod)
+    assert space.labels == ("edge",) and space.size == 2
+    after = SpecializeArch({"edge": "k5"})(mod)
+    convs = []
+    relax.analysis.post_order_visit(
+        after["main"].body, lambda e: convs.append(e) if isinstance(e, relax.Call) and e.op.name == "relax.nn.conv2d" else None
+    )
+    assert [tuple(c.args[1].value.numpy().shape) for c in convs] == [(4, 4, 5, 5), (4, 4, 5, 5)]
+
+
+def test_sites_must_agree_on_options() -> None:
+    other = {"k3": example_modules.conv_option("k3"), "id": example_modules.identity_option()}
+    with pytest.raises(ChoicePointError, match=r"sites of one choice must agree"):
+        find_choice_points(_two_site_module(other))
+
+
+def test_same_label_same_site_is_a_duplicate() -> None:
+    # Other functions under the same names (identical ones would be deduplicated by add_func).
+    swapped = {"k3": example_modules.conv_option("k5"), "k5": example_modules.conv_option("k3")}
+    with pytest.raises(ChoicePointError, match=r"duplicate choice label 'edge' at site 'a'"):
+        find_choice_points(_two_site_module(swapped, second_site="a"))

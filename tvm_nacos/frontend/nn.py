@@ -55,9 +55,18 @@ class Choice(nn.Module):
         same shape and dtype.
     default : str, optional
         The option the unspecialized module runs; the first by default.
+    site : str, optional
+        Where this module applies the decision ``label``, when several share it.
     """
 
-    def __init__(self, label: str, options: Mapping[str, nn.Module], *, default: str | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        options: Mapping[str, nn.Module],
+        *,
+        default: str | None = None,
+        site: str | None = None,
+    ) -> None:
         if len(options) < 2:
             raise ChoicePointError(
                 f"Choice {label!r} has {len(options)} option(s) {list(options)}; a choice point needs at least two",
@@ -65,6 +74,7 @@ class Choice(nn.Module):
             )
         self.label = label
         self.default = default
+        self.site = site
         self.option_names = tuple(options)
         # A ModuleList, so that nn's parameter discovery (and export) sees the options' weights.
         self.options = nn.ModuleList(list(options.values()))
@@ -81,7 +91,7 @@ class Choice(nn.Module):
                 name: self._trace_option(name, module, inputs, weights)
                 for name, module in zip(self.option_names, self.options)
             }
-            stub = add_choice_point(root, self.label, options, default=self.default)
+            stub = add_choice_point(root, self.label, options, default=self.default, site=self.site)
         finally:
             _ROOT_BUILDER.reset(token)
         args = [t._expr for t in inputs] + [p._expr for _, p in weights]
@@ -98,7 +108,7 @@ class Choice(nn.Module):
         input_vars = [relax.Var(f"x{i}", t._expr.ty) for i, t in enumerate(inputs)]
         weight_vars = [relax.Var(wname.replace(".", "_"), p._expr.ty) for wname, p in weights]
         saved = [p._expr for _, p in weights]
-        func_name = function_name(self.label, name)
+        func_name = function_name(self.label, name, site=self.site)
         builder = relax.BlockBuilder()
         try:
             for (_, p), var in zip(weights, weight_vars):

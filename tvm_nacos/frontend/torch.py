@@ -60,6 +60,10 @@ class Choice(nn.Module):
         and returns a tensor of the same shape and dtype.
     default : str, optional
         The option used when none is selected; the first by default.
+    site : str, optional
+        Where this module applies the decision ``label``, when several ``Choice`` modules share
+        one label (for example the same cell edge repeated at several widths). Sites of one
+        label must have the same option names; :func:`apply_sample` sets them all alike.
 
     Attributes
     ----------
@@ -68,7 +72,14 @@ class Choice(nn.Module):
         :func:`apply_sample`.
     """
 
-    def __init__(self, label: str, options: Mapping[str, nn.Module], *, default: str | None = None) -> None:
+    def __init__(
+        self,
+        label: str,
+        options: Mapping[str, nn.Module],
+        *,
+        default: str | None = None,
+        site: str | None = None,
+    ) -> None:
         super().__init__()
         names = list(options)
         if len(names) < 2:
@@ -95,6 +106,7 @@ class Choice(nn.Module):
         self.options = nn.ModuleDict(dict(options))
         self.option_names: tuple[str, ...] = tuple(names)
         self.default = default
+        self.site = site
         self.selected: str | None = None
 
     @property
@@ -105,14 +117,15 @@ class Choice(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         state = _IMPORT_STATE.get()
         if state is not None and state.exporting:
-            return _choice_op()(list(inputs), self.label)
+            return _choice_op()(list(inputs), self.label, self.site or "")
         output = self.options[self.active](*inputs)
         if state is not None:
             state.record(self, inputs, output)
         return output
 
     def extra_repr(self) -> str:
-        return f"label={self.label!r}, options={list(self.option_names)}, active={self.active!r}"
+        site = "" if self.site is None else f", site={self.site!r}"
+        return f"label={self.label!r}{site}, options={list(self.option_names)}, active={self.active!r}"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -130,15 +143,17 @@ class _Recorded:
 @dataclass
 class _ImportState:
     exporting: bool = False
-    recorded: dict[str, _Recorded] = field(default_factory=dict)
-    stubs: dict[str, Any] = field(default_factory=dict)  # label -> GlobalVar
+    recorded: dict[tuple[str, str], _Recorded] = field(default_factory=dict)  # (label, site)
+    stubs: dict[tuple[str, str], Any] = field(default_factory=dict)  # (label, site) -> GlobalVar
 
     def record(self, choice: Choice, inputs: Sequence[torch.Tensor], output: torch.Tensor) -> None:
-        previous = self.recorded.get(choice.label)
+        key = (choice.label, choice.site or "")
+        previous = self.recorded.get(key)
         if previous is not None and previous.choice is not choice:
             raise ChoicePointError(
                 f"duplicate choice label {choice.label!r}: two different Choice modules use it; "
-                "labels must be unique in a model",
+                "labels must be unique in a model (Choice modules that share a decision need "
+                "distinct sites)",
                 label=choice.label,
             )
         if not isinstance(output, torch.Tensor):
@@ -155,7 +170,7 @@ class _ImportState:
                 f"{[tuple(t.shape) for t in previous.inputs]}; a reused choice needs the same shapes",
                 label=choice.label,
             )
-        self.recorded[choice.label] = _Recorded(
+        self.recorded[key] = _Recorded(
             choice, tuple(t.detach().clone() for t in inputs), tuple(output.shape), output.dtype
         )
 
@@ -170,15 +185,15 @@ def _choice_op() -> Callable[..., torch.Tensor]:
     """Register (once) the marker op that stands for a ``Choice`` inside ``torch.export``."""
 
     @torch.library.custom_op("nacos::choice", mutates_args=())
-    def choice(inputs: list[torch.Tensor], label: str) -> torch.Tensor:
+    def choice(inputs: list[torch.Tensor], label: str, site: str) -> torch.Tensor:
         raise RuntimeError("nacos::choice only exists while tvm_nacos.from_torch exports a model")
 
     @choice.register_fake
-    def _(inputs: list[torch.Tensor], label: str) -> torch.Tensor:
+    def _(inputs: list[torch.Tensor], label: str, site: str) -> torch.Tensor:
         state = _IMPORT_STATE.get()
-        if state is None or label not in state.recorded:
-            raise RuntimeError(f"nacos::choice {label!r} was not recorded before export")
-        rec = state.recorded[label]
+        if state is None or (label, site) not in state.recorded:
+            raise RuntimeError(f"nacos::choice {label!r} (site {site!r}) was not recorded before export")
+        rec = state.recorded[(label, site)]
         return inputs[0].new_empty(rec.output_shape, dtype=rec.output_dtype)
 
     return choice
@@ -237,15 +252,17 @@ def _convert_choice(node: Any, importer: Any, *, state: _ImportState, root_bb: A
     from tvm_nacos.ir.builder import add_choice_point  # pylint: disable=import-outside-toplevel
 
     inputs = [importer.env[arg] for arg in node.args[0]]
-    label = str(node.args[1])
-    if label not in state.stubs:
-        rec = state.recorded[label]
+    key = (str(node.args[1]), str(node.args[2]))
+    if key not in state.stubs:
+        rec = state.recorded[key]
         options = {}
         for name in rec.choice.option_names:
             option_mod = _export_and_import(rec.choice.options[name], rec.inputs, state, root_bb)
             options[name] = option_mod["main"]
-        state.stubs[label] = add_choice_point(root_bb, label, options, default=rec.choice.default)
-    return importer.block_builder.emit(relax.Call(state.stubs[label], inputs))
+        state.stubs[key] = add_choice_point(
+            root_bb, rec.choice.label, options, default=rec.choice.default, site=rec.choice.site
+        )
+    return importer.block_builder.emit(relax.Call(state.stubs[key], inputs))
 
 
 def from_torch(model: nn.Module, example_args: Sequence[torch.Tensor]) -> Any:
@@ -305,18 +322,26 @@ def torch_search_space(model: nn.Module) -> SearchSpace:
     Unlike :func:`tvm_nacos.analysis.search_space`, this walks modules, not the forward pass:
     a ``Choice`` that ``forward`` never calls still counts.
     """
-    specs: list[ChoiceSpec] = []
-    seen: set[str] = set()
+    specs: dict[str, ChoiceSpec] = {}
+    sites: set[tuple[str, str | None]] = set()
 
     def walk(module: nn.Module, condition: Condition | None) -> None:
         if isinstance(module, Choice):
-            if module.label in seen:
+            if (module.label, module.site) in sites:
                 raise ChoicePointError(
-                    f"duplicate choice label {module.label!r}: labels must be unique in a model",
+                    f"duplicate choice label {module.label!r}: labels must be unique in a model "
+                    "(Choice modules that share a decision need distinct sites)",
                     label=module.label,
                 )
-            seen.add(module.label)
-            specs.append(ChoiceSpec(module.label, module.option_names, module.default, condition))
+            sites.add((module.label, module.site))
+            spec = ChoiceSpec(module.label, module.option_names, module.default, condition)
+            first = specs.setdefault(module.label, spec)
+            if (first.options, first.default) != (spec.options, spec.default):
+                raise ChoicePointError(
+                    f"choice {module.label!r}: site {module.site!r} has options {list(spec.options)} "
+                    f"but another site has {list(first.options)}; sites of one choice must agree",
+                    label=module.label,
+                )
             for name in module.option_names:
                 walk(module.options[name], Condition(module.label, (name,)))
             return
@@ -324,7 +349,7 @@ def torch_search_space(model: nn.Module) -> SearchSpace:
             walk(child, condition)
 
     walk(model, None)
-    return SearchSpace(specs)
+    return SearchSpace(list(specs.values()))
 
 
 def apply_sample(model: nn.Module, sample: ArchSample | Mapping[str, str]) -> nn.Module:

@@ -28,6 +28,7 @@ from tvm_nacos.ir.choice import (
     ATTR_OPTION_FUNCS,
     ATTR_OPTION_OF,
     ATTR_OPTIONS,
+    ATTR_SITE,
     function_name,
 )
 
@@ -85,6 +86,7 @@ def add_choice_point(
     options: Mapping[str, relax.Function],
     *,
     default: str | None = None,
+    site: str | None = None,
 ) -> tvm.ir.GlobalVar:
     """Add a choice point (its option functions and its stub) to the module of ``bb``.
 
@@ -99,6 +101,9 @@ def add_choice_point(
         Public functions are made private.
     default : str, optional
         The option the stub calls when the module runs unspecialized; the first by default.
+    site : str, optional
+        Where this stub applies the decision ``label``, when several stubs share it (for
+        example ``"stage2.cell3"``); sites of one label must have the same option names.
 
     Returns
     -------
@@ -119,9 +124,9 @@ def add_choice_point(
         if func.attrs is not None and "global_symbol" in func.attrs:
             func = func.without_attr("global_symbol")
         func = func.with_attrs({ATTR_OPTION_OF: label, ATTR_OPTION: name})
-        option_gvs[name] = bb.add_func(func, function_name(label, name))
+        option_gvs[name] = bb.add_func(func, function_name(label, name, site=site))
 
-    stub_name = function_name(label)
+    stub_name = function_name(label, site=site)
     ref = options[names[0]]
     params = [relax.Var(p.name, p.ty) for p in ref.params]
     stub_builder = relax.BlockBuilder()
@@ -131,6 +136,8 @@ def add_choice_point(
         ATTR_OPTION_FUNCS: [option_gvs[n].name_hint for n in names],
         ATTR_DEFAULT: default,
     }
+    if site is not None:
+        attrs[ATTR_SITE] = site
     with stub_builder.function(stub_name, params, attrs=attrs, private=True):
         out = stub_builder.emit(relax.Call(option_gvs[default], params))
         stub_builder.emit_func_output(out)
@@ -144,6 +151,7 @@ def emit_choice(
     args: Sequence[relax.Expr],
     *,
     default: str | None = None,
+    site: str | None = None,
     name_hint: str = "",
 ) -> relax.Var:
     """Add a choice point to ``bb``'s module and emit a call to it in the current block.
@@ -156,5 +164,5 @@ def emit_choice(
     relax.Var
         The variable bound to the choice point's output.
     """
-    stub = add_choice_point(bb, label, options, default=default)
+    stub = add_choice_point(bb, label, options, default=default, site=site)
     return bb.emit(relax.Call(stub, list(args)), name_hint=name_hint)

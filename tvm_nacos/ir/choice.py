@@ -49,6 +49,13 @@ referenced by name from the stub's attributes, so nothing is lost before
 and ``DeadCodeElimination`` drop functions that nothing calls, which includes every option but
 the default.
 
+One decision may apply at several places: stubs that share a label but carry distinct
+``nacos.site`` attributes are *sites* of one choice (for example the operation on edge 0 of a
+NAS-Bench-201 cell, which every cell of the network repeats at its own width). They must list
+the same option names; the search space has one choice for the label, and specialization picks
+the same option at every site. Two stubs with the same label and the same site (or none) are a
+duplicate-label error.
+
 Conditional choices are nested choice points: a stub called inside an option of another choice
 point matters only when that option is selected (for example the kernel of a block that may be
 skipped). Its :attr:`ChoicePoint.condition` names the parent label and options.
@@ -72,6 +79,8 @@ ATTR_OPTIONS = "nacos.options"
 ATTR_OPTION_FUNCS = "nacos.option_funcs"
 #: Stub attribute: the option the stub calls when the module runs unspecialized.
 ATTR_DEFAULT = "nacos.default"
+#: Stub attribute (optional): the site, for stubs that share a label.
+ATTR_SITE = "nacos.site"
 #: Option attribute: label of the choice point the option belongs to.
 ATTR_OPTION_OF = "nacos.option_of"
 #: Option attribute: the option's name.
@@ -97,6 +106,8 @@ class ChoicePoint:
     condition : tuple of (str, tuple of str), optional
         ``(parent_label, parent_options)`` when the choice point only exists inside those options
         of another choice point; ``None`` when it is always active.
+    site : str, optional
+        The site, when several stubs share the label.
     """
 
     label: str
@@ -105,18 +116,22 @@ class ChoicePoint:
     option_funcs: tuple[tvm.ir.GlobalVar, ...]
     default: str
     condition: tuple[str, tuple[str, ...]] | None = None
+    site: str | None = None
 
     def option_func(self, option: str) -> tvm.ir.GlobalVar:
         """The function of ``option``."""
         return self.option_funcs[self.options.index(option)]
 
 
-def function_name(label: str, option: str | None = None) -> str:
+def function_name(label: str, option: str | None = None, *, site: str | None = None) -> str:
     """A TVMScript-safe function name for a stub (or one of its options).
 
-    Labels such as ``"stage2.block1.kernel"`` become ``choice__stage2_block1_kernel``.
+    Labels such as ``"stage2.block1.kernel"`` become ``choice__stage2_block1_kernel``; a site
+    adds ``__at_<site>``.
     """
     parts = ["choice", label] if option is None else ["choice", label, option]
+    if site is not None:
+        parts.append(f"at_{site}")
     return "__".join(re.sub(r"\W", "_", part) for part in parts)
 
 
@@ -173,6 +188,7 @@ def _stub_info(mod: tvm.IRModule, stub: tvm.ir.GlobalVar) -> ChoicePoint:
                 option=option,
             )
         option_funcs.append(mod.get_global_var(name))
+    site = str(attrs[ATTR_SITE]) if ATTR_SITE in attrs else None
     default = str(attrs[ATTR_DEFAULT]) if ATTR_DEFAULT in attrs else options[0]
     if default not in options:
         raise ChoicePointError(
@@ -180,7 +196,7 @@ def _stub_info(mod: tvm.IRModule, stub: tvm.ir.GlobalVar) -> ChoicePoint:
             label=label,
             option=default,
         )
-    return ChoicePoint(label, stub, options, tuple(option_funcs), default)
+    return ChoicePoint(label, stub, options, tuple(option_funcs), default, site=site)
 
 
 def _entry_functions(mod: tvm.IRModule) -> list[tvm.ir.GlobalVar]:
@@ -215,17 +231,29 @@ def find_choice_points(mod: tvm.IRModule) -> list[ChoicePoint]:
         choice point nested inside the options of two different choice points.
     """
     stubs: dict[str, ChoicePoint] = {}
-    labels_seen: dict[str, str] = {}
+    sites_seen: dict[tuple[str, str | None], str] = {}
+    first_of_label: dict[str, ChoicePoint] = {}
     for gv, func in mod.functions_items():
         if isinstance(func, relax.Function) and func.attrs is not None and ATTR_CHOICE in func.attrs:
             info = _stub_info(mod, gv)
-            if info.label in labels_seen:
+            key = (info.label, info.site)
+            if key in sites_seen:
+                where = "" if info.site is None else f" at site {info.site!r}"
                 raise ChoicePointError(
-                    f"duplicate choice label {info.label!r}: functions {labels_seen[info.label]!r} "
-                    f"and {gv.name_hint!r} both declare it; labels must be unique",
+                    f"duplicate choice label {info.label!r}{where}: functions {sites_seen[key]!r} "
+                    f"and {gv.name_hint!r} both declare it; labels must be unique (stubs that "
+                    f"share a decision need distinct {ATTR_SITE!r} attributes)",
                     label=info.label,
                 )
-            labels_seen[info.label] = gv.name_hint
+            sites_seen[key] = gv.name_hint
+            first = first_of_label.setdefault(info.label, info)
+            if first.options != info.options or first.default != info.default:
+                raise ChoicePointError(
+                    f"choice {info.label!r}: site {info.site!r} has options {list(info.options)} "
+                    f"(default {info.default!r}) but site {first.site!r} has {list(first.options)} "
+                    f"(default {first.default!r}); sites of one choice must agree",
+                    label=info.label,
+                )
             stubs[gv.name_hint] = info
 
     order: list[str] = []
@@ -248,10 +276,9 @@ def find_choice_points(mod: tvm.IRModule) -> list[ChoicePoint]:
                         label=info.label,
                         option=context[1],
                     )
-                if info.label not in contexts:
+                if callee.name_hint not in order:
                     order.append(callee.name_hint)
-                    contexts[info.label] = set()
-                contexts[info.label].add(context)
+                contexts.setdefault(info.label, set()).add(context)
                 for option, option_gv in zip(info.options, info.option_funcs):
                     walk(option_gv, (info.label, option))
             else:
@@ -274,9 +301,9 @@ def find_choice_points(mod: tvm.IRModule) -> list[ChoicePoint]:
                     f"points {parents}; a choice point may depend on one parent only",
                     label=info.label,
                 )
-            parent = stubs[labels_seen[parents[0]]]
+            parent = first_of_label[parents[0]]
             condition = (parent.label, tuple(o for o in parent.options if (parent.label, o) in ctx))
         result.append(
-            ChoicePoint(info.label, info.stub, info.options, info.option_funcs, info.default, condition)
+            ChoicePoint(info.label, info.stub, info.options, info.option_funcs, info.default, condition, info.site)
         )
     return result
