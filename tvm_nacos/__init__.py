@@ -18,10 +18,11 @@ __version__ = "0.1.0"
 _LAZY_ATTRS = {
     "from_torch": ("tvm_nacos.frontend.torch", "from_torch"),
     "host_target": ("tvm_nacos.target", "host_target"),
+    "tune_architecture": ("tvm_nacos.tuning.tune", "tune_architecture"),
     "ArchSample": ("tvm_nacos.search_space", "ArchSample"),
     "SearchSpace": ("tvm_nacos.search_space", "SearchSpace"),
 }
-_LAZY_MODULES = ("analysis", "errors", "frontend", "ir", "passes", "search_space", "target")
+_LAZY_MODULES = ("analysis", "errors", "frontend", "ir", "passes", "search_space", "target", "tuning")
 
 __all__ = ["__version__", *_LAZY_ATTRS, *_LAZY_MODULES]
 

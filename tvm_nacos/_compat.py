@@ -38,6 +38,13 @@ def meta_schedule() -> Any:
     return meta_schedule
 
 
+def estimate_tir_flops(mod: tvm.IRModule) -> float:
+    """FLOPs of a TIR module (``tvm.tir.analysis.estimate_tir_flops`` before 0.27)."""
+    from tvm.s_tir.analysis import estimate_tir_flops as estimate  # pylint: disable=import-outside-toplevel
+
+    return float(estimate(mod))
+
+
 def var_name(var: relax.Var) -> str:
     """Name of a Relax variable (``name_hint`` before 0.27)."""
     return str(var.name)

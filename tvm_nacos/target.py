@@ -74,3 +74,9 @@ def as_target(target: tvm.target.Target | Mapping[str, Any] | str | None) -> tvm
         return tvm.target.Target(dict(target))
     except Exception as err:  # TVM raises its own error types here
         raise TargetError(f"TVM rejects target {dict(target)!r}: {err}") from err
+
+
+def device_for(target: tvm.target.Target, index: int = 0) -> Any:
+    """The local device that runs code built for ``target`` (``llvm`` → CPU)."""
+    kind = target.kind.name
+    return tvm.device("cpu" if kind in ("llvm", "c") else kind, index)

@@ -1,0 +1,65 @@
+"""Runners: local defaults, and measurement through TVM's RPC tracker on loopback."""
+
+from __future__ import annotations
+
+import pytest
+import tvm
+from tuning_helpers import matmul
+
+from tvm_nacos._compat import meta_schedule
+from tvm_nacos.tuning import MeasureConfig, PersistentBuilder, RPCEndpoint, make_runner
+from tvm_nacos.tuning.rpc import LocalRPCCluster
+from tvm_nacos.tuning.runner import RunnerSpecError
+
+ms = meta_schedule()
+TARGET = tvm.target.Target({"kind": "llvm"})
+
+
+def _built(mods: list) -> list:
+    builder = PersistentBuilder(max_workers=2)
+    try:
+        results = builder.build([ms.builder.BuilderInput(m, TARGET) for m in mods])
+    finally:
+        builder.shutdown()
+    return [
+        ms.runner.RunnerInput(r.artifact_path, "cpu", ms.arg_info.ArgInfo.from_prim_func(m["main"]))
+        for r, m in zip(results, mods)
+    ]
+
+
+def test_runner_names() -> None:
+    assert isinstance(make_runner(None), ms.runner.LocalRunner)
+    assert isinstance(make_runner("local"), ms.runner.LocalRunner)
+    assert isinstance(make_runner("rpc://127.0.0.1:9190/k"), ms.runner.RPCRunner)
+    custom = ms.runner.LocalRunner()
+    assert make_runner(custom) is custom
+    assert RPCEndpoint.parse("rpc://host.example:9000/my-key") == RPCEndpoint("host.example", 9000, "my-key")
+    with pytest.raises(RunnerSpecError, match=r"'gpu0'.*'local'.*rpc://HOST:PORT/KEY"):
+        make_runner("gpu0")
+    with pytest.raises(RunnerSpecError, match="rpc://HOST:PORT/KEY"):
+        make_runner("rpc://nohostport")
+
+
+def test_measure_config_defaults_suit_a_small_host() -> None:
+    config = MeasureConfig().evaluator_config()
+    assert config.min_repeat_ms == 25 and config.repeat == 2 and not config.enable_cpu_cache_flush
+
+
+def test_local_runner_measures() -> None:
+    inputs = _built([matmul(32), matmul(64)])
+    results = [f.result() for f in make_runner("local").run(inputs)]
+    secs = [float(r.run_secs[0]) for r in results]
+    assert all(r.error_msg is None for r in results)
+    assert 0 < secs[0] < secs[1]  # 8× the work takes longer
+
+
+@pytest.mark.slow
+def test_rpc_tracker_with_two_servers_on_loopback() -> None:
+    inputs = _built([matmul(16), matmul(32), matmul(48), matmul(64)])
+    with LocalRPCCluster(num_servers=2, key="nacos-test") as cluster:
+        assert cluster.free_servers() == 2
+        runner = make_runner(cluster.endpoint.url, max_workers=2)
+        results = [f.result() for f in runner.run(inputs)]
+    assert [r.error_msg for r in results] == [None] * 4
+    secs = [float(r.run_secs[0]) for r in results]
+    assert all(s > 0 for s in secs) and secs[0] < secs[3]

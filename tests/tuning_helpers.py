@@ -1,0 +1,15 @@
+"""Small TIR kernels for measurement tests."""
+
+from __future__ import annotations
+
+import tvm
+from tvm import te
+
+
+def matmul(n: int, a_name: str = "A") -> tvm.IRModule:
+    """An n×n×n float32 matmul as a TIR module ``{"main": PrimFunc}``; ``a_name`` names input A."""
+    a = te.placeholder((n, n), name=a_name)
+    b = te.placeholder((n, n), name="B")
+    k = te.reduce_axis((0, n), name="k")
+    c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="C")
+    return tvm.IRModule({"main": te.create_prim_func([a, b, c])})

@@ -1,0 +1,150 @@
+"""A MetaSchedule builder whose worker processes live across batches.
+
+The stock ``LocalBuilder`` starts a new process pool for every batch, and every worker imports
+all tensor intrinsics (~25 s here) before it compiles anything: at 16 candidates per batch,
+tuning runs at about 27 trials a minute on a 2-core host. :class:`PersistentBuilder` keeps one
+pool for the whole session. Its workers import TVM once and never import the intrinsics
+(candidates arrive already scheduled and tensorized), and each is recycled after a number of
+builds to bound the memory its LLVM contexts accumulate. A worker that crashes or exceeds the
+timeout is replaced, and its candidate is reported as a build error with the reason: the tuning
+session never stalls.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from typing import Any
+
+import tvm
+from tvm.ir.utils import derived_object
+from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
+
+from tvm_nacos._compat import meta_schedule
+
+ms = meta_schedule()
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["PersistentBuilder", "build_candidate"]
+
+#: Signature of a build function: (scheduled TIR module, target) → path of the exported library.
+BuildFunction = Callable[[tvm.IRModule, tvm.target.Target], str]
+
+
+def build_candidate(mod: tvm.IRModule, target: tvm.target.Target) -> str:
+    """Compile one scheduled candidate and export it as a tar for the runner.
+
+    Runs in a builder worker. Unlike MetaSchedule's ``default_build`` it does not import the
+    tensor intrinsics, which compiled candidates do not need.
+    """
+    import warnings  # pylint: disable=import-outside-toplevel
+
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock  # pylint: disable=import-outside-toplevel
+    from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos._compat import tirx  # pylint: disable=import-outside-toplevel
+
+    mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        rt_mod = tirx.build(mod, target=target)
+    path = os.path.join(tempfile.mkdtemp(prefix="nacos-build-"), "candidate." + tar.output_format)
+    rt_mod.export_library(path, fcompile=tar)
+    return path
+
+
+def _build_in_worker(f_build: BuildFunction, mod: tvm.IRModule, target: tvm.target.Target) -> str:
+    return f_build(mod, target)
+
+
+@derived_object
+class PersistentBuilder(ms.builder.PyBuilder):
+    """MetaSchedule builder with a persistent, self-healing worker pool.
+
+    Parameters
+    ----------
+    max_workers : int, optional
+        Worker processes; the number of cores by default.
+    timeout_sec : float
+        A build that takes longer is killed, its worker replaced, and the candidate reported as
+        a build error.
+    builds_per_worker : int
+        A worker is replaced after this many builds.
+    f_build : callable, optional
+        ``(mod, target) -> artifact path``; :func:`build_candidate` by default. It must be
+        importable by name in a worker (a module-level function).
+
+    Examples
+    --------
+    .. code-block:: python
+
+        builder = PersistentBuilder(max_workers=2)
+        ms.tune_tasks(tasks=..., builder=builder, runner=..., ...)
+        builder.shutdown()
+    """
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        timeout_sec: float = 60.0,
+        builds_per_worker: int = 256,
+        f_build: BuildFunction | None = None,
+    ) -> None:
+        super().__init__()
+        if timeout_sec <= 0:
+            raise ValueError(f"timeout_sec must be positive, got {timeout_sec}")
+        if builds_per_worker < 1:
+            raise ValueError(f"builds_per_worker must be at least 1, got {builds_per_worker}")
+        self.max_workers = max_workers or len(os.sched_getaffinity(0))
+        self.timeout_sec = timeout_sec
+        self.builds_per_worker = builds_per_worker
+        self.f_build = f_build or build_candidate
+        self._pool: PopenPoolExecutor | None = None
+        self.num_builds = 0
+        self.num_failures = 0
+
+    def _get_pool(self) -> PopenPoolExecutor:
+        if self._pool is None:
+            logger.debug("starting %d builder workers", self.max_workers)
+            self._pool = PopenPoolExecutor(
+                max_workers=self.max_workers,
+                timeout=self.timeout_sec,
+                maximum_process_uses=self.builds_per_worker,
+            )
+        return self._pool
+
+    def build(self, build_inputs: list[Any]) -> list[Any]:
+        """Build a batch; one :class:`BuilderResult` per input, in order."""
+        pool = self._get_pool()
+        args = [(self.f_build, b.mod, b.target) for b in build_inputs]
+        results = []
+        for outcome in pool.map_with_error_catching(lambda a: _build_in_worker(*a), args):
+            self.num_builds += 1
+            if outcome.status == StatusKind.COMPLETE:
+                results.append(ms.builder.BuilderResult(outcome.value, None))
+                continue
+            self.num_failures += 1
+            if outcome.status == StatusKind.TIMEOUT:
+                reason = f"PersistentBuilder: build timed out after {self.timeout_sec:g} s; worker replaced"
+            elif isinstance(outcome.value, ChildProcessError):
+                reason = f"PersistentBuilder: build worker crashed ({outcome.value}); worker replaced"
+            else:
+                reason = f"PersistentBuilder: build failed: {outcome.value}"
+            logger.debug("%s", reason)
+            results.append(ms.builder.BuilderResult(None, reason))
+        return results
+
+    def shutdown(self) -> None:
+        """Stop the workers (a later :meth:`build` starts new ones)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __del__(self) -> None:
+        try:
+            self.shutdown()
+        except Exception:  # pylint: disable=broad-except
+            pass

@@ -1,0 +1,94 @@
+"""The tuning database of a work directory: MetaSchedule's JSON format, one per target.
+
+``WORK_DIR/tuning/<kind>-<hash>/`` holds ``database_workload.json`` and
+``database_tuning_record.json`` (JSON lines, appended as results arrive, so a killed session
+loses nothing it measured) and ``target.json`` (which target the records are for). A later
+session, or another architecture with the same kernels, reads the records instead of measuring
+again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import tvm
+
+from tvm_nacos._compat import meta_schedule
+from tvm_nacos.tuning.tasks import MODULE_EQUALITY
+
+ms = meta_schedule()
+
+__all__ = ["TuningLedger", "best_run_secs", "database_dir", "num_records", "open_database"]
+
+
+def _target_json(target: tvm.target.Target) -> str:
+    return json.dumps(dict(target.export()), sort_keys=True, default=str)
+
+
+def database_dir(work_dir: str | os.PathLike, target: tvm.target.Target) -> Path:
+    """``WORK_DIR/tuning/<kind>-<hash of the target>``."""
+    digest = hashlib.sha256(_target_json(target).encode()).hexdigest()[:10]
+    return Path(work_dir) / "tuning" / f"{target.kind.name}-{digest}"
+
+
+def open_database(work_dir: str | os.PathLike, target: tvm.target.Target) -> Any:
+    """Open (creating it if needed) the JSON tuning database of ``target`` in ``work_dir``."""
+    path = database_dir(work_dir, target)
+    path.mkdir(parents=True, exist_ok=True)
+    target_file = path / "target.json"
+    if not target_file.exists():
+        target_file.write_text(_target_json(target) + "\n")
+    return ms.database.JSONDatabase(work_dir=str(path), module_equality=MODULE_EQUALITY)
+
+
+def num_records(database: Any, mod: tvm.IRModule, limit: int = 1 << 20) -> int:
+    """How many measured candidates of the kernel ``mod`` the database holds (up to ``limit``)."""
+    if not database.has_workload(mod):
+        return 0
+    return len(database.get_top_k(database.commit_workload(mod), limit))
+
+
+def best_run_secs(database: Any, mod: tvm.IRModule) -> float | None:
+    """Mean run time of the best measured candidate of ``mod``, or ``None`` if there is none."""
+    if not database.has_workload(mod):
+        return None
+    top = database.get_top_k(database.commit_workload(mod), 1)
+    if not top or top[0].run_secs is None:
+        return None
+    secs = [float(s) for s in top[0].run_secs]
+    return sum(secs) / len(secs)
+
+
+class TuningLedger:
+    """Which kernels were tuned to completion, and with how many trials.
+
+    MetaSchedule stops a kernel early when its design space is exhausted (a reshape has one
+    candidate), so counting records cannot tell "done" from "interrupted". The ledger, a JSON
+    file beside the database, is written after each completed tuning round: a kernel whose
+    recorded budget is at least the one asked for is not tuned again.
+    """
+
+    FILE_NAME = "completed_kernels.json"
+
+    def __init__(self, work_dir: str | os.PathLike, target: tvm.target.Target) -> None:
+        self.path = database_dir(work_dir, target) / self.FILE_NAME
+        self._budgets: dict[str, int] = {}
+        if self.path.exists():
+            self._budgets = {str(k): int(v) for k, v in json.loads(self.path.read_text()).items()}
+
+    def completed(self, key: str, trials: int) -> bool:
+        """Whether ``key`` was tuned with at least ``trials`` trials."""
+        return self._budgets.get(key, 0) >= trials
+
+    def mark_completed(self, keys: list[str], trials: int) -> None:
+        """Record that ``keys`` finished a round of ``trials`` trials (written at once, atomically)."""
+        for key in keys:
+            self._budgets[key] = max(self._budgets.get(key, 0), trials)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._budgets, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, self.path)
