@@ -56,6 +56,10 @@ def build_candidate(mod: tvm.IRModule, target: tvm.target.Target) -> str:
     return path
 
 
+def _noop() -> None:
+    """Nothing: submitted to make a worker start."""
+
+
 def _build_in_worker(f_build: BuildFunction, mod: tvm.IRModule, target: tvm.target.Target) -> str:
     return f_build(mod, target)
 
@@ -115,6 +119,12 @@ class PersistentBuilder(ms.builder.PyBuilder):
                 maximum_process_uses=self.builds_per_worker,
             )
         return self._pool
+
+    def warm_up(self) -> None:
+        """Start the workers now, in the background, so the first batch does not wait for them."""
+        pool = self._get_pool()
+        for _ in range(self.max_workers):
+            pool.submit(_noop)
 
     def build(self, build_inputs: list[Any]) -> list[Any]:
         """Build a batch; one :class:`BuilderResult` per input, in order."""

@@ -155,6 +155,8 @@ def tune_kernels(
         return 0
     own_builder = builder is None
     builder = builder or PersistentBuilder()
+    if isinstance(builder, PersistentBuilder):
+        builder.warm_up()  # workers start while the contexts are made
     runner = make_runner(runner)
     before = len(database.get_all_tuning_records())
     try:

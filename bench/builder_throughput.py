@@ -1,0 +1,171 @@
+"""Trials per minute: MetaSchedule's stock LocalBuilder vs tvm-nacos's PersistentBuilder.
+
+Each configuration runs in a fresh subprocess (the stock path imports every tensor intrinsic
+into the main process, which cannot be undone), one after the other in this run, on the same
+workloads, with the same runner, search strategy, cost model, seed and 16 candidates per batch:
+
+- ``matmul``: one 256×256×256 float32 matmul task, 64 trials;
+- ``cnn``: the convolution tasks of one NAS-Bench-201-style architecture (the example supernet's
+  largest architecture unless ``--space`` names a built-in space), 16 trials each.
+
+Reported: tuning wall time, trials per minute, MetaSchedule's profiler breakdown (time in
+SendToBuilder, SendToRunner, ...), and the builder's share of the wall time.
+
+Usage::
+
+    python bench/builder_throughput.py                 # both builders, both workloads
+    python bench/builder_throughput.py --workloads matmul --trials 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+TRIALS_PER_BATCH = 16
+
+
+def _matmul_kernels(n: int = 256) -> list:
+    import tvm  # pylint: disable=import-outside-toplevel
+    from tvm import te  # pylint: disable=import-outside-toplevel
+
+    a = te.placeholder((n, n), name="A")
+    b = te.placeholder((n, n), name="B")
+    k = te.reduce_axis((0, n), name="k")
+    c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="C")
+    return [("matmul256", tvm.IRModule({"main": te.create_prim_func([a, b, c])}), 1.0)]
+
+
+def _cnn_kernels(target, space_name: str | None) -> list:
+    import tvm_nacos  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning import extract_tasks, lower_for_tuning  # pylint: disable=import-outside-toplevel
+
+    if space_name:
+        from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+
+        builtin = spaces.get(space_name)
+        mod = builtin.ir_module()
+        sample = builtin.space.default_sample()
+    else:
+        from tvm_nacos.examples import example_input, example_supernet  # pylint: disable=import-outside-toplevel
+
+        mod = tvm_nacos.from_torch(example_supernet(channels=32), (example_input(),))
+        sample = {"block1.op": "conv5x5", "block2.depth": "keep", "block2.kernel": "k5"}
+    tasks = extract_tasks(lower_for_tuning(mod, target, sample=sample), target)
+    return [(str(t.task_name), t.dispatched[0], float(t.weight)) for t in tasks if "conv2d" in str(t.task_name)]
+
+
+def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str | None) -> dict:
+    """Tune ``workload`` with ``builder_kind`` in this process; return the measurements."""
+    start = time.perf_counter()
+    import tvm  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning import PersistentBuilder, make_runner, register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
+
+    ms = meta_schedule()
+    target = host_target()
+    if builder_kind == "ours":
+        register_tensor_intrinsics(target)
+        builder = PersistentBuilder()
+        builder.warm_up()
+    else:
+        builder = ms.builder.LocalBuilder()
+    kernels = _matmul_kernels() if workload == "matmul" else _cnn_kernels(target, space)
+    runner = make_runner("local")
+    contexts = [
+        ms.TuneContext(mod=mod, target=target, space_generator="post-order-apply", search_strategy="evolutionary",
+                       task_name=name, num_threads=len(os.sched_getaffinity(0)), rand_state=i + 1)
+        for i, (name, mod, _) in enumerate(kernels)
+    ]
+    setup_secs = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as work_dir, ms.Profiler() as profiler:
+        tune_start = time.perf_counter()
+        database = ms.tune_tasks(
+            tasks=contexts,
+            task_weights=[w for _, _, w in kernels],
+            work_dir=work_dir,
+            max_trials_global=trials_per_kernel * len(kernels),
+            max_trials_per_task=trials_per_kernel,
+            num_trials_per_iter=TRIALS_PER_BATCH,
+            builder=builder,
+            runner=runner,
+            database="memory",
+            cost_model="xgb",
+        )
+        tune_secs = time.perf_counter() - tune_start
+        records = database.get_all_tuning_records()
+    if builder_kind == "ours":
+        builder.shutdown()
+    breakdown = {k: float(v) for k, v in profiler.get().items()}
+    trials = len(records)
+    build_errors = sum(1 for r in records if r.run_secs is None or float(r.run_secs[0]) >= 1e9)
+    valid = [sum(float(s) for s in r.run_secs) / len(r.run_secs) for r in records
+             if r.run_secs is not None and float(r.run_secs[0]) < 1e9]
+    gflops = None
+    if workload == "matmul" and valid:  # one kernel: the best record is the best matmul
+        gflops = 2 * 256**3 / min(valid) / 1e9
+    return {
+        "builder": builder_kind,
+        "workload": workload,
+        "kernels": len(kernels),
+        "trials": trials,
+        "failed": build_errors,
+        "setup_secs": round(setup_secs, 1),
+        "tune_secs": round(tune_secs, 1),
+        "trials_per_min": round(trials / tune_secs * 60, 1),
+        "send_to_builder_secs": round(breakdown.get("SendToBuilder", float("nan")), 1),
+        "send_to_runner_secs": round(breakdown.get("SendToRunner", float("nan")), 1),
+        "builder_share": round(breakdown.get("SendToBuilder", 0.0) / tune_secs, 3),
+        "best_matmul_gflops": None if gflops is None else round(gflops, 1),
+        "profile": {k: round(v, 2) for k, v in sorted(breakdown.items(), key=lambda kv: -kv[1])[:8]},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workloads", nargs="+", default=["matmul", "cnn"], choices=["matmul", "cnn"])
+    parser.add_argument("--builders", nargs="+", default=["stock", "ours"], choices=["stock", "ours"])
+    parser.add_argument("--trials", type=int, default=None, help="trials per kernel (64 matmul, 16 cnn)")
+    parser.add_argument("--space", default=None, help="built-in space for the cnn workload")
+    parser.add_argument("--one", nargs=2, metavar=("BUILDER", "WORKLOAD"), help=argparse.SUPPRESS)
+    parser.add_argument("--json", help="write all results to this file")
+    args = parser.parse_args()
+    if args.one:
+        trials = args.trials or (64 if args.one[1] == "matmul" else 16)
+        print(json.dumps(run_one(args.one[0], args.one[1], trials, args.space)))
+        return
+    results = []
+    for workload in args.workloads:
+        for builder in args.builders:
+            cmd = [sys.executable, __file__, "--one", builder, workload]
+            if args.trials:
+                cmd += ["--trials", str(args.trials)]
+            if args.space:
+                cmd += ["--space", args.space]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            result = json.loads(out.strip().splitlines()[-1])
+            results.append(result)
+            print(json.dumps(result), flush=True)
+    print("\n| workload | builder | trials | tune s | trials/min | SendToBuilder s | builder share | SendToRunner s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['workload']} | {r['builder']} | {r['trials']} | {r['tune_secs']} | {r['trials_per_min']} | "
+              f"{r['send_to_builder_secs']} | {r['builder_share']:.0%} | {r['send_to_runner_secs']} |")
+    for workload in args.workloads:
+        rate = {r["builder"]: r["trials_per_min"] for r in results if r["workload"] == workload}
+        if "stock" in rate and "ours" in rate:
+            print(f"{workload}: ours / stock = {rate['ours'] / rate['stock']:.2f}x trials per minute")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""LatencyCostModel: learns absolute latency across tasks, reports held-out accuracy, persists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tvm
+from tuning_helpers import matmul
+
+from tvm_nacos._compat import meta_schedule
+from tvm_nacos.search.cost_model import LatencyCostModel
+from tvm_nacos.tuning import PersistentBuilder, make_runner, register_tensor_intrinsics
+
+ms = meta_schedule()
+FEATURES = 2 * 164 + 2
+
+
+def _synthetic(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.random((n, FEATURES)).astype(np.float32)
+    secs = np.exp(-12 + 3 * x[:, 0] + x[:, 5])  # latency depends on two features
+    return x, secs
+
+
+def test_learns_and_ranks_unseen_data(rng) -> None:
+    model = LatencyCostModel(seed=1)
+    assert not model.is_trained
+    x, secs = _synthetic(rng, 200)
+    model.add_measurements(x[:150], secs[:150])
+    assert model.is_trained and model.num_samples == 150
+    mean, std = model.predict_log_secs(x[150:])
+    rho = np.corrcoef(np.argsort(np.argsort(mean)), np.argsort(np.argsort(np.log(secs[150:]))))[0, 1]
+    assert rho > 0.9
+    assert std.shape == mean.shape and np.all(std >= 0) and std.max() > 0
+    accuracy = model.held_out_accuracy(folds=5)
+    assert accuracy.num_samples == 150 and accuracy.spearman > 0.9 and accuracy.median_abs_rel_error < 0.3
+
+
+def test_untrained_model_gives_random_scores_and_refuses_latency(rng) -> None:
+    model = LatencyCostModel()
+    with pytest.raises(RuntimeError, match="no measurement"):
+        model.predict_log_secs(rng.random((2, FEATURES)))
+    with pytest.raises(ValueError, match="at least 10 measurements"):
+        model.held_out_accuracy(folds=5)
+
+
+def test_save_and_load_round_trip(tmp_path, rng) -> None:
+    model = LatencyCostModel(seed=3)
+    x, secs = _synthetic(rng, 40)
+    model.add_measurements(x, secs)
+    model.save(str(tmp_path / "model.pkl"))
+    loaded = LatencyCostModel()
+    loaded.load(str(tmp_path / "model.pkl"))
+    assert loaded.num_samples == 40
+    np.testing.assert_array_equal(loaded.predict_log_secs(x)[0], model.predict_log_secs(x)[0])
+
+
+@pytest.mark.slow
+def test_drives_a_metaschedule_session_across_tasks(tmp_path) -> None:
+    target = tvm.target.Target({"kind": "llvm", "mcpu": "znver4", "num-cores": 2})
+    register_tensor_intrinsics(target)
+    model = LatencyCostModel()
+    builder = PersistentBuilder()
+    contexts = [
+        ms.TuneContext(mod=matmul(n), target=target, space_generator="post-order-apply",
+                       search_strategy="evolutionary", task_name=f"mm{n}", num_threads=2, rand_state=n)
+        for n in (32, 96)
+    ]
+    try:
+        ms.tune_tasks(tasks=contexts, task_weights=[1.0, 1.0], work_dir=str(tmp_path), max_trials_global=32,
+                      max_trials_per_task=16, num_trials_per_iter=8, builder=builder, runner=make_runner(),
+                      database="memory", cost_model=model)
+    finally:
+        builder.shutdown()
+    assert model.num_samples >= 24 and model.is_trained
+    small = model.features(contexts[0], [])
+    assert small.shape == (0, FEATURES)

@@ -1,0 +1,1 @@
+"""The NACOS joint search: cost model, objectives, strategies."""
