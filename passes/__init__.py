@@ -2,9 +2,32 @@
 
 - :class:`SpecializeArch` keeps one option per choice point (materializes an architecture).
 - :class:`CheckChoicePoints` verifies that every choice point is well formed.
+- NAS moves expose architecture choices in any module (see :mod:`.expose_base`):
+  :class:`ExposeKernelSize`, :class:`ExposeGrouping`, :class:`ExposeBottleneck`,
+  :class:`ExposeDepthwiseSeparable`, :class:`ExposeSkip`, :class:`ExposeWidth`; write a new
+  one by subclassing :class:`ExposePass`.
 """
 
 from tvm_nacos.passes.check_choice_points import CheckChoicePoints
+from tvm_nacos.passes.expose_base import ExposePass, MatchContext, Region
+from tvm_nacos.passes.expose_bottleneck import ExposeBottleneck
+from tvm_nacos.passes.expose_depthwise_separable import ExposeDepthwiseSeparable
+from tvm_nacos.passes.expose_grouping import ExposeGrouping
+from tvm_nacos.passes.expose_kernel_size import ExposeKernelSize
+from tvm_nacos.passes.expose_skip import ExposeSkip
+from tvm_nacos.passes.expose_width import ExposeWidth
 from tvm_nacos.passes.specialize_arch import SpecializeArch
 
-__all__ = ["CheckChoicePoints", "SpecializeArch"]
+__all__ = [
+    "CheckChoicePoints",
+    "ExposeBottleneck",
+    "ExposeDepthwiseSeparable",
+    "ExposeGrouping",
+    "ExposeKernelSize",
+    "ExposePass",
+    "ExposeSkip",
+    "ExposeWidth",
+    "MatchContext",
+    "Region",
+    "SpecializeArch",
+]

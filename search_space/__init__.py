@@ -8,11 +8,20 @@ This package is pure Python (numpy only).  It provides
   mutate, cross over and one-hot encode architectures;
 * :class:`ArchSample`, the immutable label -> option mapping describing one
   architecture, with a stable content id;
-* :class:`SearchSpaceError` and :class:`InvalidSampleError`, both
-  :class:`ValueError` subclasses.
+* :class:`SearchSpaceError`, :class:`InvalidSampleError` and
+  :class:`UnknownSpaceError`, all :class:`ValueError` subclasses;
+* the built-in spaces: :func:`names` lists them and :func:`get` returns one as a
+  :class:`BuiltinSpace` (``"nas-bench-201"``, ``"mobilenet-v2"``, ``"resnet"``;
+  see :mod:`.registry`). Their network methods import PyTorch and TVM when
+  called; importing this package never does.
 """
 
-from .errors import InvalidSampleError, SearchSpaceError
+from .builtin import BuiltinSpace
+from .errors import InvalidSampleError, SearchSpaceError, UnknownSpaceError
+from .mobilenet_v2 import MobileNetV2Space
+from .nas_bench_201 import NasBench201Space
+from .registry import get, names
+from .resnet import ResNetSpace
 from .sample import ArchSample
 from .space import ChoiceSpec, Condition, SearchSpace
 
@@ -23,4 +32,11 @@ __all__ = [
     "SearchSpace",
     "SearchSpaceError",
     "InvalidSampleError",
+    "UnknownSpaceError",
+    "BuiltinSpace",
+    "MobileNetV2Space",
+    "NasBench201Space",
+    "ResNetSpace",
+    "get",
+    "names",
 ]

@@ -1,6 +1,6 @@
 """Exceptions raised by the search-space package.
 
-Both exceptions subclass :class:`ValueError` so callers that only care about
+All exceptions subclass :class:`ValueError` so callers that only care about
 "bad input" can catch that, while callers that need to tell a malformed
 *space* from a malformed *sample* can catch the specific class.  Every message
 names the offending value and lists the valid choices.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["SearchSpaceError", "InvalidSampleError"]
+__all__ = ["SearchSpaceError", "InvalidSampleError", "UnknownSpaceError"]
 
 
 class SearchSpaceError(ValueError):
@@ -46,3 +46,10 @@ def _quote_list(values: Iterable[object]) -> str:
     """
     text = ", ".join(repr(v) for v in values)
     return text if text else "(none)"
+
+
+class UnknownSpaceError(ValueError):
+    """A built-in search space was asked for by a name that the registry does not know.
+
+    The message names the bad name and lists the valid ones.
+    """

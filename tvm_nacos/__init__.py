@@ -19,10 +19,26 @@ _LAZY_ATTRS = {
     "from_torch": ("tvm_nacos.frontend.torch", "from_torch"),
     "host_target": ("tvm_nacos.target", "host_target"),
     "tune_architecture": ("tvm_nacos.tuning.tune", "tune_architecture"),
+    "search": ("tvm_nacos.cosearch.api", "search"),
+    "SearchResult": ("tvm_nacos.cosearch.api", "SearchResult"),
+    "NACOSSearchStrategy": ("tvm_nacos.cosearch.strategy", "NACOSSearchStrategy"),
     "ArchSample": ("tvm_nacos.search_space", "ArchSample"),
     "SearchSpace": ("tvm_nacos.search_space", "SearchSpace"),
 }
-_LAZY_MODULES = ("analysis", "errors", "frontend", "ir", "passes", "search_space", "target", "tuning")
+_LAZY_MODULES = (
+    "accuracy",
+    "analysis",
+    "data",
+    "errors",
+    "frontend",
+    "ir",
+    "models",
+    "passes",
+    "cosearch",
+    "search_space",
+    "target",
+    "tuning",
+)
 
 __all__ = ["__version__", *_LAZY_ATTRS, *_LAZY_MODULES]
 

@@ -71,6 +71,7 @@ def _register_error_types() -> None:
         _errors.InvalidSampleError,
         _errors.NoChoicePointError,
         _errors.SearchSpaceError,
+        _errors.UnknownSpaceError,
         _errors.UnsupportedModelError,
     ):
         tvm_ffi.register_error(cls)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from tvm_nacos.search_space.errors import InvalidSampleError, SearchSpaceError
+from tvm_nacos.search_space.errors import InvalidSampleError, SearchSpaceError, UnknownSpaceError
 
 __all__ = [
     "ChoicePointError",
@@ -17,6 +17,7 @@ __all__ = [
     "NacosError",
     "NoChoicePointError",
     "SearchSpaceError",
+    "UnknownSpaceError",
     "UnsupportedModelError",
 ]
 

@@ -8,7 +8,7 @@ import tvm
 from tuning_helpers import matmul
 
 from tvm_nacos._compat import meta_schedule
-from tvm_nacos.search.cost_model import LatencyCostModel
+from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.tuning import PersistentBuilder, make_runner, register_tensor_intrinsics
 
 ms = meta_schedule()

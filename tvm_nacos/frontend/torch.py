@@ -29,6 +29,7 @@ to the stub. Weights are kept as Relax constants. The model is imported in infer
 from __future__ import annotations
 
 import contextlib
+import copy
 import contextvars
 import functools
 import re
@@ -145,6 +146,7 @@ class _ImportState:
     exporting: bool = False
     recorded: dict[tuple[str, str], _Recorded] = field(default_factory=dict)  # (label, site)
     stubs: dict[tuple[str, str], Any] = field(default_factory=dict)  # (label, site) -> GlobalVar
+    decomposed: dict[tuple, Any] = field(default_factory=dict)  # structure key -> ExportedProgram
 
     def record(self, choice: Choice, inputs: Sequence[torch.Tensor], output: torch.Tensor) -> None:
         key = (choice.label, choice.site or "")
@@ -219,21 +221,61 @@ def _exporting(state: _ImportState, value: bool) -> Iterator[None]:
         state.exporting = previous
 
 
+def _structure_key(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple | None:
+    """What makes two option modules import to the same Relax function up to their weights.
+
+    ``repr`` names every submodule's class and hyper-parameters. Options that contain a
+    ``Choice`` are not reused (their nested choice points are per site).
+    """
+    if any(isinstance(m, Choice) for m in module.modules()):
+        return None
+    return (repr(module), tuple((tuple(a.shape), a.dtype) for a in args))
+
+
+def _with_weights_of(template: torch.export.ExportedProgram, module: nn.Module) -> torch.export.ExportedProgram | None:
+    """``template`` (an exported, decomposed program) with ``module``'s parameters and buffers."""
+    tensors = dict(module.state_dict(keep_vars=False))
+    tensors.update(dict(module.named_buffers()))  # non-persistent buffers live in ``constants``
+    if not set(template.state_dict) <= set(tensors):
+        return None
+    program = copy.copy(template)
+    program._state_dict = {name: tensors[name] for name in template.state_dict}  # pylint: disable=protected-access
+    program._constants = {  # pylint: disable=protected-access
+        name: tensors.get(name, value) for name, value in template.constants.items()
+    }
+    return program
+
+
 def _export_and_import(module: nn.Module, args: tuple[torch.Tensor, ...], state: _ImportState, root_bb: Any) -> Any:
-    """Record ``module``'s choices with one eager pass, export it, import it; returns the IRModule."""
+    """Record ``module``'s choices with one eager pass, export it, import it; returns the IRModule.
+
+    Most of an import is PyTorch's decomposition to core ATen. Options of identical structure
+    (NAS-Bench-201 repeats 5 ops at 3 widths over 90 sites) are decomposed once; later ones
+    reuse that program with their own weights.
+    """
     from tvm.relax.frontend.torch import from_exported_program  # pylint: disable=import-outside-toplevel
 
     with _exporting(state, False):
         module(*args)
     convert = functools.partial(_convert_choice, state=state, root_bb=root_bb)
+    key = _structure_key(module, args)
     with warnings.catch_warnings():
         # torch 2.13 warns about its own pytree internals during export and decomposition.
         warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
-        with _exporting(state, True):
-            exported = torch.export.export(module, args)
+        program = None
+        if key is not None and key in state.decomposed:
+            program = _with_weights_of(state.decomposed[key], module)
+        if program is None:
+            with _exporting(state, True):
+                program = torch.export.export(module, args).run_decompositions()
+            if key is not None:
+                state.decomposed[key] = program
         try:
             return from_exported_program(
-                exported, unwrap_unit_return_tuple=True, custom_convert_map={"choice.default": convert}
+                program,
+                unwrap_unit_return_tuple=True,
+                custom_convert_map={"choice.default": convert},
+                run_ep_decomposition=False,
             )
         except AssertionError as err:
             match = re.search(r"Unsupported function types? (\[.*\])", str(err))
@@ -318,14 +360,16 @@ def choices(model: nn.Module) -> list[Choice]:
 def torch_search_space(model: nn.Module) -> SearchSpace:
     """The search space of the ``Choice`` modules of an eager model.
 
-    A ``Choice`` inside an option of another ``Choice`` is conditional on that option.
-    Unlike :func:`tvm_nacos.analysis.search_space`, this walks modules, not the forward pass:
-    a ``Choice`` that ``forward`` never calls still counts.
+    A ``Choice`` inside an option of another ``Choice`` is conditional on that option; the sites
+    of one label are active when any of them is (their conditions are united, as
+    :func:`tvm_nacos.analysis.search_space` does on the IR). Unlike that function, this walks
+    modules, not the forward pass: a ``Choice`` that ``forward`` never calls still counts.
     """
-    specs: dict[str, ChoiceSpec] = {}
+    first: dict[str, Choice] = {}
+    contexts: dict[str, list[tuple[str, str] | None]] = {}
     sites: set[tuple[str, str | None]] = set()
 
-    def walk(module: nn.Module, condition: Condition | None) -> None:
+    def walk(module: nn.Module, context: tuple[str, str] | None) -> None:
         if isinstance(module, Choice):
             if (module.label, module.site) in sites:
                 raise ChoicePointError(
@@ -334,22 +378,37 @@ def torch_search_space(model: nn.Module) -> SearchSpace:
                     label=module.label,
                 )
             sites.add((module.label, module.site))
-            spec = ChoiceSpec(module.label, module.option_names, module.default, condition)
-            first = specs.setdefault(module.label, spec)
-            if (first.options, first.default) != (spec.options, spec.default):
+            reference = first.setdefault(module.label, module)
+            if (reference.option_names, reference.default) != (module.option_names, module.default):
                 raise ChoicePointError(
-                    f"choice {module.label!r}: site {module.site!r} has options {list(spec.options)} "
-                    f"but another site has {list(first.options)}; sites of one choice must agree",
+                    f"choice {module.label!r}: site {module.site!r} has options {list(module.option_names)} "
+                    f"but site {reference.site!r} has {list(reference.option_names)}; sites of one choice must agree",
                     label=module.label,
                 )
+            contexts.setdefault(module.label, []).append(context)
             for name in module.option_names:
-                walk(module.options[name], Condition(module.label, (name,)))
+                walk(module.options[name], (module.label, name))
             return
         for child in module.children():
-            walk(child, condition)
+            walk(child, context)
 
     walk(model, None)
-    return SearchSpace(list(specs.values()))
+    specs = []
+    for label, choice in first.items():
+        where = contexts[label]
+        condition = None
+        if None not in where:
+            parents = sorted({parent for parent, _ in where})
+            if len(parents) > 1:
+                raise ChoicePointError(
+                    f"choice {label!r} is nested inside options of several choices {parents}; "
+                    "a choice may depend on one parent only",
+                    label=label,
+                )
+            parent = first[parents[0]]
+            condition = Condition(parent.label, tuple(o for o in parent.option_names if (parent.label, o) in where))
+        specs.append(ChoiceSpec(label, choice.option_names, choice.default, condition))
+    return SearchSpace(specs)
 
 
 def apply_sample(model: nn.Module, sample: ArchSample | Mapping[str, str]) -> nn.Module:

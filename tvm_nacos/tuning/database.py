@@ -22,6 +22,9 @@ from tvm_nacos.tuning.tasks import MODULE_EQUALITY
 
 ms = meta_schedule()
 
+#: MetaSchedule records a failed candidate with this run time.
+FAILED_RUN_SECS = 1e9
+
 __all__ = ["TuningLedger", "best_run_secs", "database_dir", "num_records", "open_database"]
 
 
@@ -60,7 +63,8 @@ def best_run_secs(database: Any, mod: tvm.IRModule) -> float | None:
     if not top or top[0].run_secs is None:
         return None
     secs = [float(s) for s in top[0].run_secs]
-    return sum(secs) / len(secs)
+    mean = sum(secs) / len(secs)
+    return None if mean >= FAILED_RUN_SECS else mean
 
 
 class TuningLedger:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from tvm.ir.utils import derived_object
 
-from tvm_nacos._compat import estimate_tir_flops, meta_schedule
+from tvm_nacos._compat import estimate_tir_flops, meta_schedule, structural_hash
 
 ms = meta_schedule()
 
@@ -104,12 +104,13 @@ class LatencyCostModel(ms.cost_model.PyCostModel):
         self._trained_on = 0
         self._rng = np.random.default_rng(seed)
         self._extractor = ms.feature_extractor.PerStoreFeature()
-        self._task_features: dict[int, np.ndarray] = {}
+        self._task_features: dict[int, np.ndarray] = {}  # structural hash of the task -> features
 
     # -- features ---------------------------------------------------------------------------
 
     def _task_vector(self, context: Any) -> np.ndarray:
-        key = id(context.mod)
+        # Not id(context.mod): each access returns a new wrapper, and freed ids are reused.
+        key = int(structural_hash(context.mod))
         if key not in self._task_features:
             flop = estimate_tir_flops(context.mod)
             self._task_features[key] = np.array([math.log1p(max(flop, 0.0))], dtype=np.float32)

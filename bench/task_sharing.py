@@ -1,0 +1,91 @@
+"""Task sharing across architectures, and what folding batch norm does to the task count.
+
+For N random architectures of a space, every architecture is specialized, simplified (or not)
+and fused, and its kernels merged into one :class:`~tvm_nacos.tuning.TaskPool`. Reported, with
+and without batch-norm folding: task occurrences summed over architectures, unique tasks, how
+many of them are convolutions or matmuls, and the sharing ratio (occurrences / unique).
+
+Usage::
+
+    python bench/task_sharing.py --space nas-bench-201 --num-archs 100
+    python bench/task_sharing.py --space example --num-archs 9
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+
+def _space_and_module(name: str):
+    import tvm_nacos  # pylint: disable=import-outside-toplevel
+
+    if name == "example":
+        from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.examples import example_input, example_supernet  # pylint: disable=import-outside-toplevel
+
+        mod = tvm_nacos.from_torch(example_supernet(), (example_input(),))
+        return search_space(mod), mod
+    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+
+    builtin = spaces.get(name)
+    return builtin.space, builtin.ir_module()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="nas-bench-201")
+    parser.add_argument("--num-archs", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-unfolded", action="store_true", help="skip the run without batch-norm folding")
+    parser.add_argument("--json", help="write the results to this file")
+    args = parser.parse_args()
+
+    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning import TaskPool  # pylint: disable=import-outside-toplevel
+
+    start = time.perf_counter()
+    space, mod = _space_and_module(args.space)
+    import_secs = time.perf_counter() - start
+    rng = np.random.default_rng(args.seed)
+    samples = [space.sample(rng) for _ in range(args.num_archs)]
+    distinct = len({s.id for s in samples})
+    target = host_target()
+    results = []
+    for fold in ([True] if args.no_unfolded else [True, False]):
+        pool = TaskPool(target)
+        start = time.perf_counter()
+        for sample in samples:
+            pool.add_architecture(mod, sample, fold_batch_norm=fold)
+        secs = time.perf_counter() - start
+        heavy = [t for t in pool.tasks if "conv2d" in t.name or "matmul" in t.name]
+        occurrences = sum(len(a.weights) for a in pool.architectures.values())
+        results.append(
+            {
+                "space": args.space,
+                "architectures": distinct,
+                "fold_batch_norm": fold,
+                "task_occurrences": occurrences,
+                "unique_tasks": len(pool),
+                "unique_conv_or_matmul_tasks": len(heavy),
+                "sharing_ratio": round(pool.sharing_ratio(), 2),
+                "extract_secs": round(secs, 1),
+            }
+        )
+        print(json.dumps(results[-1]), flush=True)
+    print(f"\nimport of the space's module: {import_secs:.1f} s; {distinct} distinct architectures of {args.num_archs} drawn\n")
+    print("| BN folded | task occurrences | unique tasks | of which conv/matmul | sharing ratio | extraction s |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {'yes' if r['fold_batch_norm'] else 'no'} | {r['task_occurrences']} | {r['unique_tasks']} | "
+              f"{r['unique_conv_or_matmul_tasks']} | {r['sharing_ratio']} | {r['extract_secs']} |")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

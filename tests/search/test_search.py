@@ -1,0 +1,127 @@
+"""tvm_nacos.search: strategies at a budget, reproducibility, bad input, a real small search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tvm
+
+import tvm_nacos
+from tvm_nacos._compat import meta_schedule
+from tvm_nacos.errors import NoChoicePointError
+from tvm_nacos.examples import example_input, example_supernet
+from tvm_nacos.cosearch.cost_model import LatencyCostModel
+from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
+from tvm_nacos.cosearch.strategy import NACOSSearchStrategy
+from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
+
+ms = meta_schedule()
+TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+ACCURACY = {"conv3x3": 90.0, "conv5x5": 92.0, "dwsep3x3": 88.0}
+
+
+def accuracy(samples) -> list[float]:
+    """A made-up but monotone accuracy: bigger blocks score higher."""
+    return [
+        ACCURACY[s["block1.op"]] + (3.0 if s["block2.depth"] == "keep" else 0.0) + (1.0 if s.get("block2.kernel") == "k5" else 0.0)
+        for s in samples
+    ]
+
+
+@pytest.fixture(scope="module")
+def supernet() -> tvm.IRModule:
+    return tvm_nacos.from_torch(example_supernet(), (example_input(),))
+
+
+def _fake_search(supernet, tmp_path, strategy: str, seed: int = 0, budget: int = 48, **options):
+    return tvm_nacos.search(
+        supernet, target=TARGET, accuracy=accuracy, budget=budget, strategy=strategy, work_dir=tmp_path,
+        seed=seed, builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7),
+        measure_end_to_end=False, deterministic=True, strategy_options=options,
+    )
+
+
+def test_pareto_and_hypervolume_helpers() -> None:
+    acc, lat = [90, 92, 91, 89], [1.0, 2.0, 3.0, 0.5]
+    assert pareto_indices(acc, lat) == [3, 0, 1]
+    assert hypervolume([90], [1.0], reference=(80, 2.0)) == pytest.approx(10.0)
+    assert hypervolume(acc, lat, reference=(80, 4.0)) > hypervolume([90], [1.0], reference=(80, 4.0))
+    assert Constraints(max_latency_ms=1.0).violations(latency_ms=2.0) == ["latency 2.000 ms > 1.0 ms"]
+    with pytest.raises(ValueError, match="max_macs must be positive"):
+        Constraints(max_macs=0)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "options"),
+    [("joint", {}), ("random", {"trials_per_task": 4}), ("two-stage", {"trials_per_task": 4}),
+     ("exhaustive", {"trials_per_task": 4})],
+)
+def test_strategies_respect_the_budget_and_skip_failures(supernet, tmp_path, strategy: str, options: dict) -> None:
+    result = _fake_search(supernet, tmp_path, strategy, **options)
+    assert 0 < result.trials_used <= 48
+    assert result.failed_trials > 0  # injected failures were recorded and the search went on
+    assert result.pareto, "a front came out"
+    accs = [p.accuracy for p in result.pareto]
+    lats = [p.latency_ms for p in result.pareto]
+    assert lats == sorted(lats) and accs == sorted(accs)  # a front: faster means less accurate
+    assert result.best().latency_ms == min(lats)
+    assert '"schema_version": 1' in result.to_json()
+
+
+def test_same_seed_same_trajectory_and_front(supernet, tmp_path) -> None:
+    first = _fake_search(supernet, tmp_path / "a", "joint", seed=3)
+    second = _fake_search(supernet, tmp_path / "b", "joint", seed=3)
+    assert [p.sample for p in first.pareto] == [p.sample for p in second.pareto]
+    assert [p.latency_ms for p in first.pareto] == [p.latency_ms for p in second.pareto]
+    assert first.trials_used == second.trials_used
+
+
+def test_bad_input(supernet, tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"unknown strategy 'greedy'.*'exhaustive', 'joint', 'random', 'two-stage'"):
+        tvm_nacos.search(supernet, accuracy=accuracy, budget=8, strategy="greedy", work_dir=tmp_path)
+    with pytest.raises(ValueError, match="budget must be a positive number of trials, got 0"):
+        tvm_nacos.search(supernet, accuracy=accuracy, budget=0, work_dir=tmp_path)
+    plain = tvm_nacos.passes.SpecializeArch({"block1.op": "conv3x3", "block2.depth": "skip"})(supernet)
+    with pytest.raises(NoChoicePointError, match="Expose passes"):
+        tvm_nacos.search(plain, accuracy=accuracy, budget=8, work_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"unknown two-stage proxy 'flops'.*'macs'"):
+        _fake_search(supernet, tmp_path, "two-stage", proxy="flops")
+
+
+def test_strategy_honours_the_metaschedule_contract(tmp_path) -> None:
+    import sys
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1]))
+    from tuning_helpers import matmul
+
+    target = tvm.target.Target(TARGET)
+    model = LatencyCostModel()
+    strategy = NACOSSearchStrategy(latency_model=model)
+    context = ms.TuneContext(mod=matmul(32), target=target, space_generator="post-order-apply",
+                             search_strategy=strategy, task_name="mm", num_threads=2, rand_state=1)
+    database = ms.tune_tasks(tasks=[context], task_weights=[1.0], work_dir=str(tmp_path), max_trials_global=24,
+                             max_trials_per_task=24, num_trials_per_iter=8, builder=DeterministicBuilder(),
+                             runner=DeterministicRunner(), database="memory", cost_model=model)
+    assert len(database.get_all_tuning_records()) == 24
+    assert strategy.trials_measured == 24
+    assert model.num_samples == 24 and strategy.predicted_secs is not None
+
+
+@pytest.mark.slow
+def test_small_real_joint_search(supernet, tmp_path) -> None:
+    import torch
+    from tvm import relax
+
+    from tvm_nacos.frontend.torch import apply_sample
+
+    result = tvm_nacos.search(supernet, target=TARGET, accuracy=accuracy, budget=48, strategy="joint",
+                              work_dir=tmp_path, seed=0)
+    assert result.pareto and all(p.latency_ms > 0 for p in result.pareto)
+    assert result.trials_used <= 48
+    best = result.best()
+    vm = relax.VirtualMachine(result.compile(best.sample), tvm.cpu())
+    x = example_input(seed=2)
+    out = vm["main"](tvm.runtime.tensor(x.numpy())).numpy()
+    with torch.no_grad():
+        reference = apply_sample(example_supernet(), best.sample)(x).numpy()
+    np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,300 @@
+"""``tvm_nacos.search``: run a strategy and return the front of tuned, measured architectures."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import tvm
+
+from tvm_nacos.errors import NoChoicePointError
+from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
+from tvm_nacos.cosearch.session import SearchSession
+from tvm_nacos.cosearch.strategies import STRATEGIES, count_macs
+from tvm_nacos.search_space import ArchSample
+from tvm_nacos.target import as_target
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ParetoPoint", "SearchResult", "search"]
+
+#: Version of the JSON written by :meth:`SearchResult.to_json`.
+RESULT_SCHEMA_VERSION = 1
+#: At most this many front architectures are measured end to end.
+MAX_END_TO_END = 16
+
+
+@dataclass(frozen=True)
+class KernelRecord:
+    """One kernel of an architecture on the front."""
+
+    name: str
+    weight: int
+    best_latency_ms: float | None
+    trials: int
+
+
+@dataclass(frozen=True)
+class ParetoPoint:
+    """A tuned architecture.
+
+    Attributes
+    ----------
+    sample : ArchSample
+    accuracy : float
+    latency_ms : float
+        Measured end to end, compiled with the tuned schedules.
+    estimated_latency_ms : float
+        Σ weight × best kernel latency, from the tuning records.
+    macs : int
+    kernels : tuple of KernelRecord
+        Its tuning records, summarized.
+    """
+
+    sample: ArchSample
+    accuracy: float
+    latency_ms: float
+    estimated_latency_ms: float
+    macs: int
+    kernels: tuple[KernelRecord, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "arch_id": self.sample.id,
+            "sample": self.sample.to_dict(),
+            "accuracy": self.accuracy,
+            "latency_ms": self.latency_ms,
+            "estimated_latency_ms": self.estimated_latency_ms,
+            "macs": self.macs,
+            "kernels": [asdict(k) for k in self.kernels],
+        }
+
+
+@dataclass
+class SearchResult:
+    """The outcome of :func:`search`.
+
+    Attributes
+    ----------
+    pareto : list of ParetoPoint
+        Non-dominated architectures (accuracy up, end-to-end latency down), fastest first.
+    evaluated : list of ParetoPoint
+        Every architecture whose kernels were all measured, with its estimated latency
+        (``latency_ms`` equals the estimate for those not measured end to end).
+    strategy, seed, budget, trials_used, target, search_secs
+        What ran and what it cost.
+    """
+
+    pareto: list[ParetoPoint]
+    evaluated: list[ParetoPoint]
+    strategy: str
+    seed: int
+    budget: int
+    trials_used: int
+    failed_trials: int
+    target: str
+    search_secs: float
+    _compile: Callable[[ArchSample], Any] | None = None
+
+    def best(self, min_accuracy: float | None = None) -> ParetoPoint:
+        """The fastest front architecture with at least ``min_accuracy``.
+
+        Raises
+        ------
+        ValueError
+            No architecture of the front reaches ``min_accuracy`` (the message gives the best).
+        """
+        eligible = [p for p in self.pareto if min_accuracy is None or p.accuracy >= min_accuracy]
+        if not eligible:
+            top = max((p.accuracy for p in self.pareto), default=None)
+            raise ValueError(f"no architecture on the front reaches accuracy {min_accuracy}; the best has {top}")
+        return min(eligible, key=lambda p: p.latency_ms)
+
+    def compile(self, sample: ArchSample | Mapping[str, str]) -> Any:
+        """A Relax executable of ``sample`` built with the tuned records."""
+        if self._compile is None:
+            raise RuntimeError("this result was loaded from JSON; compile from its work directory instead")
+        return self._compile(sample if isinstance(sample, ArchSample) else ArchSample(sample))
+
+    def hypervolume(self, reference: tuple[float, float]) -> float:
+        """Hypervolume of the front up to ``(min_accuracy, max_latency_ms)``."""
+        return hypervolume([p.accuracy for p in self.pareto], [p.latency_ms for p in self.pareto], reference=reference)
+
+    def to_json(self) -> str:
+        """Versioned JSON: strategy, budget, front and every evaluated architecture."""
+        return json.dumps(
+            {
+                "schema_version": RESULT_SCHEMA_VERSION,
+                "strategy": self.strategy,
+                "seed": self.seed,
+                "budget_trials": self.budget,
+                "trials_used": self.trials_used,
+                "failed_trials": self.failed_trials,
+                "target": self.target,
+                "search_secs": self.search_secs,
+                "pareto": [p.to_dict() for p in self.pareto],
+                "evaluated": [p.to_dict() for p in self.evaluated],
+            },
+            indent=1,
+        )
+
+
+def _resolve_model(mod_or_space: Any) -> tuple[tvm.IRModule, Any]:
+    from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
+
+    if isinstance(mod_or_space, str):
+        from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+
+        mod_or_space = spaces.get(mod_or_space)
+    if isinstance(mod_or_space, tvm.IRModule):
+        mod = mod_or_space
+    elif hasattr(mod_or_space, "ir_module"):
+        mod = mod_or_space.ir_module()
+    else:
+        raise TypeError(
+            f"search() takes an IRModule with choice points or a built-in space, not {type(mod_or_space).__name__}"
+        )
+    space = search_space(mod)
+    if len(space) == 0:
+        raise NoChoicePointError(
+            "the module has no choice point, so there is nothing to search; add some with the Expose "
+            "passes (tvm_nacos.passes.ExposeKernelSize, ExposeWidth, ...) or build the model with "
+            "tvm_nacos.frontend.torch.Choice"
+        )
+    return mod, space
+
+
+def _accuracy_function(accuracy: Any) -> Callable[[Sequence[ArchSample]], list[float]]:
+    if hasattr(accuracy, "evaluate"):
+        return accuracy.evaluate
+    if callable(accuracy):
+        return accuracy
+    raise TypeError(f"accuracy must be an estimator with .evaluate(samples) or a callable, not {type(accuracy).__name__}")
+
+
+def search(
+    mod_or_space: Any,
+    *,
+    target: Any = None,
+    accuracy: Any,
+    budget: int,
+    strategy: str = "joint",
+    constraints: Constraints | None = None,
+    work_dir: str | os.PathLike,
+    seed: int = 0,
+    strategy_options: Mapping[str, Any] | None = None,
+    builder: Any = None,
+    runner: Any = None,
+    measure_end_to_end: bool = True,
+    deterministic: bool = False,
+) -> SearchResult:
+    """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
+
+    Parameters
+    ----------
+    mod_or_space : tvm.IRModule, str or built-in space
+        A module with choice points, or a built-in space (object or name).
+    target : Target, dict or JSON str, optional
+        The host CPU by default.
+    accuracy : estimator or callable
+        Anything with ``evaluate(samples) -> list[float]``, or such a function.
+    budget : int
+        Measurement trials (schedule candidates built and run) the search may spend.
+    strategy : {"joint", "two-stage", "random", "exhaustive"}
+    constraints : Constraints, optional
+        Limits the front must meet.
+    work_dir : path
+        Tuning database and results; reused by later searches on the same target.
+    seed : int
+        Every random choice derives from it.
+    strategy_options : Mapping, optional
+        Keyword arguments of the strategy (see :mod:`tvm_nacos.cosearch.strategies`).
+    builder, runner : optional
+        See :class:`~tvm_nacos.cosearch.session.SearchSession`.
+    measure_end_to_end : bool
+        Compile the estimated front with its tuned kernels and time whole inferences (the
+        default). ``False`` reports the kernel-sum estimates instead: for tests with a fake
+        runner, where there is nothing real to time.
+    deterministic : bool
+        Same seed, same trajectory (with a deterministic runner): schedule candidates are
+        generated on one thread. See :class:`~tvm_nacos.cosearch.session.SearchSession`.
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; valid: {sorted(STRATEGIES)}")
+    if not isinstance(budget, int) or budget <= 0:
+        raise ValueError(f"budget must be a positive number of trials, got {budget!r}")
+    mod, space = _resolve_model(mod_or_space)
+    tvm_target = as_target(target)
+    constraints = constraints or Constraints()
+    start = time.perf_counter()
+    session = SearchSession(
+        mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
+        constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
+    )
+    try:
+        candidates = STRATEGIES[strategy](session, **dict(strategy_options or {}))
+        logger.info("%s: %d trials, %d fully measured architectures", strategy, session.trials_used, len(candidates))
+        evaluated = _evaluate(session, candidates)
+        if measure_end_to_end:
+            pareto = _measure_front(session, evaluated)
+        else:
+            keep = pareto_indices([p.accuracy for p in evaluated], [p.latency_ms for p in evaluated])
+            pareto = [evaluated[i] for i in keep]
+    finally:
+        session.close()
+    return SearchResult(
+        pareto=pareto,
+        evaluated=evaluated,
+        strategy=strategy,
+        seed=seed,
+        budget=budget,
+        trials_used=session.trials_used,
+        failed_trials=session.num_failed,
+        target=str(tvm_target),
+        search_secs=time.perf_counter() - start,
+        _compile=session.compile,
+    )
+
+
+def _point(session: SearchSession, sample: ArchSample, latency_ms: float | None = None) -> ParetoPoint:
+    from tvm_nacos.passes import SpecializeArch  # pylint: disable=import-outside-toplevel
+
+    estimate = session.estimate(sample)
+    kernels = []
+    for key, weight in session.pool.architectures[sample.id].weights.items():
+        tuner = session.tuner(key)
+        kernels.append(
+            KernelRecord(tuner.name, weight, None if tuner.best_secs is None else tuner.best_secs * 1e3, tuner.trials)
+        )
+    return ParetoPoint(
+        sample=sample,
+        accuracy=estimate.accuracy,
+        latency_ms=estimate.latency_ms if latency_ms is None else latency_ms,
+        estimated_latency_ms=estimate.latency_ms,
+        macs=count_macs(SpecializeArch(sample)(session.mod)),
+        kernels=tuple(kernels),
+    )
+
+
+def _evaluate(session: SearchSession, candidates: Sequence[ArchSample]) -> list[ParetoPoint]:
+    points = [_point(session, s) for s in candidates]
+    c = session.constraints
+    return [p for p in points if not c.violations(macs=p.macs, accuracy=p.accuracy)]
+
+
+def _measure_front(session: SearchSession, evaluated: list[ParetoPoint]) -> list[ParetoPoint]:
+    """Measure the estimated front end to end, then keep what is non-dominated and within limits."""
+    front = [evaluated[i] for i in pareto_indices([p.accuracy for p in evaluated], [p.latency_ms for p in evaluated])]
+    measured = []
+    for point in sorted(front, key=lambda p: -p.accuracy)[:MAX_END_TO_END]:
+        latency_ms, _ = session.measure_end_to_end_ms(point.sample)
+        if not session.constraints.violations(latency_ms=latency_ms):
+            measured.append(_point(session, point.sample, latency_ms))
+    keep = pareto_indices([p.accuracy for p in measured], [p.latency_ms for p in measured])
+    return [measured[i] for i in keep]

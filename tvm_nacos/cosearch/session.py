@@ -1,0 +1,357 @@
+"""State shared by every search strategy: architectures, their task pool, and measurement.
+
+One :class:`SearchSession` owns the pieces that make strategies comparable at an equal budget:
+the task pool (a kernel shared by several architectures is one task), one tuning database per
+work directory, one :class:`~tvm_nacos.cosearch.cost_model.LatencyCostModel`, one builder and
+runner, and the count of measured trials. Strategies differ only in *which* architectures they
+look at and *which* task they measure next.
+
+Measurement is MetaSchedule's loop, driven one task and one batch at a time
+(:class:`TaskTuner`): the task's :class:`~tvm_nacos.cosearch.strategy.NACOSSearchStrategy`
+proposes a batch, the builder and runner measure it, and the results go to the strategy, the
+database (appended as they arrive) and the shared cost model. Driving it ourselves, rather than
+through ``ms.tune_tasks``, lets the pool grow while the search moves through architectures.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from tvm_nacos._compat import estimate_tir_flops, meta_schedule
+from tvm_nacos.cosearch.cost_model import LatencyCostModel
+from tvm_nacos.cosearch.objectives import Constraints
+from tvm_nacos.cosearch.strategy import NACOSSearchStrategy
+from tvm_nacos.search_space import ArchSample, SearchSpace
+from tvm_nacos.target import device_for
+from tvm_nacos.tuning.builder import PersistentBuilder
+from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, num_records, open_database
+from tvm_nacos.tuning.intrin import register_tensor_intrinsics
+from tvm_nacos.tuning.runner import make_runner
+from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning
+
+ms = meta_schedule()
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ArchitectureEstimate", "SearchSession", "TaskTuner"]
+
+#: Before the cost model has data: assume this throughput for an unmeasured kernel ...
+PRIOR_GFLOPS = 20.0
+#: ... plus this fixed cost per call, and this log-space uncertainty.
+PRIOR_OVERHEAD_SECS = 5e-6
+PRIOR_LOG_STD = 1.0
+
+
+class TaskTuner:
+    """One kernel of the pool, tuned a batch at a time.
+
+    Parameters
+    ----------
+    mod : tvm.IRModule
+        The kernel (``{"main": PrimFunc}``).
+    name : str
+        Its name, for logs.
+    session : SearchSession
+        Supplies target, database, cost model, seed.
+    """
+
+    def __init__(self, mod: tvm.IRModule, name: str, session: SearchSession) -> None:
+        self.mod = mod
+        self.name = name
+        self.session = session
+        self.flop = max(estimate_tir_flops(mod), 1.0)
+        self.best_secs = best_run_secs(session.database, mod)
+        self.trials = num_records(session.database, mod) if self.best_secs is not None else 0
+        self.exhausted = False
+        self._context: Any = None
+        # Our handle on the strategy: the context hands back only its FFI wrapper.
+        self._strategy = NACOSSearchStrategy(latency_model=session.cost_model)
+        self._pending: list[Any] | None = None
+        self._workload: Any = None
+
+    def _ensure_context(self) -> Any:
+        if self._context is None:
+            session = self.session
+            self._context = ms.TuneContext(
+                mod=self.mod,
+                target=session.target,
+                space_generator="post-order-apply",
+                search_strategy=self._strategy,
+                task_name=self.name,
+                num_threads=session.num_threads,
+                rand_state=session.seed + len(session.tuners),
+            )
+            self._context.pre_tuning(
+                max_trials=1 << 20,
+                num_trials_per_iter=session.batch_size,
+                design_spaces=self._context.generate_design_space(),
+                database=session.database,
+                cost_model=session.cost_model,
+            )
+            self._workload = session.database.commit_workload(self.mod)
+        return self._context
+
+    def _proposal(self) -> list[Any] | None:
+        if self._pending is None and not self.exhausted:
+            self._pending = self._ensure_context().generate_measure_candidates()
+            if not self._pending:
+                self.exhausted, self._pending = True, None
+        return self._pending
+
+    def predicted_best_secs(self) -> tuple[float, float]:
+        """Optimistic-ready estimate of this kernel's best latency: (seconds, log-space std).
+
+        Measured: the best measurement (std shrinking with trials). Unmeasured: the best
+        prediction over the batch the strategy would measure next, or a FLOP-based prior
+        while the cost model has no data.
+        """
+        if self.best_secs is not None:
+            return self.best_secs, 0.3 / math.sqrt(1 + self.trials / self.session.batch_size)
+        model = self.session.cost_model
+        if model.is_trained and self._proposal() is not None:
+            strategy = self._strategy
+            if strategy.predicted_secs is not None and len(strategy.predicted_secs):
+                i = int(np.argmin(strategy.predicted_secs))
+                return float(strategy.predicted_secs[i]), float(strategy.predicted_log_std[i]) + 0.3
+        return self.flop / (PRIOR_GFLOPS * 1e9) + PRIOR_OVERHEAD_SECS, PRIOR_LOG_STD
+
+    def measure(self, max_candidates: int) -> int:
+        """Measure one batch (at most ``max_candidates``); returns the trials spent."""
+        candidates = self._proposal()
+        self._pending = None
+        if not candidates:
+            return 0
+        candidates = list(candidates)[:max_candidates]
+        session = self.session
+        context = self._ensure_context()
+        builds = session.builder.build([ms.builder.BuilderInput(c.sch.mod, session.target) for c in candidates])
+        runnable = [
+            (i, ms.runner.RunnerInput(b.artifact_path, session.device_type, c.args_info))
+            for i, (c, b) in enumerate(zip(candidates, builds))
+            if b.error_msg is None
+        ]
+        futures = session.runner.run([r for _, r in runnable])
+        results: list[Any] = [ms.runner.RunnerResult(None, b.error_msg) for b in builds]
+        for (i, _), future in zip(runnable, futures):
+            results[i] = future.result()
+        context.notify_runner_results(candidates, results)
+        for candidate, result in zip(candidates, results):
+            run_secs = result.run_secs if result.error_msg is None and result.run_secs else [FAILED_RUN_SECS * 10]
+            session.database.commit_tuning_record(
+                ms.database.TuningRecord(
+                    candidate.sch.trace, self._workload, [float(s) for s in run_secs], session.target,
+                    candidate.args_info,
+                )
+            )
+            if result.error_msg is None and result.run_secs:
+                secs = float(np.mean([float(s) for s in result.run_secs]))
+                if self.best_secs is None or secs < self.best_secs:
+                    self.best_secs = secs
+            else:
+                session.num_failed += 1
+                logger.debug("candidate of %s failed: %s", self.name, (result.error_msg or "")[:200])
+        session.cost_model.update(context, candidates, results)
+        self.trials += len(candidates)
+        return len(candidates)
+
+
+@dataclass(frozen=True)
+class ArchitectureEstimate:
+    """What the session currently knows of one architecture.
+
+    Attributes
+    ----------
+    sample : ArchSample
+    accuracy : float
+    latency_ms : float
+        Σ weight × best kernel latency, measured where measured, predicted otherwise.
+    optimistic_latency_ms : float
+        The same with every kernel at its optimistic (lower-confidence) estimate.
+    measured : bool
+        Every kernel has at least one measurement.
+    """
+
+    sample: ArchSample
+    accuracy: float
+    latency_ms: float
+    optimistic_latency_ms: float
+    measured: bool
+
+
+class SearchSession:
+    """Architectures, task pool, database, cost model and budget of one search.
+
+    Parameters
+    ----------
+    mod : tvm.IRModule
+        The module with choice points.
+    space : SearchSpace
+        Its search space.
+    accuracy : callable
+        ``samples -> list[float]``, e.g. an estimator's ``evaluate``.
+    target : tvm.target.Target
+    work_dir : path
+    budget : int
+        Measurement trials the search may spend.
+    constraints : Constraints, optional
+    seed : int
+    builder, runner : optional
+        Defaults: a :class:`PersistentBuilder` and the local runner.
+    batch_size : int
+        Candidates per measured batch.
+    deterministic : bool
+        Generate schedule candidates on one thread: MetaSchedule's evolutionary search hands
+        work to threads dynamically, so with several threads the same seed can give other
+        candidates. Slower; for reproducibility checks.
+    """
+
+    def __init__(
+        self,
+        mod: tvm.IRModule,
+        space: SearchSpace,
+        *,
+        accuracy: Callable[[Sequence[ArchSample]], list[float]],
+        target: tvm.target.Target,
+        work_dir: str | os.PathLike,
+        budget: int,
+        constraints: Constraints | None = None,
+        seed: int = 0,
+        builder: Any = None,
+        runner: Any = None,
+        batch_size: int = 16,
+        deterministic: bool = False,
+    ) -> None:
+        if budget <= 0:
+            raise ValueError(f"budget must be a positive number of trials, got {budget}")
+        self.mod = mod
+        self.space = space
+        self.accuracy_fn = accuracy
+        self.target = target
+        self.work_dir = work_dir
+        self.budget = budget
+        self.constraints = constraints or Constraints()
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.batch_size = batch_size
+        self.num_threads = 1 if deterministic else max(1, len(os.sched_getaffinity(0)))
+        self.device_type = "cpu" if target.kind.name == "llvm" else target.kind.name
+        register_tensor_intrinsics(target)
+        self.database = open_database(work_dir, target)
+        self.cost_model = LatencyCostModel(seed=seed)
+        self._own_builder = builder is None
+        self.builder = builder or PersistentBuilder()
+        if isinstance(self.builder, PersistentBuilder):
+            self.builder.warm_up()
+        self.runner = make_runner(runner)
+        self.pool = TaskPool(target)
+        self.tuners: dict[str, TaskTuner] = {}
+        self.trials_used = 0
+        self.num_failed = 0
+        self._accuracy: dict[str, float] = {}
+        self._fused: dict[str, tvm.IRModule] = {}
+        self.history: list[dict[str, Any]] = []
+        self.started = time.perf_counter()
+
+    # -- architectures ----------------------------------------------------------------------
+
+    @property
+    def trials_left(self) -> int:
+        """Trials of the budget not yet spent."""
+        return max(0, self.budget - self.trials_used)
+
+    def add(self, sample: ArchSample) -> ArchitectureTasks:
+        """Lower ``sample`` and merge its kernels into the pool (cached)."""
+        if sample.id not in self._fused:
+            self._fused[sample.id] = lower_for_tuning(self.mod, self.target, sample=sample)
+        return self.pool.add_fused(sample, self._fused[sample.id])
+
+    def accuracy(self, samples: Sequence[ArchSample]) -> list[float]:
+        """Accuracy of each sample (cached by id)."""
+        missing = [s for s in samples if s.id not in self._accuracy]
+        if missing:
+            for sample, value in zip(missing, self.accuracy_fn(missing)):
+                self._accuracy[sample.id] = float(value)
+        return [self._accuracy[s.id] for s in samples]
+
+    def tuner(self, key: str) -> TaskTuner:
+        """The tuner of pool task ``key`` (created on first use)."""
+        if key not in self.tuners:
+            task = self.pool[key]
+            self.tuners[key] = TaskTuner(task.mod, task.name, self)
+        return self.tuners[key]
+
+    def estimate(self, sample: ArchSample, *, optimism: float = 1.0) -> ArchitectureEstimate:
+        """Current latency estimate of an architecture (see :class:`ArchitectureEstimate`)."""
+        arch = self.add(sample)
+        latency = optimistic = 0.0
+        measured = True
+        for key, weight in arch.weights.items():
+            tuner = self.tuner(key)
+            secs, log_std = tuner.predicted_best_secs()
+            latency += weight * secs
+            optimistic += weight * secs * math.exp(-optimism * log_std)
+            measured = measured and tuner.best_secs is not None
+        return ArchitectureEstimate(sample, self.accuracy([sample])[0], latency * 1e3, optimistic * 1e3, measured)
+
+    # -- measurement ------------------------------------------------------------------------
+
+    def measure(self, key: str, max_candidates: int | None = None) -> int:
+        """Measure one batch of task ``key`` within the budget; returns the trials spent."""
+        limit = min(self.batch_size if max_candidates is None else max_candidates, self.trials_left)
+        if limit <= 0:
+            return 0
+        spent = self.tuner(key).measure(limit)
+        self.trials_used += spent
+        self.history.append({"trial": self.trials_used, "task": key, "secs": round(time.perf_counter() - self.started, 2)})
+        logger.debug("measured %d of %s; %d/%d trials", spent, self.tuner(key).name, self.trials_used, self.budget)
+        return spent
+
+    def tune_architecture_tasks(self, sample: ArchSample, trials_per_task: int) -> int:
+        """Measure every kernel of ``sample`` up to ``trials_per_task`` trials (budget allowing)."""
+        spent = 0
+        for key in self.add(sample).weights:
+            tuner = self.tuner(key)
+            while tuner.trials < trials_per_task and not tuner.exhausted and self.trials_left > 0:
+                step = self.measure(key, min(self.batch_size, trials_per_task - tuner.trials))
+                if step == 0:
+                    break
+                spent += step
+        return spent
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def compile(self, sample: ArchSample) -> Any:
+        """Build ``sample`` with the best schedules in the database."""
+        fused = self._fused.get(sample.id) or lower_for_tuning(self.mod, self.target, sample=sample)
+        with self.target, self.database:
+            tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+        return tvm.compile(tuned, target=self.target)
+
+    def measure_end_to_end_ms(self, sample: ArchSample, *, repeat: int = 10) -> tuple[float, Any]:
+        """Compile ``sample`` with its tuned kernels and time whole inferences (median ms)."""
+        executable = self.compile(sample)
+        device = device_for(self.target)
+        vm = relax.VirtualMachine(executable, device)
+        main = self._fused.get(sample.id) or lower_for_tuning(self.mod, self.target, sample=sample)
+        rng = np.random.default_rng(self.seed)
+        inputs = [
+            tvm.runtime.tensor(rng.standard_normal([int(d) for d in p.ty.shape.values]).astype(str(p.ty.dtype)), device)
+            for p in main["main"].params
+        ]
+        timer = vm.time_evaluator("main", device, number=10, repeat=repeat, min_repeat_ms=50)
+        return float(np.median(timer(*inputs).results)) * 1e3, executable
+
+    def close(self) -> None:
+        """Stop the builder's workers (if the session made them)."""
+        if self._own_builder and isinstance(self.builder, PersistentBuilder):
+            self.builder.shutdown()

@@ -1,0 +1,263 @@
+"""Search strategies: the NACOS joint search and the baselines it is compared with.
+
+All of them spend the same kind of budget (measured schedule candidates) through one
+:class:`~tvm_nacos.cosearch.session.SearchSession`, and return the architectures whose kernels
+were all measured; :func:`tvm_nacos.cosearch.api.search` then measures the front end to end.
+
+- ``joint``: one loop over architectures and schedules. Each round makes new architectures from
+  the current front (mutation and crossover), estimates every architecture's tuned latency from
+  the kernels measured so far and the shared cost model's predictions for the rest, and spends
+  the next batch on the kernel whose measurement promises the largest latency gain summed over
+  the architectures that could still reach the front.
+- ``two-stage``: hardware-aware NAS as practitioners run it. Rank candidates by a latency the
+  compiler did not tune (MACs, or untuned TVM latency), keep the accuracy–proxy front in order
+  of non-dominated rank, then tune those architectures one after the other with the budget.
+- ``random``: random architectures, each tuned in full, until the budget is spent.
+- ``exhaustive``: every architecture of a small space, in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from tvm_nacos.cosearch.objectives import pareto_indices
+from tvm_nacos.cosearch.session import ArchitectureEstimate, SearchSession
+from tvm_nacos.search_space import ArchSample
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["STRATEGIES", "TWO_STAGE_PROXIES", "run_exhaustive", "run_joint", "run_random", "run_two_stage"]
+
+#: Trials per kernel when a baseline tunes an architecture in full.
+DEFAULT_TRIALS_PER_TASK = 16
+
+
+def _fully_measured(session: SearchSession) -> list[ArchSample]:
+    return [
+        arch.sample
+        for arch in session.pool.architectures.values()
+        if all(key in session.tuners and session.tuners[key].best_secs is not None for key in arch.weights)
+    ]
+
+
+def _unique_samples(session: SearchSession, count: int) -> list[ArchSample]:
+    if session.space.size <= count:
+        return list(session.space.enumerate())
+    seen: dict[str, ArchSample] = {}
+    for _ in range(20 * count):  # bounded: the space is larger than count
+        sample = session.space.sample(session.rng)
+        seen.setdefault(sample.id, sample)
+        if len(seen) == count:
+            break
+    return list(seen.values())
+
+
+def run_random(session: SearchSession, *, trials_per_task: int = DEFAULT_TRIALS_PER_TASK) -> list[ArchSample]:
+    """Tune random architectures in full until the budget is spent."""
+    seen: set[str] = set()
+    stalled = 0
+    while session.trials_left > 0 and len(seen) < session.space.size and stalled < 100:
+        sample = session.space.sample(session.rng)
+        if sample.id in seen:
+            stalled += 1
+            continue
+        seen.add(sample.id)
+        session.tune_architecture_tasks(sample, trials_per_task)
+    return _fully_measured(session)
+
+
+def run_exhaustive(session: SearchSession, *, trials_per_task: int = DEFAULT_TRIALS_PER_TASK) -> list[ArchSample]:
+    """Tune every architecture of the space, in enumeration order, as far as the budget goes."""
+    for sample in session.space.enumerate():
+        if session.trials_left <= 0:
+            break
+        session.tune_architecture_tasks(sample, trials_per_task)
+    return _fully_measured(session)
+
+
+def count_macs(mod: tvm.IRModule) -> int:
+    """Multiply-accumulates of one inference: conv2d and matmul calls of every Relax function."""
+    total = 0
+
+    def visit(expr: relax.Expr) -> None:
+        nonlocal total
+        if not isinstance(expr, relax.Call) or not isinstance(expr.op, tvm.ir.Op):
+            return
+        name = expr.op.name
+        if name == "relax.nn.conv2d":
+            out = [int(d) for d in expr.ty.shape.values]
+            weight = [int(d) for d in expr.args[1].ty.shape.values]  # O, I/groups, kh, kw
+            total += math.prod(out) * weight[1] * weight[2] * weight[3]
+        elif name == "relax.matmul":
+            out = [int(d) for d in expr.ty.shape.values]
+            total += math.prod(out) * int(expr.args[0].ty.shape.values[-1])
+
+    for func in mod.functions.values():
+        if isinstance(func, relax.Function):
+            relax.analysis.post_order_visit(func.body, visit)
+    return total
+
+
+def _macs_proxy(session: SearchSession, samples: list[ArchSample]) -> list[float]:
+    from tvm_nacos.passes import SpecializeArch  # pylint: disable=import-outside-toplevel
+
+    return [float(count_macs(SpecializeArch(s)(session.mod))) for s in samples]
+
+
+def _untuned_proxy(session: SearchSession, samples: list[ArchSample]) -> list[float]:
+    from tvm_nacos.target import device_for  # pylint: disable=import-outside-toplevel
+
+    values = []
+    device = device_for(session.target)
+    for sample in samples:
+        fused = session._fused.get(sample.id)  # pylint: disable=protected-access
+        if fused is None:
+            session.add(sample)
+            fused = session._fused[sample.id]  # pylint: disable=protected-access
+        executable = tvm.compile(fused, target=session.target)
+        vm = relax.VirtualMachine(executable, device)
+        inputs = [
+            tvm.runtime.tensor(np.zeros([int(d) for d in p.ty.shape.values], dtype=str(p.ty.dtype)), device)
+            for p in fused["main"].params
+        ]
+        values.append(float(np.median(vm.time_evaluator("main", device, number=1, repeat=3)(*inputs).results)))
+    return values
+
+
+#: Latency proxies of the two-stage baseline: name → (session, samples) → values (lower is faster).
+TWO_STAGE_PROXIES: dict[str, Callable[[SearchSession, list[ArchSample]], list[float]]] = {
+    "macs": _macs_proxy,
+    "untuned": _untuned_proxy,
+}
+
+
+def run_two_stage(
+    session: SearchSession,
+    *,
+    proxy: str = "macs",
+    num_candidates: int = 200,
+    trials_per_task: int = DEFAULT_TRIALS_PER_TASK,
+) -> list[ArchSample]:
+    """Rank by an untuned latency proxy, then tune the proxy's front in order of rank."""
+    if proxy not in TWO_STAGE_PROXIES:
+        raise ValueError(f"unknown two-stage proxy {proxy!r}; valid: {sorted(TWO_STAGE_PROXIES)}")
+    candidates = _unique_samples(session, num_candidates)
+    accuracy = session.accuracy(candidates)
+    values = TWO_STAGE_PROXIES[proxy](session, candidates)
+    remaining = list(range(len(candidates)))
+    order: list[int] = []
+    while remaining:  # peel off non-dominated fronts of (accuracy, proxy)
+        front = pareto_indices([accuracy[i] for i in remaining], [values[i] for i in remaining])
+        order.extend(remaining[i] for i in front)
+        remaining = [i for j, i in enumerate(remaining) if j not in set(front)]
+    for index in order:
+        if session.trials_left <= 0:
+            break
+        session.tune_architecture_tasks(candidates[index], trials_per_task)
+    return _fully_measured(session)
+
+
+def run_joint(
+    session: SearchSession,
+    *,
+    initial_population: int = 16,
+    children_per_round: int = 4,
+    optimism: float = 1.0,
+    finish_fraction: float = 0.25,
+    finish_batch: int = 4,
+) -> list[ArchSample]:
+    """The NACOS loop: architecture moves and schedule measurements in one loop.
+
+    Parameters
+    ----------
+    session : SearchSession
+    initial_population : int
+        Random architectures to start from.
+    children_per_round : int
+        New architectures (mutations and crossovers of the current front) per round.
+    optimism : float
+        How many standard deviations below its estimate a kernel could still go; drives both
+        which architectures count as promising and the gain of measuring a kernel.
+    finish_fraction : float
+        Share of the budget kept to measure the unmeasured kernels of the final front.
+    finish_batch : int
+        Candidates per unmeasured kernel in that last phase (a first measurement, not a tuning).
+    """
+    space, rng = session.space, session.rng
+    population: dict[str, ArchSample] = {s.id: s for s in _unique_samples(session, initial_population)}
+    finish_at = int(session.budget * finish_fraction)
+    rounds = 0
+    while session.trials_left > finish_at:
+        rounds += 1
+        estimates = [session.estimate(s, optimism=optimism) for s in population.values()]
+        front = [estimates[i] for i in pareto_indices([e.accuracy for e in estimates], [e.latency_ms for e in estimates])]
+        # Architecture moves: children of the current front.
+        for _ in range(children_per_round):
+            if len(population) >= space.size:
+                break
+            if len(front) >= 2 and rng.random() < 0.5:
+                a, b = rng.choice(len(front), size=2, replace=False)
+                child = space.crossover(front[a].sample, front[b].sample, rng)
+            else:
+                child = space.mutate(front[int(rng.integers(len(front)))].sample, rng)
+            if child.id not in population:
+                population[child.id] = child
+                estimates.append(session.estimate(child, optimism=optimism))
+        # Which architectures could still reach the front: not dominated even if optimistic.
+        promising = [
+            e for e in estimates
+            if not any(o.accuracy >= e.accuracy and o.latency_ms < e.optimistic_latency_ms and o is not e for o in estimates)
+        ]
+        gains: dict[str, float] = {}
+        for estimate in promising:
+            for key, weight in session.pool.architectures[estimate.sample.id].weights.items():
+                tuner = session.tuner(key)
+                if tuner.exhausted:
+                    continue
+                secs, log_std = tuner.predicted_best_secs()
+                gains[key] = gains.get(key, 0.0) + weight * secs * (1.0 - math.exp(-optimism * log_std))
+        if not gains:
+            break
+        key = max(gains, key=gains.get)
+        # A kernel's first look is a small batch: enough to replace the prior by a measurement.
+        first_look = session.tuner(key).best_secs is None
+        if session.measure(key, finish_batch if first_look else None) == 0 and session.tuner(key).exhausted:
+            continue
+        logger.info(
+            "round %d: %d architectures, %d promising, %d tasks; measured %s; %d/%d trials",
+            rounds, len(population), len(promising), len(session.pool), session.tuner(key).name,
+            session.trials_used, session.budget,
+        )
+    # Finish: complete the estimated front, the architectures closest to complete first, with
+    # first measurements shared out over the kernels still unmeasured.
+    estimates = [session.estimate(s, optimism=optimism) for s in population.values()]
+    front = [estimates[i] for i in pareto_indices([e.accuracy for e in estimates], [e.latency_ms for e in estimates])]
+
+    def unmeasured(estimate: ArchitectureEstimate) -> list[str]:
+        keys = session.pool.architectures[estimate.sample.id].weights
+        return [k for k in keys if session.tuner(k).best_secs is None and not session.tuner(k).exhausted]
+
+    for estimate in sorted(front, key=lambda e: (len(unmeasured(e)), -e.accuracy)):
+        missing = unmeasured(estimate)
+        if not missing:
+            continue
+        if session.trials_left < len(missing):
+            break
+        per_kernel = max(1, min(finish_batch, session.trials_left // len(missing)))
+        for key in missing:
+            session.measure(key, per_kernel)
+    return _fully_measured(session)
+
+
+STRATEGIES: dict[str, Callable[..., list[ArchSample]]] = {
+    "joint": run_joint,
+    "two-stage": run_two_stage,
+    "random": run_random,
+    "exhaustive": run_exhaustive,
+}

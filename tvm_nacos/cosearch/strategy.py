@@ -1,0 +1,116 @@
+"""NACOSSearchStrategy: MetaSchedule's evolutionary schedule search, made to report what it expects.
+
+Schedule moves are MetaSchedule's own: ``EvolutionarySearch`` mutates traces, guided by the cost
+model. What this strategy adds is the bridge to the architecture level: when the cost model is a
+:class:`~tvm_nacos.cosearch.cost_model.LatencyCostModel`, every batch it proposes carries the
+model's predicted latency (and uncertainty) of each candidate, so the joint search can tell what
+measuring this task next would gain for the architectures that use it. It honours the
+``SearchStrategy`` contract (``pre_tuning``, ``generate_measure_candidates``,
+``notify_runner_results``, ``post_tuning``, trial budgets), so it also works in a plain
+``ms.tune_tasks`` session.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from tvm.ir.utils import derived_object
+
+from tvm_nacos._compat import meta_schedule
+from tvm_nacos.cosearch.cost_model import LatencyCostModel
+
+ms = meta_schedule()
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["NACOSSearchStrategy"]
+
+
+@derived_object
+class NACOSSearchStrategy(ms.search_strategy.PySearchStrategy):
+    """Evolutionary schedule search that exposes predicted latencies of its candidates.
+
+    Parameters
+    ----------
+    population_size : int
+        Population of the evolutionary search (smaller than MetaSchedule's 512: many tasks share
+        a small budget here).
+    init_min_unmeasured : int
+        Random schedules drawn per generation before evolution.
+    genetic_num_iters : int
+        Evolution rounds per batch.
+    eps_greedy : float
+        Share of each batch picked at random instead of by the model.
+    latency_model : LatencyCostModel, optional
+        The model whose predictions to attach to each batch. (The cost model MetaSchedule hands
+        to ``pre_tuning`` is an FFI wrapper that hides our Python object, so it is passed here.)
+
+    Attributes
+    ----------
+    predicted_secs : numpy.ndarray or None
+        Predicted run seconds of the last batch proposed, when the cost model can predict them.
+    predicted_log_std : numpy.ndarray or None
+        Their uncertainty (standard deviation in log space).
+    trials_measured : int
+        Candidates whose results came back.
+    """
+
+    def __init__(
+        self,
+        population_size: int = 64,
+        init_min_unmeasured: int = 16,
+        genetic_num_iters: int = 2,
+        eps_greedy: float = 0.05,
+        latency_model: LatencyCostModel | None = None,
+    ) -> None:
+        self.latency_model = latency_model
+        self.population_size = population_size
+        self.init_min_unmeasured = init_min_unmeasured
+        self.genetic_num_iters = genetic_num_iters
+        self.eps_greedy = eps_greedy
+        self._inner = ms.search_strategy.EvolutionarySearch(
+            population_size=population_size,
+            init_min_unmeasured=init_min_unmeasured,
+            genetic_num_iters=genetic_num_iters,
+            eps_greedy=eps_greedy,
+        )
+        self._context: Any = None
+        self.predicted_secs: np.ndarray | None = None
+        self.predicted_log_std: np.ndarray | None = None
+        self.trials_measured = 0
+
+    def _initialize_with_tune_context(self, context: Any) -> None:
+        self._context = context
+        self._inner._initialize_with_tune_context(context)
+
+    def pre_tuning(
+        self,
+        max_trials: int,
+        num_trials_per_iter: int,
+        design_spaces: list[Any],
+        database: Any = None,
+        cost_model: Any = None,
+    ) -> None:
+        self._inner.pre_tuning(max_trials, num_trials_per_iter, design_spaces, database, cost_model)
+
+    def post_tuning(self) -> None:
+        self._inner.post_tuning()
+
+    def generate_measure_candidates(self) -> list[Any] | None:
+        candidates = self._inner.generate_measure_candidates()
+        if candidates:
+            self.predicted_secs = self.predicted_log_std = None
+        if candidates and self.latency_model is not None and self.latency_model.is_trained:
+            self.predicted_secs, self.predicted_log_std = self.latency_model.predict_secs(self._context, candidates)
+        return candidates
+
+    def notify_runner_results(self, measure_candidates: list[Any], results: list[Any]) -> None:
+        self.trials_measured += len(results)
+        self._inner.notify_runner_results(measure_candidates, results)
+
+    def clone(self) -> NACOSSearchStrategy:
+        return NACOSSearchStrategy(
+            self.population_size, self.init_min_unmeasured, self.genetic_num_iters, self.eps_greedy, self.latency_model
+        )

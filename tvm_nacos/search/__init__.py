@@ -1,1 +1,0 @@
-"""The NACOS joint search: cost model, objectives, strategies."""
