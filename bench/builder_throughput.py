@@ -5,8 +5,11 @@ into the main process, which cannot be undone), one after the other in this run,
 workloads, with the same runner, search strategy, cost model, seed and 16 candidates per batch:
 
 - ``matmul``: one 256×256×256 float32 matmul task, 64 trials;
-- ``cnn``: the convolution tasks of one NAS-Bench-201-style architecture (the example supernet's
-  largest architecture unless ``--space`` names a built-in space), 16 trials each.
+- ``cnn``: the convolution tasks of one CNN architecture (the example supernet at 32 channels,
+  its largest architecture, unless ``--space`` names a built-in space), 16 trials each.
+
+Both sides use the same schedule search: MetaSchedule's ``EvolutionarySearch`` by default, or
+``--strategy nacos`` for tvm-nacos's ``NACOSSearchStrategy`` (a smaller population).
 
 Reported: tuning wall time, trials per minute, MetaSchedule's profiler breakdown (time in
 SendToBuilder, SendToRunner, ...), and the builder's share of the wall time.
@@ -60,7 +63,7 @@ def _cnn_kernels(target, space_name: str | None) -> list:
     return [(str(t.task_name), t.dispatched[0], float(t.weight)) for t in tasks if "conv2d" in str(t.task_name)]
 
 
-def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str | None) -> dict:
+def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str | None, strategy: str) -> dict:
     """Tune ``workload`` with ``builder_kind`` in this process; return the measurements."""
     start = time.perf_counter()
     import tvm  # pylint: disable=import-outside-toplevel
@@ -79,8 +82,15 @@ def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str
         builder = ms.builder.LocalBuilder()
     kernels = _matmul_kernels() if workload == "matmul" else _cnn_kernels(target, space)
     runner = make_runner("local")
+    def make_strategy():
+        if strategy == "nacos":
+            from tvm_nacos.cosearch.strategy import NACOSSearchStrategy  # pylint: disable=import-outside-toplevel
+
+            return NACOSSearchStrategy()
+        return "evolutionary"
+
     contexts = [
-        ms.TuneContext(mod=mod, target=target, space_generator="post-order-apply", search_strategy="evolutionary",
+        ms.TuneContext(mod=mod, target=target, space_generator="post-order-apply", search_strategy=make_strategy(),
                        task_name=name, num_threads=len(os.sched_getaffinity(0)), rand_state=i + 1)
         for i, (name, mod, _) in enumerate(kernels)
     ]
@@ -114,6 +124,7 @@ def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str
     return {
         "builder": builder_kind,
         "workload": workload,
+        "strategy": strategy,
         "kernels": len(kernels),
         "trials": trials,
         "failed": build_errors,
@@ -134,17 +145,20 @@ def main() -> None:
     parser.add_argument("--builders", nargs="+", default=["stock", "ours"], choices=["stock", "ours"])
     parser.add_argument("--trials", type=int, default=None, help="trials per kernel (64 matmul, 16 cnn)")
     parser.add_argument("--space", default=None, help="built-in space for the cnn workload")
+    parser.add_argument("--strategy", default="evolutionary", choices=["evolutionary", "nacos"],
+                        help="schedule search of both sides: MetaSchedule's default EvolutionarySearch "
+                        "(population 512) or NACOSSearchStrategy (population 64)")
     parser.add_argument("--one", nargs=2, metavar=("BUILDER", "WORKLOAD"), help=argparse.SUPPRESS)
     parser.add_argument("--json", help="write all results to this file")
     args = parser.parse_args()
     if args.one:
         trials = args.trials or (64 if args.one[1] == "matmul" else 16)
-        print(json.dumps(run_one(args.one[0], args.one[1], trials, args.space)))
+        print(json.dumps(run_one(args.one[0], args.one[1], trials, args.space, args.strategy)))
         return
     results = []
     for workload in args.workloads:
         for builder in args.builders:
-            cmd = [sys.executable, __file__, "--one", builder, workload]
+            cmd = [sys.executable, __file__, "--one", builder, workload, "--strategy", args.strategy]
             if args.trials:
                 cmd += ["--trials", str(args.trials)]
             if args.space:

@@ -154,10 +154,11 @@ print("all-original sample matches PyTorch")
 # %%
 # A tiny random search
 # --------------------
-# Sample a few architectures, specialize, compile and run each, and keep the fastest. Tuning
-# is not wired in yet, so these are untuned latencies; the search loop of tvm-nacos will tune
-# and estimate accuracy instead of taking the raw numbers. New weights are random (seeded):
-# the alternatives need training before their outputs mean anything.
+# Sample a few architectures, specialize, compile and run each, and keep the fastest. These
+# are untuned latencies: ``tvm_nacos.search(supernet, accuracy=..., budget=...)`` tunes the
+# kernels and trades latency against an accuracy estimate, which this model (new weights are
+# random, seeded: the alternatives need training before their outputs mean anything) does not
+# have yet.
 
 rng = np.random.default_rng(0)
 results = []
