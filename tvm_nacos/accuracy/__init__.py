@@ -2,12 +2,63 @@
 
 - :class:`AccuracyEstimator`: the interface; ``evaluate(samples) -> list[float]`` (higher is
   better), ``is_cheap``, ``name``, a cache keyed by :attr:`ArchSample.id`;
-- :class:`TableAccuracy`: NAS-Bench-201 CIFAR-10 accuracies from the benchmark's table.
+- :class:`TableAccuracy`: NAS-Bench-201 CIFAR-10 accuracies from the benchmark's table;
+- :class:`ZeroCostProxy` (``ZeroCostProxy.create("synflow" | "naswot" | "grad_norm", space)``):
+  zero-cost ranking scores of untrained networks on one mini-batch of real images;
+- :class:`SupernetAccuracy`: validation accuracy (percent) with weights inherited from a
+  weight-sharing supernet of the NAS-Bench-201 cell space, trained on the CPU;
+  :class:`StandaloneAccuracy`: the same, every architecture trained on its own;
+- :func:`load_digits_data`: the dataset they use, scikit-learn's bundled digits as tensors.
 
-Importing this package imports neither PyTorch nor TVM.
+Importing this package imports neither PyTorch nor TVM; the PyTorch-based estimators load on
+first access.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from tvm_nacos.accuracy.base import AccuracyEstimator
 from tvm_nacos.accuracy.table import TableAccuracy
 
-__all__ = ["AccuracyEstimator", "TableAccuracy"]
+__all__ = [
+    "AccuracyEstimator",
+    "DigitsData",
+    "GradNormProxy",
+    "NaswotProxy",
+    "StandaloneAccuracy",
+    "SupernetAccuracy",
+    "SynflowProxy",
+    "TableAccuracy",
+    "TrainingRecord",
+    "ZERO_COST_PROXIES",
+    "ZeroCostProxy",
+    "load_digits_data",
+]
+
+# Exports that need PyTorch (or scikit-learn), by the module that defines them.
+_LAZY = {
+    "DigitsData": "tvm_nacos.accuracy.data",
+    "load_digits_data": "tvm_nacos.accuracy.data",
+    "ZeroCostProxy": "tvm_nacos.accuracy.zero_cost",
+    "SynflowProxy": "tvm_nacos.accuracy.zero_cost",
+    "NaswotProxy": "tvm_nacos.accuracy.zero_cost",
+    "GradNormProxy": "tvm_nacos.accuracy.zero_cost",
+    "ZERO_COST_PROXIES": "tvm_nacos.accuracy.zero_cost",
+    "SupernetAccuracy": "tvm_nacos.accuracy.supernet",
+    "StandaloneAccuracy": "tvm_nacos.accuracy.supernet",
+    "TrainingRecord": "tvm_nacos.accuracy.supernet",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

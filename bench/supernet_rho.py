@@ -1,0 +1,181 @@
+"""Weight sharing against stand-alone training: Spearman ρ on NAS-Bench-201 cells, digits data, CPU.
+
+One :class:`tvm_nacos.accuracy.SupernetAccuracy` is trained (sandwich rule: largest, smallest and
+``--num-random`` random subnets per step) for ``--epochs`` epochs; ``--num-subnets`` distinct
+random cells (seeded) are then scored with inherited weights (batch norms recalibrated per
+subnet). The same cells are trained from scratch by :class:`tvm_nacos.accuracy.StandaloneAccuracy`
+with the same network variant, data, optimizer, schedule and ``--epochs`` each, once per seed of
+``--standalone-seeds``; the reference is their mean. Reported: ρ (and Kendall τ) between the
+inherited-weight accuracy and the stand-alone mean, also on the cells whose output depends on their
+input ("connected"); the stand-alone seeds' agreement with each other (mean pairwise ρ: the
+ceiling any estimator can reach against a noisy reference); and the CPU time of every phase.
+
+Usage::
+
+    python bench/supernet_rho.py --num-subnets 30 --json bench/results/supernet_rho.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import platform
+import sys
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+
+def _connected(sample: Mapping[str, str]) -> bool:
+    """Whether the cell's output depends on its input: a path 0 → 3 through edges that are not 'none'."""
+    reach = {0}
+    for to_node in (1, 2, 3):
+        if any(f"edge.{to_node}<-{i}" in sample and sample[f"edge.{to_node}<-{i}"] != "none" and i in reach for i in range(to_node)):
+            reach.add(to_node)
+    return 3 in reach
+
+
+def _rho(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:
+    from scipy.stats import spearmanr  # pylint: disable=import-outside-toplevel
+
+    return float(spearmanr(a, b).statistic)
+
+
+def _tau(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:
+    from scipy.stats import kendalltau  # pylint: disable=import-outside-toplevel
+
+    return float(kendalltau(a, b).statistic)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--num-subnets", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the cells, the supernet and the first stand-alone run")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--channels", type=int, default=4)
+    parser.add_argument("--cells-per-stage", type=int, default=1)
+    parser.add_argument("--resolution", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--num-random", type=int, default=2)
+    parser.add_argument("--calib-batches", type=int, default=4)
+    parser.add_argument("--standalone-seeds", type=int, default=5, help="stand-alone runs per cell (seeds seed, seed+1, ...)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the machine is shared)")
+    parser.add_argument("--save-supernet", help="also save the trained supernet to this file")
+    parser.add_argument("--json", help="write the results to this file")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+
+    import torch  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos.accuracy import StandaloneAccuracy, SupernetAccuracy  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.search_space import get  # pylint: disable=import-outside-toplevel
+
+    torch.set_num_threads(args.threads)
+    nb201 = get("nas-bench-201")
+    rng = np.random.default_rng(args.seed)
+    samples: dict[str, object] = {}
+    for _ in range(100 * args.num_subnets):  # bounded: distinct cells of a 15,625-cell space
+        if len(samples) == args.num_subnets:
+            break
+        sample = nb201.space.sample(rng)
+        samples.setdefault(sample.id, sample)
+    cells = list(samples.values())
+    common = {
+        "channels": args.channels,
+        "cells_per_stage": args.cells_per_stage,
+        "resolution": args.resolution,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+    }
+
+    supernet = SupernetAccuracy(**common, num_random=args.num_random, calib_batches=args.calib_batches, seed=args.seed)
+    print(f"{len(cells)} cells; {supernet.name}, {args.epochs} epochs", flush=True)
+    supernet.fit()
+    record = supernet.record
+    print(f"supernet: {record.steps} steps in {record.train_secs:.1f} s (CPU {record.cpu_secs:.1f} s)", flush=True)
+    if args.save_supernet:
+        supernet.save(args.save_supernet)
+    wall, cpu = time.perf_counter(), time.process_time()
+    inherited = supernet.evaluate(cells)
+    eval_wall, eval_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(f"inherited-weight evaluation: {len(cells)} subnets in {eval_wall:.1f} s (CPU {eval_cpu:.1f} s)", flush=True)
+
+    standalone_runs: list[list[float]] = []
+    standalone_wall = standalone_cpu = 0.0
+    for k in range(args.standalone_seeds):
+        wall, cpu = time.perf_counter(), time.process_time()
+        standalone_runs.append(StandaloneAccuracy(**common, seed=args.seed + k).evaluate(cells))
+        standalone_wall += time.perf_counter() - wall
+        standalone_cpu += time.process_time() - cpu
+        print(
+            f"stand-alone seed {args.seed + k}: rho(inherited, this seed) = {_rho(inherited, standalone_runs[-1]):.3f}; "
+            f"{standalone_wall:.0f} s so far",
+            flush=True,
+        )
+    reference = np.mean(standalone_runs, axis=0)
+    connected = np.array([_connected(c) for c in cells])
+    inherited_arr = np.asarray(inherited)
+    pairwise = [_rho(a, b) for a, b in itertools.combinations(standalone_runs, 2)]
+    results = {
+        "spearman_rho": _rho(inherited, reference),
+        "kendall_tau": _tau(inherited, reference),
+        "spearman_rho_connected": _rho(inherited_arr[connected], reference[connected]),
+        "num_connected": int(connected.sum()),
+        "spearman_rho_per_standalone_seed": [_rho(inherited, run) for run in standalone_runs],
+        "standalone_seed_agreement_rho": float(np.mean(pairwise)) if pairwise else None,
+        "standalone_seed_agreement_rho_connected": (
+            float(np.mean([_rho(np.asarray(a)[connected], np.asarray(b)[connected])
+                           for a, b in itertools.combinations(standalone_runs, 2)]))
+            if pairwise else None
+        ),
+        "cpu_secs": {
+            "supernet_training": record.cpu_secs,
+            "subnet_evaluation": eval_cpu,
+            "standalone_training": standalone_cpu,
+        },
+        "wall_secs": {
+            "supernet_training": record.train_secs,
+            "subnet_evaluation": eval_wall,
+            "standalone_training": standalone_wall,
+        },
+        "supernet_steps": record.steps,
+    }
+    print(
+        f"rho = {results['spearman_rho']:.3f} (tau {results['kendall_tau']:.3f}); connected cells "
+        f"({results['num_connected']}): rho = {results['spearman_rho_connected']:.3f}; stand-alone seed "
+        f"agreement rho = {results['standalone_seed_agreement_rho']}",
+        flush=True,
+    )
+    print(f"CPU s: {results['cpu_secs']}", flush=True)
+    report = {
+        "benchmark": "supernet_rho",
+        "date": time.strftime("%Y-%m-%d"),
+        "command": " ".join(["python", *sys.argv]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch_threads": args.threads},
+        "torch": torch.__version__,
+        "data": "sklearn load_digits, stratified 75/25 train/val split (seed 0)",
+        "supernet": supernet.name,
+        "options": {**supernet.options(), "standalone_seeds": args.standalone_seeds, "num_subnets": len(cells)},
+        "results": results,
+        "cells": [
+            {
+                "arch_str": nb201.arch_str(c),
+                "nb201_index": nb201.index(c),
+                "connected": bool(conn),
+                "inherited_accuracy": acc,
+                "standalone_accuracy": [run[i] for run in standalone_runs],
+            }
+            for i, (c, conn, acc) in enumerate(zip(cells, connected, inherited))
+        ],
+    }
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=1)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""SupernetAccuracy (sandwich-trained weight-sharing supernet) and StandaloneAccuracy on a tiny budget."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from tvm_nacos.accuracy import AccuracyEstimator, StandaloneAccuracy, SupernetAccuracy, TrainingRecord
+from tvm_nacos.accuracy._torch import ArchitectureCopier
+from tvm_nacos.accuracy.supernet import LARGEST, SMALLEST
+from tvm_nacos.search_space import ArchSample, InvalidSampleError, get
+
+NB201 = get("nas-bench-201")
+ALL_NONE = ArchSample((label, "none") for label in NB201.space.labels)
+# A supernet small enough to train in about a second: C=4, one cell per stage, 8×8 digits.
+TINY = {"channels": 4, "cells_per_stage": 1, "resolution": 8, "num_random": 1, "calib_batches": 2}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    # Tiny networks: on a shared 2-core machine a second intra-op thread mostly waits.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def trained() -> SupernetAccuracy:
+    return SupernetAccuracy(epochs=3, **TINY).fit()
+
+
+def _cells(count: int) -> list[ArchSample]:
+    rng = np.random.default_rng(0)
+    return [NB201.space.sample(rng) for _ in range(count)]
+
+
+def test_sandwich_ends_are_the_largest_and_smallest_by_parameters() -> None:
+    copier = ArchitectureCopier(SupernetAccuracy(**TINY).supernet)
+
+    def params(sample: ArchSample) -> int:
+        return sum(p.numel() for p in copier.copy(sample).parameters())
+
+    counts = [params(s) for s in _cells(30)]
+    assert params(LARGEST) > max(counts)
+    assert params(SMALLEST) == params(ALL_NONE) <= min(counts)
+    assert NB201.space.contains(LARGEST) and NB201.space.contains(SMALLEST)
+
+
+def test_trains_and_scores_above_chance(trained: SupernetAccuracy) -> None:
+    record = trained.record
+    assert isinstance(record, TrainingRecord) and trained.trained
+    assert record.stopped_by == "epochs" and record.steps == 3 * (1347 // 64) and record.epochs == 3.0
+    assert record.train_secs > 0 and record.cpu_secs > 0 and np.isfinite(record.final_loss)
+    scores = trained.evaluate([LARGEST, SMALLEST, ALL_NONE, *_cells(5)])
+    assert all(0.0 <= s <= 100.0 for s in scores)
+    assert scores[0] > 50.0 and scores[1] > 50.0  # chance is 10%
+    assert scores[2] < 20.0  # the all-none cell cuts the network
+    assert trained.is_cheap is False and isinstance(trained, AccuracyEstimator)
+    assert trained.name == "nas-bench-201/supernet(C=4,N=1,8px)"
+
+
+def test_evaluations_are_deterministic_and_cached(trained: SupernetAccuracy) -> None:
+    cells = _cells(3)
+    first = trained.evaluate(cells)
+    trained.clear_cache()
+    # Each subnet recalibrates every batch norm, so the order of evaluation does not matter.
+    assert trained.evaluate(cells[::-1]) == first[::-1]
+    assert trained.cache_size == 3
+
+
+def test_save_and_load_give_identical_evaluations(trained: SupernetAccuracy, tmp_path) -> None:
+    cells = [LARGEST, *_cells(4)]
+    before = trained.evaluate(cells)
+    path = tmp_path / "supernet.pt"
+    trained.save(path)
+    loaded = SupernetAccuracy.load(path)
+    assert loaded.trained and loaded.record == trained.record
+    assert loaded.options() == trained.options() and loaded.cache_size == 0
+    assert loaded.evaluate(cells) == before
+    state, loaded_state = trained.supernet.state_dict(), loaded.supernet.state_dict()
+    assert all(torch.equal(state[k], loaded_state[k]) for k in state if "running" not in k and "num_batches" not in k)
+
+
+def test_training_is_deterministic_for_a_seed() -> None:
+    a = SupernetAccuracy(epochs=1, **TINY).fit()
+    b = SupernetAccuracy(epochs=1, **TINY).fit()
+    c = SupernetAccuracy(epochs=1, seed=1, **TINY).fit()
+    sa, sb, sc = (e.supernet.state_dict() for e in (a, b, c))
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_lazy_training_and_time_budget() -> None:
+    estimator = SupernetAccuracy(epochs=1000, max_train_secs=0.3, **TINY)
+    assert not estimator.trained and estimator.record is None
+    (score,) = estimator.evaluate([LARGEST])  # trains first
+    record = estimator.record
+    assert record is not None and record.stopped_by == "max_train_secs"
+    assert 0 < record.steps < 1000 * 21 and record.train_secs < 5.0
+    assert 0.0 <= score <= 100.0
+
+
+def test_standalone_trains_each_architecture() -> None:
+    standalone = StandaloneAccuracy(epochs=2, channels=4, cells_per_stage=1, resolution=8)
+    cells = [LARGEST, ALL_NONE]
+    scores = standalone.evaluate(cells)
+    assert scores[0] > 50.0 and scores[1] < 20.0
+    assert set(standalone.records) == {c.id for c in cells}
+    assert all(r.steps == 2 * 21 and r.stopped_by == "epochs" for r in standalone.records.values())
+    assert standalone.name == "nas-bench-201/standalone(C=4,N=1,8px)" and standalone.is_cheap is False
+    again = StandaloneAccuracy(epochs=2, channels=4, cells_per_stage=1, resolution=8).evaluate([LARGEST])
+    assert again == scores[:1]
+
+
+def test_errors_name_the_bad_value(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"channels must be an int >= 1, got 0"):
+        SupernetAccuracy(channels=0)
+    with pytest.raises(TypeError, match=r"epochs must be an int, got float 1.5"):
+        SupernetAccuracy(epochs=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"max_train_secs must be > 0, got -1"):
+        StandaloneAccuracy(max_train_secs=-1)
+    with pytest.raises(ValueError, match=r"val_fraction must be a float strictly between 0 and 1, got 0"):
+        SupernetAccuracy(val_fraction=0)
+    untrained = SupernetAccuracy(**TINY)
+    with pytest.raises(RuntimeError, match=r"not trained; call fit\(\) before save"):
+        untrained.save(tmp_path / "x.pt")
+    torch.save({"format": "something else"}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match=r"is not a saved SupernetAccuracy"):
+        SupernetAccuracy.load(tmp_path / "other.pt")
+    bad = {**NB201.default_sample(), "edge.3<-2": "conv_5x5"}
+    with pytest.raises(InvalidSampleError, match=r"supernet\(C=4,N=1,8px\): .*'conv_5x5' for label 'edge.3<-2'"):
+        untrained.evaluate([bad])
+    assert not untrained.trained  # a bad sample is rejected before any training

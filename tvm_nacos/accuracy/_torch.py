@@ -1,0 +1,119 @@
+"""PyTorch helpers shared by the proxies and the supernet: one architecture out of a supernet, BN handling."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator, Mapping
+
+import torch
+from torch import nn
+
+from tvm_nacos.frontend.torch import Choice
+
+__all__ = [
+    "ArchitectureCopier",
+    "batch_norms",
+    "conv_and_linear_weights",
+    "remove_batch_norms",
+    "reset_batch_norms",
+    "select",
+]
+
+
+def batch_norms(model: nn.Module) -> Iterator[nn.modules.batchnorm._BatchNorm]:
+    """The batch-norm layers of ``model`` (every dimensionality)."""
+    return (m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))  # pylint: disable=protected-access
+
+
+def reset_batch_norms(model: nn.Module) -> nn.Module:
+    """Give every batch norm PyTorch's initial state: γ=1, β=0, running mean 0 and variance 1.
+
+    The built-in spaces' networks randomize those values so that a compiler that mishandles
+    batch norm shows up in numeric checks; proxies and training start from the usual init.
+    """
+    for bn in batch_norms(model):
+        bn.reset_parameters()
+    return model
+
+
+def select(choices: list[Choice], sample: Mapping[str, str]) -> None:
+    """Point every ``Choice`` at the option ``sample`` picks (the default for labels it leaves out).
+
+    The sample must already be valid for the model (estimators validate it against their space).
+    """
+    for choice in choices:
+        choice.selected = sample.get(choice.label)
+
+
+def _resolve(module: nn.Module) -> nn.Module:
+    while isinstance(module, Choice):
+        module = module.options[module.active]
+    return module
+
+
+class ArchitectureCopier:
+    """Copies one architecture out of a supernet, copying only the modules it uses.
+
+    ``tvm_nacos.models._common.materialize`` deep-copies the whole supernet (all options) before
+    it drops the unselected ones; for the NAS-Bench-201 supernet that is ~20× slower than the
+    proxies' forward pass on small inputs. Here the selected options are swapped into their
+    parents for the time of the copy, so only they are copied. The result equals
+    ``BuiltinSpace.torch_reference(sample, seed=...)`` of the same seed, module for module.
+
+    Parameters
+    ----------
+    supernet : torch.nn.Module
+        A model with ``Choice`` modules; it is not modified (the swap is undone).
+    """
+
+    def __init__(self, supernet: nn.Module) -> None:
+        self.supernet = supernet
+        self.choices = [m for m in supernet.modules() if isinstance(m, Choice)]
+        # Every Choice's parent and attribute name, nested ones included (their parents are
+        # inside options).
+        self._slots = [
+            (parent, name, child)
+            for parent in supernet.modules()
+            for name, child in parent.named_children()
+            if isinstance(child, Choice)
+        ]
+
+    def copy(self, sample: Mapping[str, str]) -> nn.Module:
+        """A deep copy of the architecture ``sample``, free of ``Choice`` modules.
+
+        Parameters
+        ----------
+        sample : Mapping[str, str]
+            A valid architecture of the supernet's space.
+
+        Returns
+        -------
+        torch.nn.Module
+            The copy, in the supernet's training mode.
+        """
+        select(self.choices, sample)
+        swapped: list[tuple[nn.Module, str, nn.Module]] = []
+        try:
+            for parent, name, child in self._slots:
+                setattr(parent, name, _resolve(child))
+                swapped.append((parent, name, child))
+            return copy.deepcopy(_resolve(self.supernet))
+        finally:
+            for parent, name, child in reversed(swapped):
+                setattr(parent, name, child)
+
+
+def remove_batch_norms(model: nn.Module) -> nn.Module:
+    """Replace every batch norm of ``model`` by ``nn.Identity`` (in place), as synflow does."""
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):  # pylint: disable=protected-access
+                setattr(parent, name, nn.Identity())
+    return model
+
+
+def conv_and_linear_weights(model: nn.Module) -> Iterator[torch.Tensor]:
+    """The weights of the convolutions and linear layers, the parameters the proxies score."""
+    for module in model.modules():
+        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)):
+            yield module.weight

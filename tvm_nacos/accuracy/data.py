@@ -1,0 +1,263 @@
+"""A small real image dataset for proxies and supernets: scikit-learn's bundled handwritten digits.
+
+:func:`load_digits_data` turns scikit-learn's ``load_digits`` (1,797 grayscale 8×8 images of the
+digits 0–9, UCI; the file ships inside the scikit-learn wheel, so nothing is downloaded) into
+PyTorch tensors of the shape a network expects:
+
+1. a stratified train/validation split (per class, a seeded permutation; ``val_fraction`` of each
+   class goes to validation);
+2. pixel values 0…16 scaled to [0, 1], resized to ``resolution × resolution`` with bilinear
+   interpolation (``torch.nn.functional.interpolate``, ``align_corners=False``; antialiased when
+   shrinking) and replicated to ``channels`` channels;
+3. standardized with the mean and standard deviation of the *training* pixels (one scalar each:
+   the channels are copies).
+
+.. code-block:: python
+
+    data = load_digits_data(resolution=32, channels=3, seed=0)   # the nas-bench-201 input shape
+    x, y = data.minibatch(64, seed=0)                             # a fixed, seeded training batch
+    for x, y in data.batches(64, generator=torch.Generator().manual_seed(0)):
+        ...                                                        # one shuffled training epoch
+
+Everything is deterministic for a seed; no global random state is used.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import torch
+
+__all__ = ["DigitsData", "load_digits_data"]
+
+logger = logging.getLogger(__name__)
+
+#: Side of the original digit images, in pixels.
+DIGITS_SIDE = 8
+#: Classes of the digits dataset.
+DIGITS_CLASSES = 10
+_MAX_PIXEL = 16.0
+
+Split = Literal["train", "val"]
+
+
+@functools.cache
+def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
+    """The 1,797 digit images (N, 8, 8) as float64 in 0…16 and their labels, read once per process."""
+    from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
+
+    bunch = load_digits()
+    images = np.asarray(bunch.images, dtype=np.float64)
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    images.setflags(write=False)
+    labels.setflags(write=False)
+    return images, labels
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and validation images: per class, a seeded permutation, then shuffled."""
+    rng = np.random.default_rng(seed)
+    train: list[np.ndarray] = []
+    val: list[np.ndarray] = []
+    for label in range(DIGITS_CLASSES):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        num_val = int(round(val_fraction * len(members)))
+        val.append(members[:num_val])
+        train.append(members[num_val:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
+
+
+@dataclass(frozen=True, eq=False)
+class DigitsData:
+    """The digits dataset as normalized float32 tensors; build it with :func:`load_digits_data`.
+
+    Attributes
+    ----------
+    x_train, x_val : torch.Tensor
+        Images, float32, shape ``(n, channels, resolution, resolution)``, standardized with the
+        training mean and standard deviation.
+    y_train, y_val : torch.Tensor
+        Labels 0…9, int64, shape ``(n,)``.
+    resolution, channels : int
+        Side and channels of the images.
+    mean, std : float
+        Training-pixel statistics used for the standardization (after scaling to [0, 1] and
+        resizing).
+    seed : int
+        Seed of the split.
+    num_classes : int
+        10.
+    """
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    resolution: int
+    channels: int
+    mean: float
+    std: float
+    seed: int
+    num_classes: int = DIGITS_CLASSES
+
+    def _split(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+        if split == "train":
+            return self.x_train, self.y_train
+        if split == "val":
+            return self.x_val, self.y_val
+        raise ValueError(f"unknown split {split!r}; valid splits: 'train', 'val'")
+
+    def minibatch(self, batch_size: int, *, seed: int = 0, split: Split = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """A fixed mini-batch: ``batch_size`` distinct images drawn with a seeded generator.
+
+        Parameters
+        ----------
+        batch_size : int
+            Images in the batch, at most the size of the split.
+        seed : int
+            Seed of the draw; the same seed gives the same batch.
+        split : {"train", "val"}
+            Where the images come from.
+
+        Returns
+        -------
+        tuple[torch.Tensor, torch.Tensor]
+            Images ``(batch_size, channels, resolution, resolution)`` and labels ``(batch_size,)``.
+
+        Raises
+        ------
+        ValueError
+            If ``batch_size`` is below 1 or above the size of the split, or ``split`` is unknown.
+        """
+        import torch  # pylint: disable=import-outside-toplevel
+
+        x, y = self._split(split)
+        batch_size = _check_int("batch_size", batch_size, 1)
+        if batch_size > len(y):
+            raise ValueError(f"batch_size {batch_size} exceeds the {len(y)} images of the {split!r} split")
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(_check_int("seed", seed, 0)))
+        chosen = order[:batch_size]
+        return x[chosen], y[chosen]
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        generator: torch.Generator | None = None,
+        split: Split = "train",
+        drop_last: bool = False,
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """One pass over a split in mini-batches.
+
+        Parameters
+        ----------
+        batch_size : int
+            Images per batch.
+        generator : torch.Generator, optional
+            Shuffles the images when given (the caller seeds it and keeps it across epochs);
+            without it, the images come in their stored order.
+        split : {"train", "val"}
+            The split to go over.
+        drop_last : bool
+            Leave out the last, smaller batch.
+
+        Yields
+        ------
+        tuple[torch.Tensor, torch.Tensor]
+            Images and labels of one batch.
+        """
+        import torch  # pylint: disable=import-outside-toplevel
+
+        x, y = self._split(split)
+        batch_size = _check_int("batch_size", batch_size, 1)
+        order = torch.randperm(len(y), generator=generator) if generator is not None else torch.arange(len(y))
+        stop = len(y) - len(y) % batch_size if drop_last else len(y)
+        for start in range(0, stop, batch_size):
+            chosen = order[start : start + batch_size]
+            yield x[chosen], y[chosen]
+
+
+def load_digits_data(
+    *, resolution: int = 32, channels: int = 3, val_fraction: float = 0.25, seed: int = 0
+) -> DigitsData:
+    """scikit-learn's bundled digits, split, resized, replicated and standardized as tensors.
+
+    Parameters
+    ----------
+    resolution : int
+        Side of the output images (8 keeps the originals; 32 is the ``nas-bench-201`` input).
+    channels : int
+        Channels of the output images (copies of the grayscale one); 3 for RGB networks.
+    val_fraction : float
+        Share of each class held out for validation, strictly between 0 and 1 (0.25: 1,347
+        training and 450 validation images).
+    seed : int
+        Seed of the split.
+
+    Returns
+    -------
+    DigitsData
+        The tensors and their statistics.
+
+    Raises
+    ------
+    TypeError
+        If an integer option is not an int.
+    ValueError
+        If an option is out of range (the message gives the valid range).
+    """
+    import torch  # pylint: disable=import-outside-toplevel
+    from torch.nn import functional as F  # pylint: disable=import-outside-toplevel
+
+    resolution = _check_int("resolution", resolution, 1)
+    channels = _check_int("channels", channels, 1)
+    seed = _check_int("seed", seed, 0)
+    if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be a float strictly between 0 and 1, got {val_fraction!r}")
+
+    images, labels = _raw_digits()
+    train_idx, val_idx = _stratified_split(labels, float(val_fraction), seed)
+
+    def prepare(indices: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(images[indices] / _MAX_PIXEL).to(torch.float32).unsqueeze(1)
+        if resolution != DIGITS_SIDE:
+            x = F.interpolate(
+                x, size=(resolution, resolution), mode="bilinear", align_corners=False,
+                antialias=resolution < DIGITS_SIDE,
+            )
+        return x
+
+    x_train, x_val = prepare(train_idx), prepare(val_idx)
+    mean, std = float(x_train.mean()), float(x_train.std())
+    x_train = ((x_train - mean) / std).expand(-1, channels, -1, -1).contiguous()
+    x_val = ((x_val - mean) / std).expand(-1, channels, -1, -1).contiguous()
+    logger.debug(
+        "digits: %d train / %d val images of %dx%dx%d (split seed %d)",
+        len(train_idx), len(val_idx), channels, resolution, resolution, seed,
+    )
+    return DigitsData(
+        x_train=x_train,
+        y_train=torch.from_numpy(labels[train_idx].copy()),
+        x_val=x_val,
+        y_val=torch.from_numpy(labels[val_idx].copy()),
+        resolution=resolution,
+        channels=channels,
+        mean=mean,
+        std=std,
+        seed=seed,
+    )

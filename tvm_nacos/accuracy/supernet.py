@@ -1,0 +1,559 @@
+"""Weight-sharing accuracy: a NAS-Bench-201 supernet trained on the CPU, subnets scored with inherited weights.
+
+:class:`SupernetAccuracy` trains one supernet of the NAS-Bench-201 cell space (every edge of
+every cell holds all five operations; see :mod:`tvm_nacos.models.nas_bench_201`) on scikit-learn's
+bundled digits (:mod:`tvm_nacos.accuracy.data`), then scores an architecture by the validation
+accuracy of the subnet that inherits the supernet's weights, in percent.
+
+Training uses the **sandwich rule** of Once-for-All / BigNAS: every step accumulates the gradients
+of the *largest* subnet, the *smallest* subnet and ``num_random`` uniformly drawn subnets on the
+same mini-batch, then takes one optimizer step. The NAS-Bench-201 cells are not nested the way
+OFA's elastic kernels and widths are, so the two ends are defined by parameter count:
+
+- largest (:data:`LARGEST`): ``nor_conv_3x3`` on every edge, the cell with the most parameters;
+- smallest (:data:`SMALLEST`): ``skip_connect`` on edge 0→3 and ``none`` elsewhere, i.e. the
+  cell with the fewest parameters, then the fewest operations, among those whose output depends on
+  their input (the all-``none`` cell has as few parameters but cuts the network, so training it
+  would teach the shared stem, reductions and head nothing).
+
+Before a subnet is evaluated, the running statistics of the batch norms are recomputed for it on
+``calib_batches`` training batches (OFA's ``set_running_statistics``): statistics gathered while
+training many subnets fit none of them.
+
+The benchmark network (C=16, N=5, 32×32) is too slow to train on two CPU cores, so the supernet
+is a **smaller variant of the same network**, set by the constructor: ``channels`` (C, default
+4), ``cells_per_stage`` (N, default 1) and the input ``resolution`` (default 8: the digits'
+own size; stages at 8×8, 4×4 and 2×2). The search space, labels and options are exactly
+``nas-bench-201``'s. The defaults are the setting ``bench/supernet_rho.py`` measures: the digits
+are easy, and wider or longer-trained networks all reach ~98% on their own, so stand-alone
+accuracy stops telling the cells apart (see BENCHMARKS.md for the figures).
+
+:class:`StandaloneAccuracy` trains every architecture on its own (same network variant, data,
+optimizer, schedule and epochs; weights initialized as the supernet's), the reference that
+:class:`SupernetAccuracy` is measured against (``bench/supernet_rho.py``).
+
+.. code-block:: python
+
+    estimator = SupernetAccuracy(epochs=30, seed=0)      # trains on first use, or call fit()
+    estimator.evaluate([sample])                         # validation accuracy, percent
+    estimator.save("supernet.pt")
+    same = SupernetAccuracy.load("supernet.pt")          # identical evaluations
+
+Training is deterministic for a seed (on a given machine and thread count) unless
+``max_train_secs`` stops it, which depends on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from tvm_nacos.accuracy._torch import ArchitectureCopier, batch_norms, reset_batch_norms, select
+from tvm_nacos.accuracy.base import AccuracyEstimator
+from tvm_nacos.accuracy.data import DigitsData, load_digits_data
+from tvm_nacos.search_space import ArchSample, NasBench201Space
+from tvm_nacos.search_space.nas_bench_201 import EDGE_LABELS
+
+__all__ = ["LARGEST", "SMALLEST", "StandaloneAccuracy", "SupernetAccuracy", "TrainingRecord"]
+
+logger = logging.getLogger(__name__)
+
+#: The largest NAS-Bench-201 cell (most parameters): ``nor_conv_3x3`` on every edge.
+LARGEST = ArchSample((label, "nor_conv_3x3") for label in EDGE_LABELS)
+#: The smallest cell whose output depends on its input: ``skip_connect`` on 0→3, ``none`` elsewhere.
+SMALLEST = ArchSample((label, "skip_connect" if label == "edge.3<-0" else "none") for label in EDGE_LABELS)
+
+_FORMAT = "tvm-nacos/supernet-accuracy"
+_FORMAT_VERSION = 1
+_EVAL_BATCH = 512
+
+
+@dataclass(frozen=True)
+class TrainingRecord:
+    """What one training run did.
+
+    Attributes
+    ----------
+    steps : int
+        Optimizer steps taken.
+    epochs : float
+        Passes over the training split (fractional when ``max_train_secs`` stopped it).
+    train_secs : float
+        Wall-clock seconds of training.
+    cpu_secs : float
+        CPU seconds of the process during training (all threads).
+    stopped_by : {"epochs", "max_train_secs"}
+        Which budget ended training.
+    final_loss : float
+        Mean cross-entropy over the subnets of the last step (``nan`` when no step ran).
+    """
+
+    steps: int
+    epochs: float
+    train_secs: float
+    cpu_secs: float
+    stopped_by: Literal["epochs", "max_train_secs"]
+    final_loss: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-compatible dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainingRecord:
+        """The record of :meth:`to_dict`."""
+        return cls(**{field.name: data[field.name] for field in dataclasses.fields(cls)})
+
+
+def _check_int(name: str, value: object, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return value
+
+
+def _check_positive(name: str, value: object, *, allow_zero: bool = False, allow_none: bool = False) -> float | None:
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"{name} must be a finite number, got {type(value).__name__} {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be {bound}, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """The network variant, data and optimizer shared by supernet and stand-alone training."""
+
+    channels: int = 4
+    cells_per_stage: int = 1
+    resolution: int = 8
+    epochs: int = 10
+    max_train_secs: float | None = None
+    batch_size: int = 64
+    learning_rate: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    val_fraction: float = 0.25
+    seed: int = 0
+    data_seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check_int("channels", self.channels, 1)
+        _check_int("cells_per_stage", self.cells_per_stage, 1)
+        _check_int("resolution", self.resolution, 4)
+        _check_int("epochs", self.epochs, 1)
+        _check_positive("max_train_secs", self.max_train_secs, allow_none=True)
+        _check_int("batch_size", self.batch_size, 2)
+        _check_positive("learning_rate", self.learning_rate)
+        _check_positive("momentum", self.momentum, allow_zero=True)
+        _check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        _check_int("seed", self.seed, 0)
+        _check_int("data_seed", self.data_seed, 0)
+        if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be a float strictly between 0 and 1, got {self.val_fraction!r}")
+
+    def tag(self) -> str:
+        return f"C={self.channels},N={self.cells_per_stage},{self.resolution}px"
+
+    def data(self) -> DigitsData:
+        return load_digits_data(
+            resolution=self.resolution, channels=3, val_fraction=self.val_fraction, seed=self.data_seed
+        )
+
+    def supernet(self) -> nn.Module:
+        from tvm_nacos.models.nas_bench_201 import supernet  # pylint: disable=import-outside-toplevel
+
+        model = supernet(channels=self.channels, cells_per_stage=self.cells_per_stage, num_classes=10, seed=self.seed)
+        return reset_batch_norms(model)
+
+
+def _train(
+    model: nn.Module,
+    subnets_of_step: Callable[[], Sequence[Mapping[str, str]]],
+    choices: Sequence[Any],
+    data: DigitsData,
+    setup: _Setup,
+    what: str,
+) -> TrainingRecord:
+    """SGD (Nesterov momentum, weight decay, cosine learning rate over the epochs) of ``model``.
+
+    Every step accumulates the gradients of the subnets ``subnets_of_step()`` returns (for a
+    model without choices: one empty sample) on one mini-batch, then steps once.
+    """
+    generator = torch.Generator().manual_seed(setup.seed)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=setup.learning_rate,
+        momentum=setup.momentum,
+        nesterov=setup.momentum > 0,
+        weight_decay=setup.weight_decay,
+    )
+    steps_per_epoch = max(1, len(data.y_train) // setup.batch_size)
+    total_steps = setup.epochs * steps_per_epoch
+    start, cpu_start = time.perf_counter(), time.process_time()
+    step, last_loss, stopped_by = 0, math.nan, "epochs"
+    model.train()
+    for epoch in range(setup.epochs):
+        for images, labels in data.batches(setup.batch_size, generator=generator, drop_last=True):
+            if setup.max_train_secs is not None and time.perf_counter() - start >= setup.max_train_secs:
+                stopped_by = "max_train_secs"
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = setup.learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
+            optimizer.zero_grad(set_to_none=True)
+            losses = []
+            for sample in subnets_of_step():
+                select(list(choices), sample)
+                loss = F.cross_entropy(model(images), labels)
+                loss.backward()
+                losses.append(float(loss.detach()))
+            optimizer.step()
+            step += 1
+            last_loss = float(np.mean(losses))
+        if stopped_by != "epochs":
+            break
+        logger.debug("%s: epoch %d/%d, loss %.4f", what, epoch + 1, setup.epochs, last_loss)
+    record = TrainingRecord(
+        steps=step,
+        epochs=step / steps_per_epoch,
+        train_secs=time.perf_counter() - start,
+        cpu_secs=time.process_time() - cpu_start,
+        stopped_by=stopped_by,  # type: ignore[arg-type]
+        final_loss=last_loss,
+    )
+    model.eval()
+    return record
+
+
+def _accuracy_percent(model: nn.Module, data: DigitsData) -> float:
+    """Top-1 accuracy on the validation split, in percent (model in eval mode)."""
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for images, labels in data.batches(_EVAL_BATCH, split="val"):
+            correct += int((model(images).argmax(dim=1) == labels).sum())
+    return 100.0 * correct / len(data.y_val)
+
+
+class SupernetAccuracy(AccuracyEstimator):
+    """Validation accuracy (percent) of NAS-Bench-201 cells with weights inherited from a trained supernet.
+
+    See the module docstring for the training recipe (sandwich rule, BN recalibration) and the
+    network variant. The supernet trains on the first :meth:`evaluate` unless :meth:`fit` or
+    :meth:`load` came first.
+
+    Parameters
+    ----------
+    channels : int
+        Width of the first stage (C); the benchmark's network has 16.
+    cells_per_stage : int
+        Cells per stage (N); the benchmark's network has 5.
+    resolution : int
+        Side of the input images (the 8×8 digits are resized to it).
+    epochs : int
+        Passes over the training split (1,347 images at the default split).
+    max_train_secs : float, optional
+        Stop training after this many wall-clock seconds even if ``epochs`` are not done (the
+        cosine schedule is then cut short). Makes training depend on the machine's speed.
+    batch_size : int
+        Images per step; every subnet of a step sees the same batch.
+    learning_rate, momentum, weight_decay : float
+        SGD with Nesterov momentum; the learning rate follows a cosine from ``learning_rate`` to
+        0 over ``epochs``.
+    num_random : int
+        Uniformly drawn subnets per step, besides the largest and the smallest.
+    calib_batches : int
+        Training batches of ``batch_size`` images used to recompute batch-norm statistics for each
+        evaluated subnet (a fixed, seeded selection).
+    val_fraction : float
+        Share of each class held out for validation.
+    seed : int
+        Seed of the weights, of the batch order and of the random subnets.
+    data_seed : int
+        Seed of the train/validation split and of the calibration images.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad option; the message names it and the valid range.
+    """
+
+    is_cheap: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        channels: int = 4,
+        cells_per_stage: int = 1,
+        resolution: int = 8,
+        epochs: int = 10,
+        max_train_secs: float | None = None,
+        batch_size: int = 64,
+        learning_rate: float = 0.05,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        num_random: int = 2,
+        calib_batches: int = 4,
+        val_fraction: float = 0.25,
+        seed: int = 0,
+        data_seed: int = 0,
+    ) -> None:
+        super().__init__(NasBench201Space().space)
+        self.setup = _Setup(
+            channels=channels,
+            cells_per_stage=cells_per_stage,
+            resolution=resolution,
+            epochs=epochs,
+            max_train_secs=max_train_secs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            val_fraction=val_fraction,
+            seed=seed,
+            data_seed=data_seed,
+        )
+        self.num_random = _check_int("num_random", num_random, 0)
+        self.calib_batches = _check_int("calib_batches", calib_batches, 1)
+        self._model = self.setup.supernet()
+        self._copier = ArchitectureCopier(self._model)
+        self._data: DigitsData | None = None
+        self._record: TrainingRecord | None = None
+
+    @property
+    def name(self) -> str:
+        """``"nas-bench-201/supernet(C=…,N=…,…px)"``."""
+        return f"nas-bench-201/supernet({self.setup.tag()})"
+
+    @property
+    def data(self) -> DigitsData:
+        """The digits split the supernet trains and validates on."""
+        if self._data is None:
+            self._data = self.setup.data()
+        return self._data
+
+    @property
+    def supernet(self) -> nn.Module:
+        """The PyTorch supernet (its ``Choice`` modules point at the last subnet used)."""
+        return self._model
+
+    @property
+    def record(self) -> TrainingRecord | None:
+        """The training run, or ``None`` before training (after :meth:`load`: the saved run's)."""
+        return self._record
+
+    @property
+    def trained(self) -> bool:
+        """Whether the supernet has been trained (or loaded)."""
+        return self._record is not None
+
+    def options(self) -> dict[str, Any]:
+        """The constructor's keyword arguments that reproduce this estimator."""
+        return {**dataclasses.asdict(self.setup), "num_random": self.num_random, "calib_batches": self.calib_batches}
+
+    def fit(self) -> SupernetAccuracy:
+        """Train the supernet (further, from its current weights, if it was trained before).
+
+        Clears the cache of evaluations.
+
+        Returns
+        -------
+        SupernetAccuracy
+            ``self``.
+        """
+        rng = np.random.default_rng(self.setup.seed)
+
+        def sandwich() -> list[Mapping[str, str]]:
+            return [LARGEST, SMALLEST] + [self.space.sample(rng) for _ in range(self.num_random)]  # type: ignore[union-attr]
+
+        logger.info(
+            "%s: training, %d epochs%s, %d subnets per step",
+            self.name,
+            self.setup.epochs,
+            "" if self.setup.max_train_secs is None else f" or {self.setup.max_train_secs:g} s",
+            2 + self.num_random,
+        )
+        self._record = _train(self._model, sandwich, self._copier.choices, self.data, self.setup, self.name)
+        self.clear_cache()
+        logger.info(
+            "%s: trained %d steps (%.2f epochs) in %.1f s, final loss %.4f",
+            self.name,
+            self._record.steps,
+            self._record.epochs,
+            self._record.train_secs,
+            self._record.final_loss,
+        )
+        return self
+
+    def _recalibrate(self, sample: ArchSample) -> None:
+        """Recompute the batch-norm running statistics of the subnet ``sample`` on training batches."""
+        select(self._copier.choices, sample)
+        images, _ = self.data.minibatch(
+            min(self.calib_batches * self.setup.batch_size, len(self.data.y_train)), seed=self.setup.data_seed
+        )
+        norms = list(batch_norms(self._model))
+        momenta = [bn.momentum for bn in norms]
+        for bn in norms:
+            bn.reset_running_stats()
+            bn.momentum = None  # a cumulative average over the calibration batches
+        self._model.train()
+        try:
+            with torch.no_grad():
+                for chunk in images.split(self.setup.batch_size):
+                    self._model(chunk)
+        finally:
+            for bn, momentum in zip(norms, momenta):
+                bn.momentum = momentum
+            self._model.eval()
+
+    def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
+        if not self.trained:
+            self.fit()
+        start = time.perf_counter()
+        scores = []
+        for sample in samples:
+            self._recalibrate(sample)
+            scores.append(_accuracy_percent(self._model, self.data))
+            logger.debug("%s: %s -> %.2f%%", self.name, sample.id, scores[-1])
+        logger.info("%s: evaluated %d subnets in %.1f s", self.name, len(samples), time.perf_counter() - start)
+        return scores
+
+    # -- persistence ----------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the trained supernet, its options and its training record to ``path``.
+
+        Raises
+        ------
+        RuntimeError
+            If the supernet has not been trained yet (call :meth:`fit`).
+        """
+        if self._record is None:
+            raise RuntimeError(f"{self.name}: the supernet is not trained; call fit() before save({str(path)!r})")
+        torch.save(
+            {
+                "format": _FORMAT,
+                "version": _FORMAT_VERSION,
+                "options": self.options(),
+                "record": self._record.to_dict(),
+                "state_dict": self._model.state_dict(),
+            },
+            os.fspath(path),
+        )
+        logger.info("%s: saved to %s", self.name, os.fspath(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SupernetAccuracy:
+        """A trained estimator read back from a file of :meth:`save`.
+
+        Raises
+        ------
+        ValueError
+            If the file is not a saved ``SupernetAccuracy`` of a version this code reads.
+        """
+        payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise ValueError(f"{os.fspath(path)!r} is not a saved SupernetAccuracy (format {_FORMAT!r})")
+        if payload.get("version") != _FORMAT_VERSION:
+            raise ValueError(
+                f"{os.fspath(path)!r} has SupernetAccuracy format version {payload.get('version')!r}; "
+                f"this code reads version {_FORMAT_VERSION}"
+            )
+        estimator = cls(**payload["options"])
+        estimator._model.load_state_dict(payload["state_dict"])  # pylint: disable=protected-access
+        estimator._record = TrainingRecord.from_dict(payload["record"])  # pylint: disable=protected-access
+        logger.info("%s: loaded from %s", estimator.name, os.fspath(path))
+        return estimator
+
+
+class StandaloneAccuracy(AccuracyEstimator):
+    """Validation accuracy (percent) of NAS-Bench-201 cells, each trained from scratch on the digits.
+
+    The reference for :class:`SupernetAccuracy`: the same network variant, data, optimizer and
+    schedule, each architecture trained alone for ``epochs`` (or ``max_train_secs`` per
+    architecture) from the initial weights it has inside the supernet of ``seed``, then evaluated
+    with the batch-norm statistics of its own training. Expensive: one training per architecture.
+
+    Parameters
+    ----------
+    channels, cells_per_stage, resolution, epochs, max_train_secs, batch_size, learning_rate, momentum, weight_decay, val_fraction, seed, data_seed
+        As in :class:`SupernetAccuracy`; ``max_train_secs`` bounds each architecture's training.
+
+    Attributes
+    ----------
+    records : dict[str, TrainingRecord]
+        The training run of every architecture trained so far, by sample id.
+    """
+
+    is_cheap: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        *,
+        channels: int = 4,
+        cells_per_stage: int = 1,
+        resolution: int = 8,
+        epochs: int = 10,
+        max_train_secs: float | None = None,
+        batch_size: int = 64,
+        learning_rate: float = 0.05,
+        momentum: float = 0.9,
+        weight_decay: float = 5e-4,
+        val_fraction: float = 0.25,
+        seed: int = 0,
+        data_seed: int = 0,
+    ) -> None:
+        super().__init__(NasBench201Space().space)
+        self.setup = _Setup(
+            channels=channels,
+            cells_per_stage=cells_per_stage,
+            resolution=resolution,
+            epochs=epochs,
+            max_train_secs=max_train_secs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            weight_decay=weight_decay,
+            val_fraction=val_fraction,
+            seed=seed,
+            data_seed=data_seed,
+        )
+        self._copier: ArchitectureCopier | None = None
+        self._data: DigitsData | None = None
+        self.records: dict[str, TrainingRecord] = {}
+
+    @property
+    def name(self) -> str:
+        """``"nas-bench-201/standalone(C=…,N=…,…px)"``."""
+        return f"nas-bench-201/standalone({self.setup.tag()})"
+
+    def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
+        if self._data is None:
+            self._data = self.setup.data()
+        if self._copier is None:
+            self._copier = ArchitectureCopier(self.setup.supernet())
+        scores = []
+        for sample in samples:
+            network = self._copier.copy(sample)
+            record = _train(network, lambda: [{}], [], self._data, self.setup, f"{self.name} {sample.id}")
+            self.records[sample.id] = record
+            scores.append(_accuracy_percent(network, self._data))
+            logger.info(
+                "%s: %s trained %d steps in %.1f s -> %.2f%%", self.name, sample.id, record.steps, record.train_secs, scores[-1]
+            )
+        return scores
