@@ -19,6 +19,7 @@ __all__ = [
     "SearchSpaceError",
     "UnknownSpaceError",
     "UnsupportedModelError",
+    "WorkDirError",
 ]
 
 
@@ -69,3 +70,8 @@ class NoChoicePointError(NacosError, ValueError):
 
 class UnsupportedModelError(NacosError, ValueError):
     """A model cannot be imported, for example because the importer has no converter for an op."""
+
+
+class WorkDirError(NacosError, ValueError):
+    """A work directory cannot be used: written by an incompatible version, or a resume that
+    does not match the run it would continue (other space, strategy, seed or budget)."""

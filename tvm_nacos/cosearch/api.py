@@ -15,7 +15,8 @@ import tvm
 from tvm_nacos.errors import NoChoicePointError
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.session import SearchSession
-from tvm_nacos.cosearch.strategies import STRATEGIES, count_macs
+from tvm_nacos.cosearch.latency_proxies import count_macs
+from tvm_nacos.cosearch.strategies import STRATEGIES
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.target import as_target
 
@@ -145,16 +146,19 @@ class SearchResult:
         )
 
 
-def _resolve_model(mod_or_space: Any) -> tuple[tvm.IRModule, Any]:
+def _resolve_model(mod_or_space: Any) -> tuple[tvm.IRModule, Any, Any]:
+    """(module, its SearchSpace, the built-in space it came from or None)."""
     from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
 
     if isinstance(mod_or_space, str):
         from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
 
         mod_or_space = spaces.get(mod_or_space)
+    builtin = None
     if isinstance(mod_or_space, tvm.IRModule):
         mod = mod_or_space
     elif hasattr(mod_or_space, "ir_module"):
+        builtin = mod_or_space
         mod = mod_or_space.ir_module()
     else:
         raise TypeError(
@@ -167,7 +171,7 @@ def _resolve_model(mod_or_space: Any) -> tuple[tvm.IRModule, Any]:
             "passes (tvm_nacos.passes.ExposeKernelSize, ExposeWidth, ...) or build the model with "
             "tvm_nacos.frontend.torch.Choice"
         )
-    return mod, space
+    return mod, space, builtin
 
 
 def _accuracy_function(accuracy: Any) -> Callable[[Sequence[ArchSample]], list[float]]:
@@ -229,13 +233,14 @@ def search(
         raise ValueError(f"unknown strategy {strategy!r}; valid: {sorted(STRATEGIES)}")
     if not isinstance(budget, int) or budget <= 0:
         raise ValueError(f"budget must be a positive number of trials, got {budget!r}")
-    mod, space = _resolve_model(mod_or_space)
+    mod, space, builtin = _resolve_model(mod_or_space)
     tvm_target = as_target(target)
     constraints = constraints or Constraints()
     start = time.perf_counter()
     session = SearchSession(
         mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
         constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
+        source=builtin,
     )
     try:
         candidates = STRATEGIES[strategy](session, **dict(strategy_options or {}))

@@ -213,6 +213,9 @@ class SearchSession:
         Generate schedule candidates on one thread: MetaSchedule's evolutionary search hands
         work to threads dynamically, so with several threads the same seed can give other
         candidates. Slower; for reproducibility checks.
+    source : BuiltinSpace, optional
+        The built-in space ``mod`` was built from, if any: its PyTorch reference serves the
+        ``eager`` latency proxy of the two-stage baseline.
     """
 
     def __init__(
@@ -230,11 +233,13 @@ class SearchSession:
         runner: Any = None,
         batch_size: int = 16,
         deterministic: bool = False,
+        source: Any = None,
     ) -> None:
         if budget <= 0:
             raise ValueError(f"budget must be a positive number of trials, got {budget}")
         self.mod = mod
         self.space = space
+        self.source = source
         self.accuracy_fn = accuracy
         self.target = target
         self.work_dir = work_dir
