@@ -38,6 +38,13 @@ def meta_schedule() -> Any:
     return meta_schedule
 
 
+def tir_schedule_class() -> Any:
+    """The TIR ``Schedule`` class (``tvm.tir.Schedule`` before 0.27)."""
+    from tvm.s_tir.schedule import Schedule  # pylint: disable=import-outside-toplevel
+
+    return Schedule
+
+
 def estimate_tir_flops(mod: tvm.IRModule) -> float:
     """FLOPs of a TIR module (``tvm.tir.analysis.estimate_tir_flops`` before 0.27)."""
     from tvm.s_tir.analysis import estimate_tir_flops as estimate  # pylint: disable=import-outside-toplevel

@@ -8,12 +8,14 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import tvm
 
 from tvm_nacos.errors import NoChoicePointError
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
+from tvm_nacos.cosearch.progress import SearchProgress
 from tvm_nacos.cosearch.session import SearchSession
 from tvm_nacos.cosearch.latency_proxies import count_macs
 from tvm_nacos.cosearch.strategies import STRATEGIES
@@ -90,6 +92,10 @@ class SearchResult:
         (``latency_ms`` equals the estimate for those not measured end to end).
     strategy, seed, budget, trials_used, target, search_secs
         What ran and what it cost.
+    space : str or None
+        The built-in space searched, by name; ``None`` for a user module.
+    resumed : bool
+        Whether the search continued an interrupted run.
     """
 
     pareto: list[ParetoPoint]
@@ -101,6 +107,8 @@ class SearchResult:
     failed_trials: int
     target: str
     search_secs: float
+    space: str | None = None
+    resumed: bool = False
     _compile: Callable[[ArchSample], Any] | None = None
 
     def best(self, min_accuracy: float | None = None) -> ParetoPoint:
@@ -132,6 +140,7 @@ class SearchResult:
         return json.dumps(
             {
                 "schema_version": RESULT_SCHEMA_VERSION,
+                "space": self.space,
                 "strategy": self.strategy,
                 "seed": self.seed,
                 "budget_trials": self.budget,
@@ -139,6 +148,7 @@ class SearchResult:
                 "failed_trials": self.failed_trials,
                 "target": self.target,
                 "search_secs": self.search_secs,
+                "resumed": self.resumed,
                 "pareto": [p.to_dict() for p in self.pareto],
                 "evaluated": [p.to_dict() for p in self.evaluated],
             },
@@ -197,6 +207,8 @@ def search(
     runner: Any = None,
     measure_end_to_end: bool = True,
     deterministic: bool = False,
+    resume: bool = False,
+    progress: Callable[[SearchProgress], None] | None = None,
 ) -> SearchResult:
     """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
 
@@ -228,11 +240,25 @@ def search(
     deterministic : bool
         Same seed, same trajectory (with a deterministic runner): schedule candidates are
         generated on one thread. See :class:`~tvm_nacos.cosearch.session.SearchSession`.
+    resume : bool
+        Continue the interrupted search saved in ``work_dir`` (same space, strategy, options,
+        seed, budget and target, else :class:`~tvm_nacos.errors.WorkDirError`): trials already
+        spent count, nothing measured is measured again, the front includes earlier results.
+    progress : callable, optional
+        Called with a :class:`~tvm_nacos.cosearch.progress.SearchProgress` after every measured
+        batch (the library itself does not print).
+
+    Returns
+    -------
+    SearchResult
+        Also written to ``work_dir/pareto.json``, with ``pareto.csv``, ``pareto.png`` and
+        ``report.md`` beside it.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; valid: {sorted(STRATEGIES)}")
-    if not isinstance(budget, int) or budget <= 0:
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
         raise ValueError(f"budget must be a positive number of trials, got {budget!r}")
+    space_name = mod_or_space if isinstance(mod_or_space, str) else getattr(mod_or_space, "name", None)
     mod, space, builtin = _resolve_model(mod_or_space)
     tvm_target = as_target(target)
     constraints = constraints or Constraints()
@@ -240,7 +266,8 @@ def search(
     session = SearchSession(
         mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
         constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
-        source=builtin,
+        source=builtin, resume=resume, progress=progress,
+        run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {})},
     )
     try:
         candidates = STRATEGIES[strategy](session, **dict(strategy_options or {}))
@@ -253,7 +280,7 @@ def search(
             pareto = [evaluated[i] for i in keep]
     finally:
         session.close()
-    return SearchResult(
+    result = SearchResult(
         pareto=pareto,
         evaluated=evaluated,
         strategy=strategy,
@@ -263,8 +290,24 @@ def search(
         failed_trials=session.num_failed,
         target=str(tvm_target),
         search_secs=time.perf_counter() - start,
+        space=space_name if builtin is not None else None,
+        resumed=session.resumed,
         _compile=session.compile,
     )
+    _write_results(result, work_dir)
+    return result
+
+
+def _write_results(result: SearchResult, work_dir: str | os.PathLike) -> None:
+    """``pareto.json`` and, where the report module is available, its csv, plot and summary."""
+    from tvm_nacos.workdir import atomic_write_text  # pylint: disable=import-outside-toplevel
+
+    atomic_write_text(Path(work_dir) / "pareto.json", result.to_json() + "\n")
+    try:
+        from tvm_nacos.report import write_report  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return
+    write_report(work_dir)
 
 
 def _point(session: SearchSession, sample: ArchSample, latency_ms: float | None = None) -> ParetoPoint:

@@ -15,11 +15,13 @@ through ``ms.tune_tasks``, lets the pool grow while the search moves through arc
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,17 +29,20 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from tvm_nacos._compat import estimate_tir_flops, meta_schedule
+from tvm_nacos._compat import estimate_tir_flops, meta_schedule, structural_hash
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
-from tvm_nacos.cosearch.objectives import Constraints
+from tvm_nacos.cosearch.objectives import Constraints, pareto_indices
+from tvm_nacos.cosearch.progress import FrontPoint, SearchProgress
 from tvm_nacos.cosearch.strategy import NACOSSearchStrategy
+from tvm_nacos.errors import WorkDirError
 from tvm_nacos.search_space import ArchSample, SearchSpace
 from tvm_nacos.target import device_for
 from tvm_nacos.tuning.builder import PersistentBuilder
-from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, num_records, open_database
+from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_records, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import make_runner
 from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning
+from tvm_nacos.workdir import atomic_write_text, prepare_work_dir, read_json, search_state_dir
 
 ms = meta_schedule()
 
@@ -50,6 +55,8 @@ PRIOR_GFLOPS = 20.0
 #: ... plus this fixed cost per call, and this log-space uncertainty.
 PRIOR_OVERHEAD_SECS = 5e-6
 PRIOR_LOG_STD = 1.0
+#: Version of ``WORK_DIR/search/state.json``.
+STATE_FORMAT = 1
 
 
 class TaskTuner:
@@ -70,12 +77,14 @@ class TaskTuner:
         self.name = name
         self.session = session
         self.flop = max(estimate_tir_flops(mod), 1.0)
-        self.best_secs = best_run_secs(session.database, mod)
-        self.trials = num_records(session.database, mod) if self.best_secs is not None else 0
+        previous = session.records_of(mod)
+        self.best_secs = best_run_secs(session.database, mod) if previous else None
+        self.trials = len(previous)
         self.exhausted = False
         self._context: Any = None
-        # Our handle on the strategy: the context hands back only its FFI wrapper.
-        self._strategy = NACOSSearchStrategy(latency_model=session.cost_model)
+        # Our handle on the strategy: the context hands back only its FFI wrapper. It is told
+        # every earlier record, failed ones included, so that nothing is measured twice.
+        self._strategy = NACOSSearchStrategy(latency_model=session.cost_model, previous_records=previous)
         self._pending: list[Any] | None = None
         self._workload: Any = None
 
@@ -216,6 +225,23 @@ class SearchSession:
     source : BuiltinSpace, optional
         The built-in space ``mod`` was built from, if any: its PyTorch reference serves the
         ``eager`` latency proxy of the two-stage baseline.
+    run_info : Mapping, optional
+        What identifies the run besides seed, budget, space and target (the strategy and its
+        options): a resumed run must match it.
+    resume : bool
+        Continue the run whose state is in ``work_dir/search/`` (trials spent, random state,
+        cost model, the strategy's own state) instead of starting a new one. Without a saved
+        state, a warning is logged and a new run starts.
+    progress : callable, optional
+        Called with a :class:`~tvm_nacos.cosearch.progress.SearchProgress` after every batch.
+
+    Attributes
+    ----------
+    state : dict
+        The strategy's own JSON-able state (its population, its plan), saved with each
+        checkpoint and restored on resume.
+    resumed : bool
+        Whether this session continues a saved run.
     """
 
     def __init__(
@@ -234,9 +260,13 @@ class SearchSession:
         batch_size: int = 16,
         deterministic: bool = False,
         source: Any = None,
+        run_info: Mapping[str, Any] | None = None,
+        resume: bool = False,
+        progress: Callable[[SearchProgress], None] | None = None,
     ) -> None:
-        if budget <= 0:
-            raise ValueError(f"budget must be a positive number of trials, got {budget}")
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
+            raise ValueError(f"budget must be a positive number of trials, got {budget!r}")
+        prepare_work_dir(work_dir)
         self.mod = mod
         self.space = space
         self.source = source
@@ -252,6 +282,7 @@ class SearchSession:
         self.device_type = "cpu" if target.kind.name == "llvm" else target.kind.name
         register_tensor_intrinsics(target)
         self.database = open_database(work_dir, target)
+        self._record_index: dict[int, list[Any]] | None = None
         self.cost_model = LatencyCostModel(seed=seed)
         self._own_builder = builder is None
         self.builder = builder or PersistentBuilder()
@@ -266,6 +297,81 @@ class SearchSession:
         self._fused: dict[str, tvm.IRModule] = {}
         self.history: list[dict[str, Any]] = []
         self.started = time.perf_counter()
+        self.state: dict[str, Any] = {}
+        self.progress = progress
+        self.run_info = {
+            **dict(run_info or {}),
+            "seed": seed,
+            "budget": budget,
+            "target": str(target),
+            "space": hashlib.sha256(json.dumps(space.to_dict(), sort_keys=True).encode()).hexdigest()[:16],
+        }
+        self._state_dir = search_state_dir(work_dir)
+        self.resumed = bool(resume) and self._restore()
+        self._trials_at_start = self.trials_used
+
+    # -- checkpoints ------------------------------------------------------------------------
+
+    def _restore(self) -> bool:
+        state_file = self._state_dir / "state.json"
+        if not state_file.exists():
+            logger.warning("nothing to resume in %s (no search/state.json): starting a new run", self.work_dir)
+            return False
+        saved = read_json(state_file)
+        if saved.get("format") != STATE_FORMAT:
+            raise WorkDirError(f"{state_file} has state format {saved.get('format')!r}; this version reads {STATE_FORMAT}")
+        differences = sorted(k for k in set(saved["run"]) | set(self.run_info) if saved["run"].get(k) != self.run_info.get(k))
+        if differences:
+            shown = {k: (saved["run"].get(k), self.run_info.get(k)) for k in differences if k != "space"}
+            raise WorkDirError(
+                f"cannot resume the run in {self.work_dir}: it differs in {', '.join(differences)} "
+                f"(saved vs asked: {shown}); run without resume to start a new search in this directory "
+                "(its tuning records are reused), or pass the same settings"
+            )
+        # Records appended after the last checkpoint were measured too: they count.
+        unseen = max(0, count_records(self.work_dir, self.target) - int(saved["records_total"]))
+        self.trials_used = int(saved["trials_used"]) + unseen
+        self.num_failed = int(saved["num_failed"])
+        self.rng.bit_generator.state = saved["rng"]
+        self.state = saved["strategy_state"]
+        self.history = list(saved["history"])
+        model_file = self._state_dir / "cost_model.pkl"
+        if model_file.exists():
+            self.cost_model.load(str(model_file))
+        logger.info(
+            "resuming %s: %d of %d trials spent (%d after the last checkpoint)",
+            self.work_dir, self.trials_used, self.budget, unseen,
+        )
+        return True
+
+    def checkpoint(self) -> None:
+        """Save what a resumed run needs (atomically): called after every measured batch."""
+        model_file = self._state_dir / "cost_model.pkl"
+        if self.cost_model.is_trained:
+            self._state_dir.mkdir(parents=True, exist_ok=True)
+            tmp = model_file.with_name(model_file.name + ".tmp")
+            self.cost_model.save(str(tmp))
+            os.replace(tmp, model_file)
+        state = {
+            "format": STATE_FORMAT,
+            "run": self.run_info,
+            "trials_used": self.trials_used,
+            "num_failed": self.num_failed,
+            "records_total": count_records(self.work_dir, self.target),
+            "rng": self.rng.bit_generator.state,
+            "strategy_state": self.state,
+            "history": self.history,
+        }
+        atomic_write_text(self._state_dir / "state.json", json.dumps(state, default=str) + "\n")
+
+    def records_of(self, mod: tvm.IRModule) -> list[Any]:
+        """Every record of kernel ``mod`` in the database, failed ones included."""
+        if self._record_index is None:
+            index: dict[int, list[Any]] = {}
+            for record in self.database.get_all_tuning_records():
+                index.setdefault(int(structural_hash(record.workload.mod)), []).append(record)
+            self._record_index = index
+        return self._record_index.get(int(structural_hash(mod)), [])
 
     # -- architectures ----------------------------------------------------------------------
 
@@ -319,7 +425,54 @@ class SearchSession:
         self.trials_used += spent
         self.history.append({"trial": self.trials_used, "task": key, "secs": round(time.perf_counter() - self.started, 2)})
         logger.debug("measured %d of %s; %d/%d trials", spent, self.tuner(key).name, self.trials_used, self.budget)
+        if spent:
+            self.checkpoint()
+            if self.progress is not None:
+                self.progress(self.progress_event(self.tuner(key).name))
         return spent
+
+    def measured_front(self) -> list[FrontPoint]:
+        """Non-dominated architectures whose kernels are all measured (kernel-sum latency), fastest first."""
+        points = []
+        for arch in self.pool.architectures.values():
+            secs = 0.0
+            for key, weight in arch.weights.items():
+                tuner = self.tuners.get(key)
+                if tuner is None or tuner.best_secs is None:
+                    break
+                secs += weight * tuner.best_secs
+            else:
+                points.append((arch.sample, secs * 1e3))
+        if not points:
+            return []
+        accuracy = self.accuracy([p[0] for p in points])
+        keep = pareto_indices(accuracy, [p[1] for p in points])
+        front = [FrontPoint(points[i][0].id, accuracy[i], points[i][1]) for i in keep]
+        return sorted(front, key=lambda p: p.latency_ms)
+
+    def progress_event(self, last_task: str = "") -> SearchProgress:
+        """Where the search stands now."""
+        elapsed = time.perf_counter() - self.started
+        done_here = self.trials_used - self._trials_at_start
+        eta = elapsed / done_here * self.trials_left if done_here > 0 else None
+        front = self.measured_front()
+        measured = sum(
+            all(k in self.tuners and self.tuners[k].best_secs is not None for k in a.weights)
+            for a in self.pool.architectures.values()
+        )
+        return SearchProgress(
+            strategy=str(self.run_info.get("strategy", "")),
+            trials_used=self.trials_used,
+            budget=self.budget,
+            failed_trials=self.num_failed,
+            elapsed_secs=elapsed,
+            eta_secs=eta,
+            num_architectures=len(self.pool.architectures),
+            num_measured_architectures=measured,
+            num_tasks=len(self.pool),
+            last_task=last_task,
+            front=tuple(front),
+        )
 
     def tune_architecture_tasks(self, sample: ArchSample, trials_per_task: int) -> int:
         """Measure every kernel of ``sample`` up to ``trials_per_task`` trials (budget allowing)."""

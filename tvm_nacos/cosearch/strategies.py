@@ -58,7 +58,14 @@ def _unique_samples(session: SearchSession, count: int) -> list[ArchSample]:
 
 def run_random(session: SearchSession, *, trials_per_task: int = DEFAULT_TRIALS_PER_TASK) -> list[ArchSample]:
     """Tune random architectures in full until the budget is spent."""
-    seen: set[str] = set()
+    # ``session.state["seen"]``: the architectures drawn so far, in order (restored on resume,
+    # when the last of them may be half tuned).
+    drawn = session.state.setdefault("seen", [])
+    seen = {ArchSample.from_dict(d).id for d in drawn}
+    for data in list(drawn):
+        if session.trials_left <= 0:
+            break
+        session.tune_architecture_tasks(ArchSample.from_dict(data), trials_per_task)
     stalled = 0
     while session.trials_left > 0 and len(seen) < session.space.size and stalled < 100:
         sample = session.space.sample(session.rng)
@@ -66,6 +73,7 @@ def run_random(session: SearchSession, *, trials_per_task: int = DEFAULT_TRIALS_
             stalled += 1
             continue
         seen.add(sample.id)
+        drawn.append(sample.to_dict())
         session.tune_architecture_tasks(sample, trials_per_task)
     return _fully_measured(session)
 
@@ -89,19 +97,22 @@ def run_two_stage(
     """Rank by an untuned latency proxy, then tune the proxy's front in order of rank."""
     if proxy not in TWO_STAGE_PROXIES:
         raise ValueError(f"unknown two-stage proxy {proxy!r}; valid: {sorted(TWO_STAGE_PROXIES)}")
-    candidates = _unique_samples(session, num_candidates)
-    accuracy = session.accuracy(candidates)
-    values = TWO_STAGE_PROXIES[proxy](session, candidates)
-    remaining = list(range(len(candidates)))
-    order: list[int] = []
-    while remaining:  # peel off non-dominated fronts of (accuracy, proxy)
-        front = pareto_indices([accuracy[i] for i in remaining], [values[i] for i in remaining])
-        order.extend(remaining[i] for i in front)
-        remaining = [i for j, i in enumerate(remaining) if j not in set(front)]
-    for index in order:
+    # ``session.state["order"]``: the ranked plan (restored on resume, not ranked again).
+    if "order" not in session.state:
+        candidates = _unique_samples(session, num_candidates)
+        accuracy = session.accuracy(candidates)
+        values = TWO_STAGE_PROXIES[proxy](session, candidates)
+        remaining = list(range(len(candidates)))
+        order: list[int] = []
+        while remaining:  # peel off non-dominated fronts of (accuracy, proxy)
+            front = pareto_indices([accuracy[i] for i in remaining], [values[i] for i in remaining])
+            order.extend(remaining[i] for i in front)
+            remaining = [i for j, i in enumerate(remaining) if j not in set(front)]
+        session.state["order"] = [candidates[i].to_dict() for i in order]
+    for data in session.state["order"]:
         if session.trials_left <= 0:
             break
-        session.tune_architecture_tasks(candidates[index], trials_per_task)
+        session.tune_architecture_tasks(ArchSample.from_dict(data), trials_per_task)
     return _fully_measured(session)
 
 
@@ -132,7 +143,12 @@ def run_joint(
         Candidates per unmeasured kernel in that last phase (a first measurement, not a tuning).
     """
     space, rng = session.space, session.rng
-    population: dict[str, ArchSample] = {s.id: s for s in _unique_samples(session, initial_population)}
+    # ``session.state["population"]``: every architecture looked at (restored on resume).
+    if "population" in session.state:
+        population = {s.id: s for s in map(ArchSample.from_dict, session.state["population"])}
+    else:
+        population = {s.id: s for s in _unique_samples(session, initial_population)}
+        session.state["population"] = [s.to_dict() for s in population.values()]
     finish_at = int(session.budget * finish_fraction)
     rounds = 0
     while session.trials_left > finish_at:
@@ -150,6 +166,7 @@ def run_joint(
                 child = space.mutate(front[int(rng.integers(len(front)))].sample, rng)
             if child.id not in population:
                 population[child.id] = child
+                session.state["population"].append(child.to_dict())
                 estimates.append(session.estimate(child, optimism=optimism))
         # Which architectures could still reach the front: not dominated even if optimistic.
         promising = [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,23 @@ from tvm_nacos.tuning.tasks import MODULE_EQUALITY
 
 ms = meta_schedule()
 
+logger = logging.getLogger(__name__)
+
+WORKLOAD_FILE = "database_workload.json"
+RECORD_FILE = "database_tuning_record.json"
+
 #: MetaSchedule records a failed candidate with this run time.
 FAILED_RUN_SECS = 1e9
 
-__all__ = ["TuningLedger", "best_run_secs", "database_dir", "num_records", "open_database"]
+__all__ = [
+    "TuningLedger",
+    "best_run_secs",
+    "count_records",
+    "database_dir",
+    "num_records",
+    "open_database",
+    "repair_json_lines",
+]
 
 
 def _target_json(target: tvm.target.Target) -> str:
@@ -42,10 +56,80 @@ def open_database(work_dir: str | os.PathLike, target: tvm.target.Target) -> Any
     """Open (creating it if needed) the JSON tuning database of ``target`` in ``work_dir``."""
     path = database_dir(work_dir, target)
     path.mkdir(parents=True, exist_ok=True)
+    repair_json_lines(path / WORKLOAD_FILE, only_last=True)
+    repair_json_lines(path / RECORD_FILE)
     target_file = path / "target.json"
     if not target_file.exists():
         target_file.write_text(_target_json(target) + "\n")
     return ms.database.JSONDatabase(work_dir=str(path), module_equality=MODULE_EQUALITY)
+
+
+def repair_json_lines(path: Path, *, only_last: bool = False) -> int:
+    """Set aside the lines of a JSON-lines database file that do not parse; returns how many.
+
+    A process killed while appending leaves a truncated last line, which MetaSchedule's loader
+    would reject, losing the whole file. Each bad line is moved to ``<file>.corrupt`` (kept, not
+    deleted) with a warning naming the file and line; the file is rewritten atomically and ends
+    with a newline, so the next append starts a line of its own.
+
+    Parameters
+    ----------
+    path : Path
+        The file; nothing happens if it does not exist.
+    only_last : bool
+        Only the last line may be repaired. For the workload file: records refer to workloads
+        by line number, so dropping any other line would attach records to the wrong kernel.
+
+    Raises
+    ------
+    WorkDirError
+        ``only_last`` and a line before the last one is corrupt.
+    """
+    from tvm_nacos.errors import WorkDirError  # pylint: disable=import-outside-toplevel
+
+    if not path.exists():
+        return 0
+    raw = path.read_bytes()
+    if not raw:
+        return 0
+    lines = raw.decode("utf-8", errors="replace").split("\n")
+    ends_with_newline = lines[-1] == ""
+    if ends_with_newline:
+        lines.pop()
+    good, bad = [], []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except ValueError as err:
+            if only_last and number != len(lines):
+                raise WorkDirError(
+                    f"{path}, line {number}: corrupt ({err}); records refer to workloads by line, so it cannot "
+                    "be skipped safely. Restore the file or use another --work-dir"
+                ) from err
+            logger.warning("%s, line %d: corrupt (%s); set aside in %s.corrupt", path, number, err, path.name)
+            bad.append(line)
+            continue
+        good.append(line)
+    if not bad and ends_with_newline:
+        return 0
+    if bad:
+        with open(path.with_name(path.name + ".corrupt"), "a", encoding="utf-8") as f:
+            f.writelines(line + "\n" for line in bad)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(line + "\n" for line in good), encoding="utf-8")
+    os.replace(tmp, path)
+    return len(bad)
+
+
+def count_records(work_dir: str | os.PathLike, target: tvm.target.Target) -> int:
+    """Tuning records in the database of ``target`` (lines of its record file)."""
+    path = database_dir(work_dir, target) / RECORD_FILE
+    if not path.exists():
+        return 0
+    with open(path, "rb") as f:
+        return sum(1 for line in f if line.strip())
 
 
 def num_records(database: Any, mod: tvm.IRModule, limit: int = 1 << 20) -> int:
