@@ -48,6 +48,7 @@ def _search(supernet, work_dir, *, resume=False, progress=None, strategy="joint"
         supernet, target=TARGET, accuracy=accuracy, budget=BUDGET, strategy=strategy, work_dir=work_dir, seed=1,
         builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=5), measure_end_to_end=False,
         deterministic=True, resume=resume, progress=progress,
+        strategy_options={"trials_per_task": 4} if strategy == "random" else None,
     )
 
 
