@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["SearchSpaceError", "InvalidSampleError", "UnknownSpaceError"]
+__all__ = ["NacosError", "SearchSpaceError", "InvalidSampleError", "UnknownSpaceError"]
 
 
-class SearchSpaceError(ValueError):
+class NacosError(Exception):
+    """Base class of the errors that are specific to tvm-nacos.
+
+    Defined here, in the pure-Python search-space package, so that its errors share the base
+    without importing the rest of tvm-nacos; :mod:`tvm_nacos.errors` re-exports it.
+    """
+
+
+class SearchSpaceError(NacosError, ValueError):
     """A search space (or one of its choice specifications) is malformed.
 
     Raised for a duplicate label, a choice with fewer than two options,
@@ -23,7 +31,7 @@ class SearchSpaceError(ValueError):
     """
 
 
-class InvalidSampleError(ValueError):
+class InvalidSampleError(NacosError, ValueError):
     """An architecture sample does not fit a search space.
 
     Raised for a sample that names an unknown label, picks an unknown option
@@ -48,7 +56,7 @@ def _quote_list(values: Iterable[object]) -> str:
     return text if text else "(none)"
 
 
-class UnknownSpaceError(ValueError):
+class UnknownSpaceError(NacosError, ValueError):
     """A built-in search space was asked for by a name that the registry does not know.
 
     The message names the bad name and lists the valid ones.

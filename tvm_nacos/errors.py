@@ -9,22 +9,19 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from tvm_nacos.search_space.errors import InvalidSampleError, SearchSpaceError, UnknownSpaceError
+from tvm_nacos.search_space.errors import InvalidSampleError, NacosError, SearchSpaceError, UnknownSpaceError
 
 __all__ = [
     "ChoicePointError",
     "InvalidSampleError",
     "NacosError",
     "NoChoicePointError",
+    "SearchConfigError",
     "SearchSpaceError",
     "UnknownSpaceError",
     "UnsupportedModelError",
     "WorkDirError",
 ]
-
-
-class NacosError(Exception):
-    """Base class of the errors that are specific to tvm-nacos."""
 
 
 class ChoicePointError(NacosError, ValueError):
@@ -75,3 +72,7 @@ class UnsupportedModelError(NacosError, ValueError):
 class WorkDirError(NacosError, ValueError):
     """A work directory cannot be used: written by an incompatible version, or a resume that
     does not match the run it would continue (other space, strategy, seed or budget)."""
+
+
+class SearchConfigError(NacosError, ValueError):
+    """A search was asked for with a bad setting: budget, strategy or strategy option."""

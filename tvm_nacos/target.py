@@ -69,7 +69,10 @@ def as_target(target: tvm.target.Target | Mapping[str, Any] | str | None) -> tvm
         try:
             target = json.loads(text)
         except json.JSONDecodeError as err:
-            raise TargetError(f"target {text!r} is not valid JSON: {err}") from err
+            raise TargetError(
+                f"target {text!r} is not valid JSON: {err}; write a JSON object such as "
+                '{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}'
+            ) from err
     try:
         return tvm.target.Target(dict(target))
     except Exception as err:  # TVM raises its own error types here

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -13,7 +14,7 @@ from typing import Any
 
 import tvm
 
-from tvm_nacos.errors import NoChoicePointError
+from tvm_nacos.errors import NoChoicePointError, SearchConfigError
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.progress import SearchProgress
 from tvm_nacos.cosearch.session import SearchSession
@@ -96,6 +97,8 @@ class SearchResult:
         The built-in space searched, by name; ``None`` for a user module.
     resumed : bool
         Whether the search continued an interrupted run.
+    failure_reasons : dict
+        Failed trials of this session by reason (details in ``work_dir/search/failures.jsonl``).
     """
 
     pareto: list[ParetoPoint]
@@ -109,6 +112,7 @@ class SearchResult:
     search_secs: float
     space: str | None = None
     resumed: bool = False
+    failure_reasons: dict[str, int] = field(default_factory=dict)
     _compile: Callable[[ArchSample], Any] | None = None
 
     def best(self, min_accuracy: float | None = None) -> ParetoPoint:
@@ -149,6 +153,7 @@ class SearchResult:
                 "target": self.target,
                 "search_secs": self.search_secs,
                 "resumed": self.resumed,
+                "failure_reasons": self.failure_reasons,
                 "pareto": [p.to_dict() for p in self.pareto],
                 "evaluated": [p.to_dict() for p in self.evaluated],
             },
@@ -209,6 +214,7 @@ def search(
     deterministic: bool = False,
     resume: bool = False,
     progress: Callable[[SearchProgress], None] | None = None,
+    check_outputs: bool = False,
 ) -> SearchResult:
     """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
 
@@ -247,6 +253,9 @@ def search(
     progress : callable, optional
         Called with a :class:`~tvm_nacos.cosearch.progress.SearchProgress` after every measured
         batch (the library itself does not print).
+    check_outputs : bool
+        Check every candidate's outputs against the unscheduled kernel before timing it (see
+        :class:`~tvm_nacos.cosearch.session.SearchSession`).
 
     Returns
     -------
@@ -255,9 +264,14 @@ def search(
         ``report.md`` beside it.
     """
     if strategy not in STRATEGIES:
-        raise ValueError(f"unknown strategy {strategy!r}; valid: {sorted(STRATEGIES)}")
+        raise SearchConfigError(f"unknown strategy {strategy!r}; valid: {sorted(STRATEGIES)}")
     if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
-        raise ValueError(f"budget must be a positive number of trials, got {budget!r}")
+        raise SearchConfigError(f"budget must be a positive number of trials, got {budget!r}")
+    parameters = inspect.signature(STRATEGIES[strategy]).parameters
+    valid_options = sorted(n for n, p in parameters.items() if p.kind is p.KEYWORD_ONLY)
+    unknown = sorted(set(strategy_options or {}) - set(valid_options))
+    if unknown:
+        raise SearchConfigError(f"unknown option(s) {unknown} of strategy {strategy!r}; valid options: {valid_options}")
     space_name = mod_or_space if isinstance(mod_or_space, str) else getattr(mod_or_space, "name", None)
     mod, space, builtin = _resolve_model(mod_or_space)
     tvm_target = as_target(target)
@@ -266,7 +280,7 @@ def search(
     session = SearchSession(
         mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
         constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
-        source=builtin, resume=resume, progress=progress,
+        source=builtin, resume=resume, progress=progress, check_outputs=check_outputs,
         run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {})},
     )
     try:
@@ -292,6 +306,7 @@ def search(
         search_secs=time.perf_counter() - start,
         space=space_name if builtin is not None else None,
         resumed=session.resumed,
+        failure_reasons=dict(session.failure_reasons),
         _compile=session.compile,
     )
     _write_results(result, work_dir)

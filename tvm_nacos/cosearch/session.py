@@ -20,6 +20,8 @@ import json
 import logging
 import math
 import os
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,13 +36,13 @@ from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.objectives import Constraints, pareto_indices
 from tvm_nacos.cosearch.progress import FrontPoint, SearchProgress
 from tvm_nacos.cosearch.strategy import NACOSSearchStrategy
-from tvm_nacos.errors import WorkDirError
+from tvm_nacos.errors import SearchConfigError, WorkDirError
 from tvm_nacos.search_space import ArchSample, SearchSpace
 from tvm_nacos.target import device_for
 from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_records, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
-from tvm_nacos.tuning.runner import make_runner
+from tvm_nacos.tuning.runner import MeasureConfig, make_runner
 from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning
 from tvm_nacos.workdir import atomic_write_text, prepare_work_dir, read_json, search_state_dir
 
@@ -108,6 +110,8 @@ class TaskTuner:
                 cost_model=session.cost_model,
             )
             self._workload = session.database.commit_workload(self.mod)
+            if getattr(session.builder, "check_outputs", False):
+                session.builder.add_reference(self.mod)
         return self._context
 
     def _proposal(self) -> list[Any] | None:
@@ -168,10 +172,21 @@ class TaskTuner:
                     self.best_secs = secs
             else:
                 session.num_failed += 1
-                logger.debug("candidate of %s failed: %s", self.name, (result.error_msg or "")[:200])
+                session.record_failure(self.name, result.error_msg or "no run time")
         session.cost_model.update(context, candidates, results)
         self.trials += len(candidates)
+        _remove_artifacts(builds)
         return len(candidates)
+
+
+def _remove_artifacts(builds: Sequence[Any]) -> None:
+    """Delete the temporary folders of a measured batch's build artifacts."""
+    for build in builds:
+        path = build.artifact_path
+        if path:
+            folder = os.path.dirname(str(path))
+            if os.path.basename(folder).startswith(("nacos-", "tmp")) and folder.startswith(tempfile.gettempdir()):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -234,6 +249,10 @@ class SearchSession:
         state, a warning is logged and a new run starts.
     progress : callable, optional
         Called with a :class:`~tvm_nacos.cosearch.progress.SearchProgress` after every batch.
+    check_outputs : bool
+        Run every candidate on random inputs and compare its outputs with the unscheduled
+        kernel's before timing it; a mismatch is a failed trial ("output mismatch: ...").
+        Applies to the default builder and runner.
 
     Attributes
     ----------
@@ -263,9 +282,10 @@ class SearchSession:
         run_info: Mapping[str, Any] | None = None,
         resume: bool = False,
         progress: Callable[[SearchProgress], None] | None = None,
+        check_outputs: bool = False,
     ) -> None:
         if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
-            raise ValueError(f"budget must be a positive number of trials, got {budget!r}")
+            raise SearchConfigError(f"budget must be a positive number of trials, got {budget!r}")
         prepare_work_dir(work_dir)
         self.mod = mod
         self.space = space
@@ -284,11 +304,12 @@ class SearchSession:
         self.database = open_database(work_dir, target)
         self._record_index: dict[int, list[Any]] | None = None
         self.cost_model = LatencyCostModel(seed=seed)
+        # The runner first: a bad runner name must not leave build workers behind.
+        self.runner = make_runner(runner, measure=MeasureConfig(check_outputs=True) if check_outputs else None)
         self._own_builder = builder is None
-        self.builder = builder or PersistentBuilder()
+        self.builder = builder or PersistentBuilder(check_outputs=check_outputs)
         if isinstance(self.builder, PersistentBuilder):
             self.builder.warm_up()
-        self.runner = make_runner(runner)
         self.pool = TaskPool(target)
         self.tuners: dict[str, TaskTuner] = {}
         self.trials_used = 0
@@ -298,6 +319,7 @@ class SearchSession:
         self.history: list[dict[str, Any]] = []
         self.started = time.perf_counter()
         self.state: dict[str, Any] = {}
+        self.failure_reasons: dict[str, int] = {}
         self.progress = progress
         self.run_info = {
             **dict(run_info or {}),
@@ -363,6 +385,17 @@ class SearchSession:
             "history": self.history,
         }
         atomic_write_text(self._state_dir / "state.json", json.dumps(state, default=str) + "\n")
+
+    def record_failure(self, task_name: str, reason: str) -> None:
+        """Keep the reason of a failed candidate: ``work_dir/search/failures.jsonl`` (MetaSchedule's
+        records have no error field) and the per-reason counts in :attr:`failure_reasons`."""
+        short = " ".join(reason.split())[:500]
+        kind = short.split(":")[0][:80] if ":" in short else short[:80]
+        self.failure_reasons[kind] = self.failure_reasons.get(kind, 0) + 1
+        logger.debug("candidate of %s failed: %s", task_name, short)
+        self._state_dir.mkdir(parents=True, exist_ok=True)
+        with open(self._state_dir / "failures.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps({"task": task_name, "trial": self.trials_used, "reason": short}) + "\n")
 
     def records_of(self, mod: tvm.IRModule) -> list[Any]:
         """Every record of kernel ``mod`` in the database, failed ones included."""
