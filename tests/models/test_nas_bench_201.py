@@ -7,6 +7,8 @@ import pytest
 import torch
 import tvm
 from torch import nn
+from arch_strategies import arch_samples, few_examples
+from hypothesis import example, given
 from tvm import relax
 
 from tvm_nacos.analysis import search_space
@@ -14,7 +16,7 @@ from tvm_nacos.frontend.torch import Choice, apply_sample, torch_search_space
 from tvm_nacos.ir import find_choice_points
 from tvm_nacos.models.nas_bench_201 import ReLUConvBN, Zero
 from tvm_nacos.passes import SpecializeArch
-from tvm_nacos.search_space import NasBench201Space, get
+from tvm_nacos.search_space import ArchSample, NasBench201Space, get
 from tvm_nacos.search_space.nas_bench_201 import EDGE_LABELS, OPS
 
 #: Every operation appears once: 0→1 avg_pool, 0→2 none, 1→2 skip, 0→3 conv1x1, 1→3 conv3x3, 2→3 avg_pool.
@@ -120,15 +122,21 @@ def test_ir_space_is_the_benchmark_space(nb201: NasBench201Space, nb201_module: 
 
 
 @pytest.mark.slow
-def test_specialized_ir_matches_pytorch(
-    nb201: NasBench201Space, nb201_module: tvm.IRModule, rng: np.random.Generator
-) -> None:
+@few_examples(12)
+@given(sample=arch_samples(get("nas-bench-201").space))
+def test_random_cells_specialize_to_well_formed_modules(nb201_module: tvm.IRModule, sample: ArchSample) -> None:
+    specialized = SpecializeArch(sample)(nb201_module)
+    assert relax.analysis.check_well_formed(specialized)
+    assert find_choice_points(specialized) == [] and len(search_space(specialized)) == 0
+
+
+@pytest.mark.slow
+@few_examples(3)
+@example(sample=get("nas-bench-201").from_arch_str(ALL_OPS_ARCH))
+@given(sample=arch_samples(get("nas-bench-201").space))
+def test_specialized_ir_matches_pytorch(nb201: NasBench201Space, nb201_module: tvm.IRModule, sample: ArchSample) -> None:
     x = nb201.example_input(seed=3)
-    for sample in (nb201.from_arch_str(ALL_OPS_ARCH), nb201.space.sample(rng)):
-        specialized = SpecializeArch(sample)(nb201_module)
-        assert find_choice_points(specialized) == []
-        with torch.no_grad():
-            reference = nb201.torch_reference(sample)(x).numpy()
-        np.testing.assert_allclose(
-            _run(specialized, x), reference, rtol=1e-4, atol=1e-4, err_msg=nb201.arch_str(sample)
-        )
+    specialized = SpecializeArch(sample)(nb201_module)
+    with torch.no_grad():
+        reference = nb201.torch_reference(sample)(x).numpy()
+    np.testing.assert_allclose(_run(specialized, x), reference, rtol=1e-4, atol=1e-4, err_msg=nb201.arch_str(sample))

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 import torch
 import tvm
+from arch_strategies import arch_samples, few_examples
+from hypothesis import example, given
 from tvm import relax
 
 from tvm_nacos.analysis import search_space
@@ -100,16 +102,24 @@ def test_ir_has_the_conditional_choice_points(resnet: ResNetSpace, resnet_module
 
 
 @pytest.mark.slow
-def test_specialized_ir_matches_pytorch(
-    resnet: ResNetSpace, resnet_module: tvm.IRModule, rng: np.random.Generator
-) -> None:
+@few_examples(15)
+@given(sample=arch_samples(get("resnet").space))
+def test_random_samples_specialize_to_well_formed_modules(resnet_module: tvm.IRModule, sample: ArchSample) -> None:
+    specialized = SpecializeArch(sample)(resnet_module)
+    assert relax.analysis.check_well_formed(specialized)
+    assert find_choice_points(specialized) == [] and len(search_space(specialized)) == 0
+
+
+@pytest.mark.slow
+@few_examples(2)
+@example(sample=narrow_sample(get("resnet")))
+@given(sample=arch_samples(get("resnet").space))
+def test_specialized_ir_matches_pytorch(resnet: ResNetSpace, resnet_module: tvm.IRModule, sample: ArchSample) -> None:
     target = tvm.target.Target({"kind": "llvm"})
     x = resnet.example_input(seed=3)
-    for sample in (resnet.space.sample(rng), narrow_sample(resnet)):
-        specialized = SpecializeArch(sample)(resnet_module)
-        assert find_choice_points(specialized) == []
-        ex = tvm.compile(specialized, target=target, relax_pipeline=relax.get_default_pipeline(target))
-        out = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x.numpy())).numpy()
-        with torch.no_grad():
-            reference = resnet.torch_reference(sample)(x).numpy()
-        np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4, err_msg=str(sample))
+    specialized = SpecializeArch(sample)(resnet_module)
+    ex = tvm.compile(specialized, target=target, relax_pipeline=relax.get_default_pipeline(target))
+    out = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x.numpy())).numpy()
+    with torch.no_grad():
+        reference = resnet.torch_reference(sample)(x).numpy()
+    np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4, err_msg=str(sample))

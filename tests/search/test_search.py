@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import tvm
 
 import tvm_nacos
 from tvm_nacos._compat import meta_schedule
-from tvm_nacos.errors import NoChoicePointError
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
@@ -51,13 +52,29 @@ def test_pareto_and_hypervolume_helpers() -> None:
         Constraints(max_macs=0)
 
 
-@pytest.mark.parametrize(
-    ("strategy", "options"),
-    [("joint", {}), ("random", {"trials_per_task": 4}), ("two-stage", {"trials_per_task": 4}),
-     ("exhaustive", {"trials_per_task": 4})],
-)
-def test_strategies_respect_the_budget_and_skip_failures(supernet, tmp_path, strategy: str, options: dict) -> None:
-    result = _fake_search(supernet, tmp_path, strategy, **options)
+STRATEGY_OPTIONS = {
+    "joint": {}, "random": {"trials_per_task": 4}, "two-stage": {"trials_per_task": 4},
+    "exhaustive": {"trials_per_task": 4},
+}
+
+
+@pytest.fixture(scope="module")
+def seed0_runs(supernet, tmp_path_factory):
+    """strategy → (work dir, result) of its fake search with seed 0, run once for this module."""
+    runs: dict = {}
+
+    def run(strategy: str):
+        if strategy not in runs:
+            work_dir = tmp_path_factory.mktemp(strategy)
+            runs[strategy] = (work_dir, _fake_search(supernet, work_dir, strategy, **STRATEGY_OPTIONS[strategy]))
+        return runs[strategy]
+
+    return run
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGY_OPTIONS))
+def test_strategies_respect_the_budget_and_skip_failures(seed0_runs, strategy: str) -> None:
+    _, result = seed0_runs(strategy)
     assert 0 < result.trials_used <= 48
     assert result.failed_trials > 0  # injected failures were recorded and the search went on
     assert result.pareto, "a front came out"
@@ -68,22 +85,40 @@ def test_strategies_respect_the_budget_and_skip_failures(supernet, tmp_path, str
     assert '"schema_version": 1' in result.to_json()
 
 
-def test_same_seed_same_trajectory_and_front(supernet, tmp_path) -> None:
-    first = _fake_search(supernet, tmp_path / "a", "joint", seed=3)
-    second = _fake_search(supernet, tmp_path / "b", "joint", seed=3)
-    assert [p.sample for p in first.pareto] == [p.sample for p in second.pareto]
-    assert [p.latency_ms for p in first.pareto] == [p.latency_ms for p in second.pareto]
-    assert first.trials_used == second.trials_used
+def _trajectory(work_dir) -> dict:
+    """What a run did, in order: every measured candidate (trace, run time) and each batch's task."""
+    from tvm_nacos.tuning.database import database_dir
+
+    database = database_dir(work_dir, tvm.target.Target(TARGET))
+    state = json.loads((work_dir / "search" / "state.json").read_text())
+    return {
+        "records": (database / "database_tuning_record.json").read_text(),
+        "workloads": (database / "database_workload.json").read_text(),
+        "batches": [(h["trial"], h["task"]) for h in state["history"]],
+        "strategy_state": state["strategy_state"],
+        "rng": state["rng"],
+    }
+
+
+def _points(points) -> list:
+    return [(p.sample, p.accuracy, p.latency_ms, p.macs, p.kernels) for p in points]
+
+
+@pytest.mark.parametrize("strategy", ["joint", "two-stage", "random"])
+def test_same_seed_same_trajectory_and_front(seed0_runs, supernet, tmp_path, strategy: str) -> None:
+    first_dir, first = seed0_runs(strategy)  # shared with the test above
+    second = _fake_search(supernet, tmp_path, strategy, **STRATEGY_OPTIONS[strategy])
+    one, two = _trajectory(first_dir), _trajectory(tmp_path)
+    assert len(one["batches"]) > 1 and one["records"].count("\n") == first.trials_used
+    for part in one:
+        assert one[part] == two[part], part  # the same candidates, measured in the same order
+    assert (first.trials_used, first.failed_trials) == (second.trials_used, second.failed_trials)
+    assert _points(first.evaluated) == _points(second.evaluated)
+    assert _points(first.pareto) == _points(second.pareto) and first.pareto
 
 
 def test_bad_input(supernet, tmp_path) -> None:
-    with pytest.raises(ValueError, match=r"unknown strategy 'greedy'.*'exhaustive', 'joint', 'random', 'two-stage'"):
-        tvm_nacos.search(supernet, accuracy=accuracy, budget=8, strategy="greedy", work_dir=tmp_path)
-    with pytest.raises(ValueError, match="budget must be a positive number of trials, got 0"):
-        tvm_nacos.search(supernet, accuracy=accuracy, budget=0, work_dir=tmp_path)
-    plain = tvm_nacos.passes.SpecializeArch({"block1.op": "conv3x3", "block2.depth": "skip"})(supernet)
-    with pytest.raises(NoChoicePointError, match="Expose passes"):
-        tvm_nacos.search(plain, accuracy=accuracy, budget=8, work_dir=tmp_path)
+    # Unknown strategy, bad budgets, no choice points ...: tests/test_bad_input.py.
     with pytest.raises(ValueError, match=r"unknown two-stage proxy 'flops'.*'macs'"):
         _fake_search(supernet, tmp_path, "two-stage", proxy="flops")
 

@@ -32,6 +32,7 @@ import contextlib
 import copy
 import contextvars
 import functools
+import os
 import re
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from tvm_nacos.errors import ChoicePointError, UnsupportedModelError
+from tvm_nacos.errors import ChoicePointError, NacosError, UnsupportedModelError
 from tvm_nacos.search_space import ArchSample, ChoiceSpec, Condition, SearchSpace
 
 __all__ = ["Choice", "apply_sample", "choices", "from_torch", "torch_search_space"]
@@ -277,6 +278,8 @@ def _export_and_import(module: nn.Module, args: tuple[torch.Tensor, ...], state:
                 custom_convert_map={"choice.default": convert},
                 run_ep_decomposition=False,
             )
+        except NacosError:
+            raise  # from a nested option: it already names its op or choice
         except AssertionError as err:
             match = re.search(r"Unsupported function types? (\[.*\])", str(err))
             if match is None:
@@ -285,6 +288,36 @@ def _export_and_import(module: nn.Module, args: tuple[torch.Tensor, ...], state:
                 f"TVM's PyTorch importer cannot convert the op(s) {match.group(1)} of "
                 f"{type(module).__name__}; replace them or register a converter with TVM"
             ) from err
+        except Exception as err:  # pylint: disable=broad-except
+            # A converter exists but fails on this use of the op (dtype, arguments): name the op.
+            node = _failing_node(err)
+            if node is None:
+                raise
+            lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+            raise UnsupportedModelError(
+                f"TVM's PyTorch importer cannot convert the op {node.target} (node {node.name!r}) of "
+                f"{type(module).__name__}: {type(err).__name__}: {lines[-1] if lines else ''}; "
+                "rewrite that part of the model or register a converter with TVM"
+            ) from err
+
+
+def _failing_node(err: BaseException) -> Any:
+    """The ``torch.fx.Node`` TVM's importer was converting when ``err`` was raised, if any.
+
+    ``None`` when the error did not come from converting an op (for example when exporting a
+    nested option failed inside our own ``nacos::choice`` converter).
+    """
+    node = None
+    tb = err.__traceback__
+    while tb is not None:
+        candidate = tb.tb_frame.f_locals.get("node")
+        in_importer = "relax/frontend/torch" in tb.tb_frame.f_code.co_filename.replace(os.sep, "/")
+        if in_importer and isinstance(candidate, torch.fx.Node):
+            node = candidate  # the innermost frame converting a node wins
+        tb = tb.tb_next
+    if node is None or "nacos" in str(node.target):
+        return None
+    return node
 
 
 def _convert_choice(node: Any, importer: Any, *, state: _ImportState, root_bb: Any) -> Any:

@@ -8,12 +8,17 @@ pool for the whole session. Its workers import TVM once and never import the int
 builds to bound the memory its LLVM contexts accumulate. A worker that crashes or exceeds the
 timeout is replaced, and its candidate is reported as a build error with the reason: the tuning
 session never stalls.
+
+With ``check_outputs=True`` the builder also prepares the output check of
+:mod:`tvm_nacos.tuning.check`: the reference outputs of each task's unscheduled kernel, and
+beside each artifact the file that tells the runner where they are.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +27,8 @@ import tvm
 from tvm.ir.utils import derived_object
 from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
 
-from tvm_nacos._compat import meta_schedule
+from tvm_nacos._compat import meta_schedule, structural_equal
+from tvm_nacos.tuning.check import ReferenceStore, write_check_file
 
 ms = meta_schedule()
 
@@ -31,23 +37,33 @@ logger = logging.getLogger(__name__)
 __all__ = ["PersistentBuilder", "build_candidate"]
 
 #: Signature of a build function: (scheduled TIR module, target) → path of the exported library.
-BuildFunction = Callable[[tvm.IRModule, tvm.target.Target], str]
+#: With ``keep_layout_rewrite=True`` (asked only by the output check) it must keep the blocks that
+#: rewrite weight layouts, so that the library takes the weights in their original layout.
+BuildFunction = Callable[..., str]
 
 
-def build_candidate(mod: tvm.IRModule, target: tvm.target.Target) -> str:
+def _without_layout_rewrite(mod: tvm.IRModule) -> tvm.IRModule:
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock  # pylint: disable=import-outside-toplevel
+
+    return RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+
+
+def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, *, keep_layout_rewrite: bool = False) -> str:
     """Compile one scheduled candidate and export it as a tar for the runner.
 
     Runs in a builder worker. Unlike MetaSchedule's ``default_build`` it does not import the
-    tensor intrinsics, which compiled candidates do not need.
+    tensor intrinsics, which compiled candidates do not need. Blocks that rewrite the layout of
+    weights are removed (the compiled network rewrites constant weights once, ahead of time),
+    unless ``keep_layout_rewrite``.
     """
     import warnings  # pylint: disable=import-outside-toplevel
 
-    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock  # pylint: disable=import-outside-toplevel
     from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
 
     from tvm_nacos._compat import tirx  # pylint: disable=import-outside-toplevel
 
-    mod = RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+    if not keep_layout_rewrite:
+        mod = _without_layout_rewrite(mod)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         rt_mod = tirx.build(mod, target=target)
@@ -56,12 +72,35 @@ def build_candidate(mod: tvm.IRModule, target: tvm.target.Target) -> str:
     return path
 
 
+def _last_line(text: str) -> str:
+    """The error itself, without the worker's traceback."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else text
+
+
 def _noop() -> None:
     """Nothing: submitted to make a worker start."""
 
 
 def _build_in_worker(f_build: BuildFunction, mod: tvm.IRModule, target: tvm.target.Target) -> str:
     return f_build(mod, target)
+
+
+def _build_checked_in_worker(
+    f_build: BuildFunction, mod: tvm.IRModule, target: tvm.target.Target
+) -> tuple[str, str | None]:
+    """The timed artifact, and (only for a candidate that rewrites weight layouts) one that
+    takes the original layouts, for the output check."""
+    path = f_build(mod, target)
+    if structural_equal(_without_layout_rewrite(mod), mod):
+        return path, None
+    built = f_build(mod, target, keep_layout_rewrite=True)
+    # Beside the timed artifact, so that deleting that artifact's folder deletes both.
+    check_path = os.path.join(os.path.dirname(path), "check-" + os.path.basename(built))
+    shutil.move(built, check_path)
+    if not os.listdir(os.path.dirname(built)):
+        os.rmdir(os.path.dirname(built))
+    return path, check_path
 
 
 @derived_object
@@ -79,7 +118,12 @@ class PersistentBuilder(ms.builder.PyBuilder):
         A worker is replaced after this many builds.
     f_build : callable, optional
         ``(mod, target) -> artifact path``; :func:`build_candidate` by default. It must be
-        importable by name in a worker (a module-level function).
+        importable by name in a worker (a module-level function or a picklable object). With
+        ``check_outputs`` it must also take ``keep_layout_rewrite=True`` (see :data:`BuildFunction`).
+    check_outputs : bool
+        Prepare the output check (see :mod:`tvm_nacos.tuning.check`): give the builder each
+        task's unscheduled kernel with :meth:`add_reference`, and measure with the checking
+        runner, ``make_runner("local", measure=MeasureConfig(check_outputs=True))``.
 
     Examples
     --------
@@ -96,6 +140,7 @@ class PersistentBuilder(ms.builder.PyBuilder):
         timeout_sec: float = 60.0,
         builds_per_worker: int = 256,
         f_build: BuildFunction | None = None,
+        check_outputs: bool = False,
     ) -> None:
         super().__init__()
         if timeout_sec <= 0:
@@ -109,6 +154,8 @@ class PersistentBuilder(ms.builder.PyBuilder):
         self._pool: PopenPoolExecutor | None = None
         self.num_builds = 0
         self.num_failures = 0
+        self.check_outputs = check_outputs
+        self._references: ReferenceStore | None = None
 
     def _get_pool(self) -> PopenPoolExecutor:
         if self._pool is None:
@@ -126,15 +173,42 @@ class PersistentBuilder(ms.builder.PyBuilder):
         for _ in range(self.max_workers):
             pool.submit(_noop)
 
+    @property
+    def references(self) -> ReferenceStore:
+        """The unscheduled kernels candidates are checked against (``check_outputs`` only)."""
+        if not self.check_outputs:
+            raise ValueError("this builder does not check outputs; create it with check_outputs=True")
+        if self._references is None:
+            self._references = ReferenceStore(tempfile.mkdtemp(prefix="nacos-reference-"))
+        return self._references
+
+    def add_reference(self, mod: tvm.IRModule) -> str:
+        """Check the candidates of the kernel ``mod`` against it (``mod`` unscheduled, as tuned).
+
+        Its reference outputs are computed when its first candidate is built. Returns its key.
+        """
+        return self.references.add(mod)
+
     def build(self, build_inputs: list[Any]) -> list[Any]:
         """Build a batch; one :class:`BuilderResult` per input, in order."""
         pool = self._get_pool()
         args = [(self.f_build, b.mod, b.target) for b in build_inputs]
+        worker = _build_checked_in_worker if self.check_outputs else _build_in_worker
         results = []
-        for outcome in pool.map_with_error_catching(lambda a: _build_in_worker(*a), args):
+        for build_input, outcome in zip(build_inputs, pool.map_with_error_catching(lambda a: worker(*a), args)):
             self.num_builds += 1
             if outcome.status == StatusKind.COMPLETE:
-                results.append(ms.builder.BuilderResult(outcome.value, None))
+                path = outcome.value
+                if self.check_outputs:
+                    path, check_path = outcome.value
+                    try:
+                        references = self.references.references_for(build_input.mod, build_input.target)
+                    except RuntimeError as err:
+                        self.num_failures += 1
+                        results.append(ms.builder.BuilderResult(None, f"PersistentBuilder: output check: {err}"))
+                        continue
+                    write_check_file(path, check_artifact=check_path, references=references)
+                results.append(ms.builder.BuilderResult(path, None))
                 continue
             self.num_failures += 1
             if outcome.status == StatusKind.TIMEOUT:
@@ -142,13 +216,15 @@ class PersistentBuilder(ms.builder.PyBuilder):
             elif isinstance(outcome.value, ChildProcessError):
                 reason = f"PersistentBuilder: build worker crashed ({outcome.value}); worker replaced"
             else:
-                reason = f"PersistentBuilder: build failed: {outcome.value}"
+                logger.debug("build failed: %s", outcome.value)
+                reason = f"PersistentBuilder: build failed: {_last_line(str(outcome.value))}"
             logger.debug("%s", reason)
             results.append(ms.builder.BuilderResult(None, reason))
         return results
 
     def shutdown(self) -> None:
-        """Stop the workers (a later :meth:`build` starts new ones)."""
+        """Stop the workers (a later :meth:`build` starts new ones). Reference outputs stay
+        until the builder is deleted: artifacts built so far can still be checked."""
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
@@ -156,5 +232,7 @@ class PersistentBuilder(ms.builder.PyBuilder):
     def __del__(self) -> None:
         try:
             self.shutdown()
+            if self._references is not None:
+                self._references.clear_files()
         except Exception:  # pylint: disable=broad-except
             pass

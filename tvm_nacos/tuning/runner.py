@@ -8,20 +8,30 @@ A runner is named by a string:
   ``python -m tvm.exec.rpc_server --tracker HOST:PORT --key KEY``).
 
 Any ``ms.runner.Runner`` object passes through unchanged.
+
+``MeasureConfig(check_outputs=True)`` makes the local runner a :class:`CheckingLocalRunner`: each
+candidate is run on the inputs of its unscheduled kernel first, and one whose outputs differ is
+an error (see :mod:`tvm_nacos.tuning.check`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from tvm.ir.utils import derived_object
+from tvm.support.popen_pool import PopenPoolExecutor
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.errors import NacosError
 
 ms = meta_schedule()
 
-__all__ = ["MeasureConfig", "RPCEndpoint", "RunnerSpecError", "make_runner"]
+logger = logging.getLogger(__name__)
+
+__all__ = ["CheckingLocalRunner", "MeasureConfig", "RPCEndpoint", "RunnerSpecError", "make_runner"]
 
 _RPC_URL = re.compile(r"^rpc://(?P<host>[^:/]+):(?P<port>\d+)/(?P<key>[^/]+)$")
 
@@ -50,6 +60,13 @@ class MeasureConfig:
         Flush the CPU caches before each run (cold-cache latency).
     timeout_sec : float
         A run that takes longer is an error.
+    check_outputs : bool
+        Before timing a candidate, compare its outputs with its unscheduled kernel's (local
+        runner only; the builder must prepare the check, see
+        :class:`~tvm_nacos.tuning.builder.PersistentBuilder`).
+    check_rtol, check_atol : float
+        A candidate's output argument fails the check when
+        ``max |out - ref| > check_atol + check_rtol * max |ref|``.
     """
 
     number: int = 3
@@ -57,6 +74,15 @@ class MeasureConfig:
     min_repeat_ms: int = 25
     cpu_cache_flush: bool = False
     timeout_sec: float = 30.0
+    check_outputs: bool = False
+    check_rtol: float = 1e-3
+    check_atol: float = 1e-5
+
+    def __post_init__(self) -> None:
+        if self.timeout_sec <= 0:
+            raise ValueError(f"timeout_sec must be positive, got {self.timeout_sec}")
+        if self.check_rtol < 0 or self.check_atol < 0:
+            raise ValueError(f"check tolerances must be >= 0, got rtol={self.check_rtol}, atol={self.check_atol}")
 
     def evaluator_config(self) -> Any:
         """The MetaSchedule ``EvaluatorConfig``."""
@@ -66,6 +92,110 @@ class MeasureConfig:
             min_repeat_ms=self.min_repeat_ms,
             enable_cpu_cache_flush=self.cpu_cache_flush,
         )
+
+
+def _check_and_time(
+    artifact_path: str,
+    device_type: str,
+    args_info: tuple,
+    evaluator_config: Any,
+    rtol: float,
+    atol: float,
+) -> list[float]:
+    """In a runner worker: check the candidate's outputs, then time it as MetaSchedule does."""
+    import tvm  # pylint: disable=import-outside-toplevel
+    from tvm.s_tir.meta_schedule.runner.local_runner import (  # pylint: disable=import-outside-toplevel
+        default_alloc_argument,
+        default_run_evaluator,
+    )
+
+    from tvm_nacos.tuning.check import run_output_check  # pylint: disable=import-outside-toplevel
+
+    device = tvm.runtime.device(device_type, 0)
+    run_output_check(artifact_path, device, rtol=rtol, atol=atol)
+    rt_mod = tvm.runtime.load_module(artifact_path)
+    return default_run_evaluator(rt_mod, device, evaluator_config, default_alloc_argument(device, args_info, 1))
+
+
+def _last_line(text: str) -> str:
+    """The error itself, without the worker's traceback and, for a mismatch, its class name."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    last = lines[-1] if lines else text
+    for prefix in ("tvm_nacos.tuning.check.OutputMismatch: ", "OutputMismatch: "):
+        if last.startswith(prefix):
+            return last[len(prefix):]
+    return last
+
+
+@derived_object
+class CheckingLocalRunner(ms.runner.PyRunner):
+    """Local runner that checks each candidate's outputs against its unscheduled kernel first.
+
+    A candidate whose outputs differ is an error, ``"output mismatch: max abs error X > tol Y
+    in argument i of n, ..."``, and is not timed. Like MetaSchedule's ``LocalRunner`` it runs one
+    candidate at a time in a worker process; a run that crashes or exceeds the timeout is an
+    error and the worker is replaced.
+
+    Parameters
+    ----------
+    measure : MeasureConfig, optional
+        Timing, timeout and tolerances; its ``check_outputs`` must be set.
+    """
+
+    def __init__(self, measure: MeasureConfig | None = None) -> None:
+        super().__init__()
+        self.measure = measure or MeasureConfig(check_outputs=True)
+        if not self.measure.check_outputs:
+            raise ValueError("CheckingLocalRunner always checks outputs: pass MeasureConfig(check_outputs=True, ...)")
+        self._pool: PopenPoolExecutor | None = None
+        self.num_mismatches = 0
+
+    def _get_pool(self) -> PopenPoolExecutor:
+        if self._pool is None:
+            self._pool = PopenPoolExecutor(max_workers=1, timeout=self.measure.timeout_sec)
+        return self._pool
+
+    def run(self, runner_inputs: list[Any]) -> list[Any]:
+        """Check and time each input; one finished future per input, in order."""
+        config = self.measure
+        futures = []
+        for runner_input in runner_inputs:
+            future = self._get_pool().submit(
+                _check_and_time,
+                str(runner_input.artifact_path),
+                str(runner_input.device_type),
+                tuple(info.as_json() for info in runner_input.args_info),
+                config.evaluator_config(),
+                config.check_rtol,
+                config.check_atol,
+            )
+            run_secs, error = None, None
+            try:
+                run_secs = future.result()
+            except TimeoutError:
+                error = f"CheckingLocalRunner: run timed out after {config.timeout_sec:g} s; worker replaced"
+            except ChildProcessError as err:
+                error = f"CheckingLocalRunner: run worker crashed ({err}); worker replaced"
+            except Exception as err:  # pylint: disable=broad-except
+                error = f"CheckingLocalRunner: {_last_line(str(err))}"
+                if "output mismatch" in error:
+                    self.num_mismatches += 1
+            if error is not None:
+                logger.debug("%s", error)
+            futures.append(ms.runner.LocalRunnerFuture(run_secs, error))
+        return futures
+
+    def shutdown(self) -> None:
+        """Stop the worker (a later :meth:`run` starts a new one)."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+    def __del__(self) -> None:
+        try:
+            self.shutdown()
+        except Exception:  # pylint: disable=broad-except
+            pass
 
 
 @dataclass(frozen=True)
@@ -110,13 +240,23 @@ def make_runner(
     Raises
     ------
     RunnerSpecError
-        An unrecognized runner string; the message shows the valid forms.
+        An unrecognized runner string, or ``check_outputs`` asked of a runner that cannot
+        check; the message shows the valid forms.
     """
     if runner is not None and not isinstance(runner, str):
+        if measure is not None:
+            raise RunnerSpecError(
+                f"measure={measure!r} applies to runners made from a name ('local', 'rpc://HOST:PORT/KEY'), "
+                f"not to the runner object {type(runner).__name__} given; configure that object instead"
+            )
         return runner
     measure = measure or MeasureConfig()
     if runner is None or runner == "local":
+        if measure.check_outputs:
+            return CheckingLocalRunner(measure)
         return ms.runner.LocalRunner(timeout_sec=measure.timeout_sec, evaluator_config=measure.evaluator_config())
+    if measure.check_outputs:
+        raise RunnerSpecError(f"check_outputs runs on the local runner only, not on {runner!r}; use runner='local'")
     if runner.startswith("rpc://"):
         endpoint = RPCEndpoint.parse(runner)
         config = ms.runner.RPCConfig(
