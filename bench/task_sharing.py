@@ -3,7 +3,10 @@
 For N random architectures of a space, every architecture is specialized, simplified (or not)
 and fused, and its kernels merged into one :class:`~tvm_nacos.tuning.TaskPool`. Reported, with
 and without batch-norm folding: task occurrences summed over architectures, unique tasks, how
-many of them are convolutions or matmuls, and the sharing ratio (occurrences / unique).
+many of them are convolutions or matmuls, the sharing ratio (occurrences / unique), and how
+many distinct *anchor blocks* (the conv or matmul of a fused kernel, MetaSchedule's
+``anchor-block`` equality; a kernel without one counts as itself) the unique tasks have: the
+number of tasks a tuner that transfers schedules between fused variants of one anchor would tune.
 
 Usage::
 
@@ -44,6 +47,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args()
 
+    from tvm_nacos._compat import find_anchor_block, structural_hash  # pylint: disable=import-outside-toplevel
     from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning import TaskPool  # pylint: disable=import-outside-toplevel
 
@@ -62,6 +66,10 @@ def main() -> None:
             pool.add_architecture(mod, sample, fold_batch_norm=fold)
         secs = time.perf_counter() - start
         heavy = [t for t in pool.tasks if "conv2d" in t.name or "matmul" in t.name]
+        anchors = set()
+        for task in pool.tasks:
+            block = find_anchor_block(task.mod)
+            anchors.add(("task", task.key) if block is None else ("anchor", int(structural_hash(block))))
         occurrences = sum(len(a.weights) for a in pool.architectures.values())
         results.append(
             {
@@ -71,17 +79,20 @@ def main() -> None:
                 "task_occurrences": occurrences,
                 "unique_tasks": len(pool),
                 "unique_conv_or_matmul_tasks": len(heavy),
+                "unique_anchor_blocks": len(anchors),
                 "sharing_ratio": round(pool.sharing_ratio(), 2),
                 "extract_secs": round(secs, 1),
             }
         )
         print(json.dumps(results[-1]), flush=True)
     print(f"\nimport of the space's module: {import_secs:.1f} s; {distinct} distinct architectures of {args.num_archs} drawn\n")
-    print("| BN folded | task occurrences | unique tasks | of which conv/matmul | sharing ratio | extraction s |")
-    print("|---|---|---|---|---|---|")
+    print("| BN folded | task occurrences | unique tasks | of which conv/matmul | unique anchor blocks "
+          "| sharing ratio | extraction s |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {'yes' if r['fold_batch_norm'] else 'no'} | {r['task_occurrences']} | {r['unique_tasks']} | "
-              f"{r['unique_conv_or_matmul_tasks']} | {r['sharing_ratio']} | {r['extract_secs']} |")
+              f"{r['unique_conv_or_matmul_tasks']} | {r['unique_anchor_blocks']} | {r['sharing_ratio']} | "
+              f"{r['extract_secs']} |")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=1)

@@ -45,6 +45,14 @@ def tir_schedule_class() -> Any:
     return Schedule
 
 
+def find_anchor_block(mod: tvm.IRModule) -> Any:
+    """The anchor block of a fused kernel (its conv or matmul), or ``None``
+    (``tvm.tir.analysis.find_anchor_block`` before 0.27)."""
+    from tvm.s_tir.analysis import find_anchor_sblock  # pylint: disable=import-outside-toplevel
+
+    return find_anchor_sblock(mod)
+
+
 def estimate_tir_flops(mod: tvm.IRModule) -> float:
     """FLOPs of a TIR module (``tvm.tir.analysis.estimate_tir_flops`` before 0.27)."""
     from tvm.s_tir.analysis import estimate_tir_flops as estimate  # pylint: disable=import-outside-toplevel
