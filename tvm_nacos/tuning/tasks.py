@@ -28,6 +28,7 @@ from tvm import relax
 from tvm_nacos._compat import estimate_tir_flops, meta_schedule, structural_equal, structural_hash
 from tvm_nacos.passes import SpecializeArch
 from tvm_nacos.search_space import ArchSample
+from tvm_nacos.tuning.fold import FoldConstantsWithNumpy
 
 ms = meta_schedule()
 
@@ -52,13 +53,16 @@ def simplify_for_inference(mod: tvm.IRModule) -> tvm.IRModule:
 
     ``FoldBatchnormToConv2D`` rewrites ``conv2d → batch_norm`` into a convolution with scaled
     weights plus a bias add; ``DecomposeOpsForInference`` turns any other batch norm into
-    elementwise arithmetic; ``FoldConstant`` evaluates the new weight expressions.
+    elementwise arithmetic; :class:`~tvm_nacos.tuning.fold.FoldConstantsWithNumpy` evaluates the
+    new weight expressions (what ``FoldConstant`` gives, without building a kernel per constant:
+    0.2 s instead of 10–40 s per NAS-Bench-201 architecture). ``FoldConstant`` is not run after
+    it: on NAS-Bench-201, ResNet and MobileNetV2 it found nothing left and cost up to 0.9 s.
     """
     return tvm.transform.Sequential(
         [
             relax.transform.FoldBatchnormToConv2D(),
             relax.transform.DecomposeOpsForInference(),
-            relax.transform.FoldConstant(),
+            FoldConstantsWithNumpy(),
             relax.transform.CanonicalizeBindings(),
             relax.transform.DeadCodeElimination(),
         ],
