@@ -17,6 +17,7 @@ import tvm
 
 import tvm_nacos
 from tvm_nacos._compat import structural_hash, tir_schedule_class
+from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.errors import WorkDirError
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.target import as_target
@@ -49,6 +50,7 @@ def _search(supernet, work_dir, *, resume=False, progress=None, strategy="joint"
         builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=5), measure_end_to_end=False,
         deterministic=True, resume=resume, progress=progress,
         strategy_options={"trials_per_task": 4} if strategy == "random" else None,
+        cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=1),
     )
 
 
@@ -112,6 +114,7 @@ _KILLED_SEARCH = textwrap.dedent(
     import tvm_nacos
     from tvm_nacos.examples import example_input, example_supernet
     from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
+    from tvm_nacos.cosearch.cost_model import LatencyCostModel
     sys.path.insert(0, {tests!r})
     from search.test_resume import BUDGET, TARGET, accuracy
 
@@ -123,6 +126,7 @@ _KILLED_SEARCH = textwrap.dedent(
         mod, target=TARGET, accuracy=accuracy, budget=BUDGET, strategy="joint", work_dir={work_dir!r}, seed=1,
         builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=5), measure_end_to_end=False,
         deterministic=True, resume={resume}, progress=report,
+        cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=1),
     )
     print("done", flush=True)
     """

@@ -39,6 +39,7 @@ def _fake_search(supernet, tmp_path, strategy: str, seed: int = 0, budget: int =
         supernet, target=TARGET, accuracy=accuracy, budget=budget, strategy=strategy, work_dir=tmp_path,
         seed=seed, builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7),
         measure_end_to_end=False, deterministic=True, strategy_options=options,
+        cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=seed),
     )
 
 

@@ -215,6 +215,7 @@ def search(
     resume: bool = False,
     progress: Callable[[SearchProgress], None] | None = None,
     check_outputs: bool = False,
+    cost_model: Any = None,
 ) -> SearchResult:
     """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
 
@@ -256,6 +257,9 @@ def search(
     check_outputs : bool
         Check every candidate's outputs against the unscheduled kernel before timing it (see
         :class:`~tvm_nacos.cosearch.session.SearchSession`).
+    cost_model : LatencyCostModel, optional
+        The cost model shared by all tasks (default: ``LatencyCostModel(seed=seed)``); a smaller
+        one (fewer rounds) suits tests with a fake runner.
 
     Returns
     -------
@@ -280,7 +284,7 @@ def search(
     session = SearchSession(
         mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
         constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
-        source=builtin, resume=resume, progress=progress, check_outputs=check_outputs,
+        source=builtin, resume=resume, progress=progress, check_outputs=check_outputs, cost_model=cost_model,
         run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {})},
     )
     try:

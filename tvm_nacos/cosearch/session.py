@@ -253,6 +253,8 @@ class SearchSession:
         Run every candidate on random inputs and compare its outputs with the unscheduled
         kernel's before timing it; a mismatch is a failed trial ("output mismatch: ...").
         Applies to the default builder and runner.
+    cost_model : LatencyCostModel, optional
+        The shared cost model; by default ``LatencyCostModel(seed=seed)``.
 
     Attributes
     ----------
@@ -283,6 +285,7 @@ class SearchSession:
         resume: bool = False,
         progress: Callable[[SearchProgress], None] | None = None,
         check_outputs: bool = False,
+        cost_model: LatencyCostModel | None = None,
     ) -> None:
         if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
             raise SearchConfigError(f"budget must be a positive number of trials, got {budget!r}")
@@ -303,7 +306,7 @@ class SearchSession:
         register_tensor_intrinsics(target)
         self.database = open_database(work_dir, target)
         self._record_index: dict[int, list[Any]] | None = None
-        self.cost_model = LatencyCostModel(seed=seed)
+        self.cost_model = cost_model if cost_model is not None else LatencyCostModel(seed=seed)
         # The runner first: a bad runner name must not leave build workers behind.
         self.runner = make_runner(runner, measure=MeasureConfig(check_outputs=True) if check_outputs else None)
         self._own_builder = builder is None
