@@ -124,19 +124,20 @@ class TaskTuner:
     def predicted_best_secs(self) -> tuple[float, float]:
         """Optimistic-ready estimate of this kernel's best latency: (seconds, log-space std).
 
-        Measured: the best measurement (std shrinking with trials). Unmeasured: the best
-        prediction over the batch the strategy would measure next, or a FLOP-based prior
-        while the cost model has no data.
+        Measured: the best measurement (std shrinking with trials). Unmeasured, with a batch
+        already proposed: the cost model's best prediction over that batch. Otherwise a prior
+        from the kernel's FLOPs (:meth:`SearchSession.flop_prior`). Proposing a batch runs an
+        evolutionary search, about a second per kernel here: doing it for every unmeasured
+        kernel of every architecture in view (hundreds on NAS-Bench-201) cost minutes per round,
+        so it happens only for the kernel about to be measured.
         """
         if self.best_secs is not None:
             return self.best_secs, 0.3 / math.sqrt(1 + self.trials / self.session.batch_size)
-        model = self.session.cost_model
-        if model.is_trained and self._proposal() is not None:
-            strategy = self._strategy
-            if strategy.predicted_secs is not None and len(strategy.predicted_secs):
-                i = int(np.argmin(strategy.predicted_secs))
-                return float(strategy.predicted_secs[i]), float(strategy.predicted_log_std[i]) + 0.3
-        return self.flop / (PRIOR_GFLOPS * 1e9) + PRIOR_OVERHEAD_SECS, PRIOR_LOG_STD
+        strategy = self._strategy
+        if self._pending is not None and strategy.predicted_secs is not None and len(strategy.predicted_secs):
+            i = int(np.argmin(strategy.predicted_secs))
+            return float(strategy.predicted_secs[i]), float(strategy.predicted_log_std[i]) + 0.3
+        return self.session.flop_prior(self.flop)
 
     def measure(self, max_candidates: int) -> int:
         """Measure one batch (at most ``max_candidates``); returns the trials spent."""
@@ -323,6 +324,7 @@ class SearchSession:
         self.started = time.perf_counter()
         self.state: dict[str, Any] = {}
         self.failure_reasons: dict[str, int] = {}
+        self._prior_fit: tuple[int, float, float, float] | None = None
         self.progress = progress
         self.run_info = {
             **dict(run_info or {}),
@@ -388,6 +390,25 @@ class SearchSession:
             "history": self.history,
         }
         atomic_write_text(self._state_dir / "state.json", json.dumps(state, default=str) + "\n")
+
+    def flop_prior(self, flop: float) -> tuple[float, float]:
+        """Latency (s) and log-space std expected of an unmeasured kernel of ``flop`` FLOPs.
+
+        A least-squares line of log best latency against log FLOPs over the kernels measured so
+        far (its residual spread as the std); before three kernels are measured,
+        ``flop / 20 GFLOP/s + 5 µs`` with std 1.
+        """
+        measured = [(t.flop, t.best_secs) for t in self.tuners.values() if t.best_secs is not None]
+        if len(measured) < 3:
+            return flop / (PRIOR_GFLOPS * 1e9) + PRIOR_OVERHEAD_SECS, PRIOR_LOG_STD
+        if self._prior_fit is None or self._prior_fit[0] != len(measured):
+            x = np.log([m[0] for m in measured])
+            y = np.log([m[1] for m in measured])
+            slope, intercept = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, float(np.mean(y)))
+            spread = float(np.std(y - (intercept + slope * x)))
+            self._prior_fit = (len(measured), float(slope), float(intercept), max(0.3, spread))
+        _, slope, intercept, spread = self._prior_fit
+        return float(math.exp(intercept + slope * math.log(flop))), spread
 
     def record_failure(self, task_name: str, reason: str) -> None:
         """Keep the reason of a failed candidate: ``work_dir/search/failures.jsonl`` (MetaSchedule's

@@ -10,7 +10,7 @@ were all measured; :func:`tvm_nacos.cosearch.api.search` then measures the front
   the next batch on the kernel whose measurement promises the largest latency gain summed over
   the architectures that could still reach the front.
 - ``two-stage``: hardware-aware NAS as practitioners run it. Rank candidates by a latency the
-  compiler did not tune (MACs, or untuned TVM latency), keep the accuracy–proxy front in order
+  compiler did not tune (MACs, untuned TVM latency, or PyTorch eager latency), keep the accuracy–proxy front in order
   of non-dominated rank, then tune those architectures one after the other with the budget.
 - ``random``: random architectures, each tuned in full, until the budget is spent.
 - ``exhaustive``: every architecture of a small space, in order.

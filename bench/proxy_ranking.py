@@ -1,0 +1,202 @@
+"""How well cheap latency proxies rank the tuned TVM latency of architectures.
+
+For ``--num-archs`` distinct random architectures of a built-in space, measured in one process
+one after the other:
+
+- ``macs``: multiply-accumulates of conv2d and matmul (the two-stage ``macs`` proxy);
+- ``eager``: PyTorch eager latency on this CPU, timed as the two-stage ``eager`` proxy does
+  (:func:`~tvm_nacos.cosearch.latency_proxies.eager_latency_ms`: ``torch.inference_mode``,
+  warm-up calls, median of the timed calls) with ``--eager-threads`` PyTorch threads (default
+  1: on the shared 2-core machine, two PyTorch threads took 6–10 s per NAS-Bench-201 call
+  while other processes ran, against ~80 ms with one; on a quiet machine pass the core count,
+  which is what the proxy uses);
+- ``untuned``: TVM latency of the architecture compiled without tuning (the ``untuned`` proxy);
+- ``tuned``: TVM end-to-end latency with every kernel tuned. All architectures share one
+  :class:`~tvm_nacos.cosearch.session.SearchSession`: every kernel of every architecture gets
+  ``--trials-per-task`` measured schedule candidates, a kernel shared by several
+  architectures is one task of the pool and is tuned once; each architecture is then compiled
+  with the best schedules and timed end to end (``SearchSession.measure_end_to_end_ms``).
+
+Reported: Spearman ρ (``scipy.stats.spearmanr``) of each proxy against the tuned latency, the
+median speedup of tuned TVM over PyTorch eager, unique tasks, trials and wall time per phase.
+
+Usage::
+
+    python bench/proxy_ranking.py --space nas-bench-201 --num-archs 50 --trials-per-task 8
+    python bench/proxy_ranking.py --space mobilenet-v2 --option resolution=32 --num-archs 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def _option(text: str) -> tuple[str, int | float | str]:
+    key, _, value = text.partition("=")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def _unique_samples(space, count: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    seen: dict = {}
+    for _ in range(50 * count):  # bounded: stop even if the space is smaller than count
+        sample = space.sample(rng)
+        seen.setdefault(sample.id, sample)
+        if len(seen) == count:
+            break
+    return list(seen.values())
+
+
+def _spearman(proxy: list[float], tuned: list[float]) -> float:
+    from scipy.stats import spearmanr  # pylint: disable=import-outside-toplevel
+
+    return float(spearmanr(proxy, tuned).statistic)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="nas-bench-201")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
+    parser.add_argument("--num-archs", type=int, default=50)
+    parser.add_argument("--trials-per-task", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--eager-threads", type=int, default=1, help="PyTorch threads of the eager timing")
+    parser.add_argument("--eager-warmup", type=int, default=10)
+    parser.add_argument("--eager-repeat", type=int, default=50, help="timed calls per architecture (median)")
+    parser.add_argument("--work-dir", help="tuning database (default: a fresh temporary directory)")
+    parser.add_argument("--json", help="default: bench/results/proxy_ranking_<space>.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+
+    import torch  # pylint: disable=import-outside-toplevel
+
+    torch.set_num_threads(1)  # building and importing; the eager proxy sets its own threads
+    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.latency_proxies import TWO_STAGE_PROXIES, eager_latency_ms  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.session import SearchSession  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
+
+    wall_start = time.perf_counter()
+    phases: dict[str, float] = {}
+
+    def phase(name: str, start: float) -> None:
+        phases[name] = round(time.perf_counter() - start, 1)
+        print(f"[{time.perf_counter() - wall_start:7.1f} s] {name}: {phases[name]} s", flush=True)
+
+    start = time.perf_counter()
+    options = dict(_option(o) for o in args.option)
+    builtin = spaces.get(args.space, **options)
+    mod = builtin.ir_module()
+    samples = _unique_samples(builtin.space, args.num_archs, args.seed)
+    phase("import", start)
+    target = host_target()
+    work_dir = args.work_dir or tempfile.mkdtemp(prefix="proxy_ranking_")
+    session = SearchSession(
+        mod, builtin.space, accuracy=lambda s: [0.0] * len(s), target=target, work_dir=work_dir,
+        budget=10**9, seed=args.seed, source=builtin,
+    )
+    try:
+        start = time.perf_counter()
+        macs = TWO_STAGE_PROXIES["macs"](session, samples)
+        phase("macs", start)
+        start = time.perf_counter()
+        eager_threads = args.eager_threads
+        eager = eager_latency_ms(builtin, samples, num_threads=eager_threads, warmup=args.eager_warmup,
+                                 repeat=args.eager_repeat)
+        phase(f"eager ({eager_threads} threads)", start)
+        start = time.perf_counter()
+        untuned = TWO_STAGE_PROXIES["untuned"](session, samples)  # lowers each architecture too
+        phase("untuned (lowering + compile + run)", start)
+
+        start = time.perf_counter()
+        for i, sample in enumerate(samples):
+            spent = session.tune_architecture_tasks(sample, args.trials_per_task)
+            print(f"[{time.perf_counter() - wall_start:7.1f} s] tuned arch {i + 1}/{len(samples)}: {spent} trials, "
+                  f"pool {len(session.pool)} tasks, {session.trials_used} trials in all", flush=True)
+        phase("tuning", start)
+        start = time.perf_counter()
+        tuned = []
+        for i, sample in enumerate(samples):
+            tuned.append(session.measure_end_to_end_ms(sample)[0])
+            print(f"[{time.perf_counter() - wall_start:7.1f} s] end to end {i + 1}/{len(samples)}: {tuned[-1]:.3f} ms "
+                  f"(eager {eager[i]:.3f} ms, untuned {untuned[i]:.3f} ms)", flush=True)
+        phase("tuned end to end", start)
+        unique_tasks, trials, failed = len(session.pool), session.trials_used, session.num_failed
+        occurrences = sum(len(a.weights) for a in session.pool.architectures.values())
+    finally:
+        session.close()
+
+    rho = {
+        "macs": _spearman(macs, tuned),
+        "eager": _spearman(eager, tuned),
+        "untuned": _spearman(untuned, tuned),
+    }
+    speedup = np.asarray(eager) / np.asarray(tuned)
+    report = {
+        "benchmark": "proxy_ranking",
+        "date": time.strftime("%Y-%m-%d"),
+        "command": " ".join(["python", *sys.argv]),
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cores": len(os.sched_getaffinity(0)),
+            "target": str(target),
+            "eager_threads": eager_threads,
+            "eager_warmup": args.eager_warmup,
+            "eager_repeat": args.eager_repeat,
+            "torch": torch.__version__,
+        },
+        "space": args.space,
+        "space_options": options,
+        "num_archs": len(samples),
+        "seed": args.seed,
+        "trials_per_task": args.trials_per_task,
+        "unique_tasks": unique_tasks,
+        "task_occurrences": occurrences,
+        "trials": trials,
+        "failed_trials": failed,
+        "wall_secs": round(time.perf_counter() - wall_start, 1),
+        "phase_secs": phases,
+        "spearman_vs_tuned": {k: round(v, 4) for k, v in rho.items()},
+        "median_speedup_tuned_vs_eager": round(float(np.median(speedup)), 3),
+        "median_speedup_tuned_vs_untuned": round(float(np.median(np.asarray(untuned) / np.asarray(tuned))), 3),
+        "archs": [
+            {
+                "arch_id": s.id, "sample": s.to_dict(), "macs": int(m), "eager_ms": e, "untuned_ms": u,
+                "tuned_ms": t,
+            }
+            for s, m, e, u, t in zip(samples, macs, eager, untuned, tuned)
+        ],
+    }
+    print(f"\n{args.space}: {len(samples)} architectures, {unique_tasks} unique tasks, {trials} trials "
+          f"({args.trials_per_task} per task), {report['wall_secs']} s\n")
+    print("| proxy | Spearman ρ vs tuned TVM |")
+    print("|---|---:|")
+    names = {"macs": "MACs", "eager": f"PyTorch eager ({eager_threads} thread(s))", "untuned": "untuned TVM"}
+    for key, value in rho.items():
+        print(f"| {names[key]} | {value:.3f} |")
+    print(f"\nmedian speedup of tuned TVM over PyTorch eager ({eager_threads} thread(s)): "
+          f"{report['median_speedup_tuned_vs_eager']}×; over untuned TVM: {report['median_speedup_tuned_vs_untuned']}×")
+    path = args.json or os.path.join("bench", "results", f"proxy_ranking_{args.space}.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1, allow_nan=False)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

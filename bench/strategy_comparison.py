@@ -1,0 +1,288 @@
+"""Joint search vs two-stage vs random at an equal measurement budget, over several seeds.
+
+Each run is one ``tvm_nacos.search`` call on ``nas-bench-201`` (accuracy: ``TableAccuracy``,
+CIFAR-10 ``valid_accuracy`` of the NAS-Bench-201 table), target the host CPU, with its own fresh
+work directory: no tuning database is shared between strategies or seeds. Runs go one after
+the other in this process; the space's IR module is imported once and reused.
+
+Per run: trials used, wall time, the front (every point tuned and measured end to end), and
+the tuned end-to-end latency of the fastest front architecture whose accuracy reaches the
+thresholds that about 5 % and 20 % of the space reach (the 95th and 80th percentiles of
+``valid_accuracy`` over the 15,625 cells). After all runs, one reference point for every
+hypervolume: accuracy = the 80th-percentile threshold, latency = 1.1 × the largest end-to-end
+latency on any run's front (``hv``), plus a wide variant with the space's lowest accuracy
+(``hv_wide``, dominated by fast, poor cells). The summary is mean ± std over seeds.
+
+Usage::
+
+    python bench/strategy_comparison.py --budget 32 --seeds 0 --json /tmp/tiny.json
+    python bench/strategy_comparison.py --budget 300 --seeds 0,1,2 \\
+        --strategies joint,two-stage,random --json bench/results/strategy_comparison_nb201.json \\
+        --plot bench/results/strategy_comparison_nb201.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+
+class _CachedSpace:
+    """A built-in space whose IR module is imported once for all runs (10–15 s each otherwise)."""
+
+    def __init__(self, builtin: Any) -> None:
+        self._builtin = builtin
+        self._mod = None
+
+    def ir_module(self, *, seed: int = 0) -> Any:
+        if self._mod is None:
+            self._mod = self._builtin.ir_module(seed=seed)
+        return self._mod
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._builtin, name)
+
+
+def _thresholds() -> dict[str, float]:
+    from tvm_nacos.data.nas_bench_201 import load_table  # pylint: disable=import-outside-toplevel
+
+    column = np.asarray(load_table().metric("valid_accuracy"), dtype=float)
+    return {
+        "top5pct": float(np.percentile(column, 95)),
+        "top20pct": float(np.percentile(column, 80)),
+        "space_min": float(column.min()),
+        "space_max": float(column.max()),
+    }
+
+
+def _fastest_above(front: list[dict], threshold: float) -> float | None:
+    eligible = [p["latency_ms"] for p in front if p["accuracy"] >= threshold]
+    return min(eligible) if eligible else None
+
+
+def _mean_std(values: list[float | None]) -> dict[str, Any]:
+    reached = [v for v in values if v is not None]
+    if not reached:
+        return {"mean": None, "std": None, "runs": 0}
+    return {"mean": float(np.mean(reached)), "std": float(np.std(reached)), "runs": len(reached)}
+
+
+def run_one(space: Any, strategy: str, seed: int, args: argparse.Namespace, thresholds: dict) -> dict:
+    """One search in a fresh work directory; the JSON-able record of the run."""
+    import tvm_nacos  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.accuracy import TableAccuracy  # pylint: disable=import-outside-toplevel
+
+    options: dict[str, Any] = {}
+    if strategy in ("two-stage", "random"):
+        options["trials_per_task"] = args.trials_per_task
+    if strategy == "two-stage":
+        options["proxy"] = args.proxy
+        options["num_candidates"] = args.num_candidates
+    work_dir = tempfile.mkdtemp(prefix=f"nacos_{strategy}_s{seed}_", dir=args.work_root)
+    last_print = [0.0]
+    wall_start = time.perf_counter()
+
+    def progress(event: Any) -> None:
+        if time.perf_counter() - last_print[0] >= 30:
+            last_print[0] = time.perf_counter()
+            print(f"    {strategy} s{seed}: {event.trials_used}/{event.budget} trials, {event.num_tasks} tasks, "
+                  f"{event.num_measured_architectures}/{event.num_architectures} archs measured, "
+                  f"{time.perf_counter() - wall_start:.0f} s", flush=True)
+
+    result = tvm_nacos.search(
+        space, accuracy=TableAccuracy(), budget=args.budget, strategy=strategy, work_dir=work_dir, seed=seed,
+        strategy_options=options, progress=progress,
+    )
+    wall_secs = time.perf_counter() - wall_start
+    front = [
+        {"arch_id": p.sample.id, "arch_str": space.arch_str(p.sample), "accuracy": p.accuracy,
+         "latency_ms": p.latency_ms, "estimated_latency_ms": p.estimated_latency_ms, "macs": p.macs}
+        for p in result.pareto
+    ]
+    return {
+        "strategy": strategy,
+        "seed": seed,
+        "budget": args.budget,
+        "strategy_options": options,
+        "work_dir": work_dir,
+        "trials_used": result.trials_used,
+        "failed_trials": result.failed_trials,
+        "search_secs": round(result.search_secs, 1),
+        "wall_secs": round(wall_secs, 1),
+        "num_evaluated": len(result.evaluated),
+        "front": front,
+        "evaluated": [
+            {"arch_id": p.sample.id, "accuracy": p.accuracy, "estimated_latency_ms": p.estimated_latency_ms}
+            for p in result.evaluated
+        ],
+        "latency_ms_at_top5pct": _fastest_above(front, thresholds["top5pct"]),
+        "latency_ms_at_top20pct": _fastest_above(front, thresholds["top20pct"]),
+    }
+
+
+def summarize(runs: list[dict], thresholds: dict) -> tuple[dict, dict]:
+    """Hypervolumes (one reference for all runs) and mean ± std per strategy."""
+    from tvm_nacos.cosearch.objectives import hypervolume  # pylint: disable=import-outside-toplevel
+
+    latencies = [p["latency_ms"] for r in runs for p in r["front"]]
+    max_latency = 1.1 * max(latencies) if latencies else None  # no front at all: nothing to measure
+    reference = {"accuracy": thresholds["top20pct"], "latency_ms": max_latency}
+    wide = {"accuracy": thresholds["space_min"], "latency_ms": max_latency}
+    for r in runs:
+        acc = [p["accuracy"] for p in r["front"]]
+        lat = [p["latency_ms"] for p in r["front"]]
+        r["hv"] = r["hv_wide"] = 0.0
+        if max_latency is not None:
+            r["hv"] = hypervolume(acc, lat, reference=(reference["accuracy"], max_latency))
+            r["hv_wide"] = hypervolume(acc, lat, reference=(wide["accuracy"], max_latency))
+    summary = {}
+    for strategy in dict.fromkeys(r["strategy"] for r in runs):
+        mine = [r for r in runs if r["strategy"] == strategy]
+        summary[strategy] = {
+            "seeds": [r["seed"] for r in mine],
+            **{key: _mean_std([r[key] for r in mine])
+               for key in ("hv", "hv_wide", "latency_ms_at_top5pct", "latency_ms_at_top20pct", "trials_used",
+                           "wall_secs")},
+        }
+    return {"hv": reference, "hv_wide": wide}, summary
+
+
+def plot(runs: list[dict], thresholds: dict, path: str, seed: int) -> None:
+    """Fronts of every strategy for one seed (accuracy up, latency left)."""
+    import matplotlib  # pylint: disable=import-outside-toplevel
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for r in runs:
+        if r["seed"] != seed or not r["front"]:
+            continue
+        points = sorted((p["latency_ms"], p["accuracy"]) for p in r["front"])
+        lat, acc = zip(*points)
+        ax.step(lat, acc, where="post", marker="o", label=f"{r['strategy']} ({len(points)} points)")
+    for key, style in (("top5pct", ":"), ("top20pct", "--")):
+        ax.axhline(thresholds[key], color="grey", linestyle=style, linewidth=0.8,
+                   label=f"{thresholds[key]:.2f}% (top {key[3:-3]} % of the space)")
+    ax.set_xlabel("tuned end-to-end latency (ms), TVM llvm, 2 cores")
+    ax.set_ylabel("NAS-Bench-201 CIFAR-10 valid accuracy (%)")
+    budget = runs[0]["budget"] if runs else 0
+    ax.set_title(f"nas-bench-201, budget {budget} trials, seed {seed}")
+    ax.set_ylim(bottom=max(80.0, min((p["accuracy"] for r in runs for p in r["front"]), default=80.0) - 1))
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _fmt(stat: dict, digits: int = 3) -> str:
+    if stat["mean"] is None:
+        return "—"
+    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--space", default="nas-bench-201", choices=["nas-bench-201"],
+                        help="a space with a table accuracy (only nas-bench-201 has one)")
+    parser.add_argument("--budget", type=int, default=300, help="measurement trials per run")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated")
+    parser.add_argument("--strategies", default="joint,two-stage,random", help="comma-separated")
+    parser.add_argument("--proxy", default="macs", help="latency proxy of two-stage: macs, eager or untuned")
+    parser.add_argument("--num-candidates", type=int, default=200, help="architectures two-stage ranks by the proxy")
+    parser.add_argument("--trials-per-task", type=int, default=8,
+                        help="trials per kernel when two-stage and random tune an architecture")
+    parser.add_argument("--work-root", default=None, help="where the fresh work directories go (default: /tmp)")
+    parser.add_argument("--json", default="bench/results/strategy_comparison_nb201.json")
+    parser.add_argument("--plot", default=None, help="PNG of the fronts of the first seed")
+    parser.add_argument("--resume", action="store_true", help="keep the runs already in --json, do the others")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+
+    import torch  # pylint: disable=import-outside-toplevel
+
+    torch.set_num_threads(1)  # the module import; PyTorch does not run during the searches
+    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    strategies = args.strategies.split(",")
+    thresholds = _thresholds()
+    start = time.perf_counter()
+    space = _CachedSpace(spaces.get(args.space))
+    space.ir_module()
+    import_secs = time.perf_counter() - start
+    print(f"imported {args.space} in {import_secs:.1f} s; thresholds: {thresholds}", flush=True)
+
+    runs: list[dict] = []
+    if args.resume and os.path.exists(args.json):
+        with open(args.json, encoding="utf-8") as f:
+            runs = [r for r in json.load(f)["runs"] if r["budget"] == args.budget]
+    report: dict[str, Any] = {
+        "benchmark": "strategy_comparison",
+        "date": time.strftime("%Y-%m-%d"),
+        "command": " ".join(["python", *sys.argv]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                    "cores": len(os.sched_getaffinity(0)), "target": str(host_target())},
+        "space": args.space,
+        "accuracy": "TableAccuracy(valid_accuracy)",
+        "budget": args.budget,
+        "seeds": seeds,
+        "strategies": strategies,
+        "two_stage_proxy": args.proxy,
+        "thresholds": thresholds,
+        "import_secs": round(import_secs, 1),
+    }
+    for seed in seeds:
+        for strategy in strategies:
+            if any(r["strategy"] == strategy and r["seed"] == seed for r in runs):
+                continue
+            print(f"[{time.perf_counter() - start:7.1f} s] {strategy}, seed {seed}, budget {args.budget}", flush=True)
+            run = run_one(space, strategy, seed, args, thresholds)
+            runs.append(run)
+            print(f"[{time.perf_counter() - start:7.1f} s] {strategy} s{seed}: {run['trials_used']} trials, "
+                  f"{run['wall_secs']} s, {len(run['front'])} on the front, {run['num_evaluated']} archs measured; "
+                  f"fastest ≥ top5% {run['latency_ms_at_top5pct']} ms, ≥ top20% {run['latency_ms_at_top20pct']} ms",
+                  flush=True)
+            references, summary = summarize(runs, thresholds)
+            with open(args.json, "w", encoding="utf-8") as f:  # after every run: a partial result survives
+                json.dump({**report, "hv_reference": references, "summary": summary, "runs": runs}, f, indent=1)
+
+    references, summary = summarize(runs, thresholds)
+    report.update({"hv_reference": references, "summary": summary, "runs": runs,
+                   "total_wall_secs": round(time.perf_counter() - start, 1)})
+    with open(args.json, "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1)
+    print(f"\nhypervolume reference: accuracy {references['hv']['accuracy']:.2f} %, "
+          f"latency {references['hv']['latency_ms']} ms (wide: accuracy {references['hv_wide']['accuracy']:.2f} %)\n")
+    print(f"| strategy | seeds | hypervolume | hypervolume (wide) | ms @ ≥{thresholds['top5pct']:.2f}% (runs) | "
+          f"ms @ ≥{thresholds['top20pct']:.2f}% (runs) | trials | wall s |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for strategy, s in summary.items():
+        print(f"| {strategy} | {len(s['seeds'])} | {_fmt(s['hv'])} | {_fmt(s['hv_wide'], 1)} | "
+              f"{_fmt(s['latency_ms_at_top5pct'])} ({s['latency_ms_at_top5pct']['runs']}) | "
+              f"{_fmt(s['latency_ms_at_top20pct'])} ({s['latency_ms_at_top20pct']['runs']}) | "
+              f"{_fmt(s['trials_used'], 0)} | {_fmt(s['wall_secs'], 0)} |")
+    print("\n| strategy | seed | hypervolume | ms @ top 5% | ms @ top 20% | front | trials | wall s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in runs:
+        print(f"| {r['strategy']} | {r['seed']} | {r['hv']:.3f} | {r['latency_ms_at_top5pct'] or '—'} | "
+              f"{r['latency_ms_at_top20pct'] or '—'} | {len(r['front'])} | {r['trials_used']} | {r['wall_secs']} |")
+    if args.plot:
+        plot(runs, thresholds, args.plot, seeds[0])
+        print(f"wrote {args.plot}")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
