@@ -1,10 +1,54 @@
-"""The command line: the Quick start's main job, and errors on bad input."""
+"""The command line: every subcommand, its help, its errors, and one real search → compile → run."""
 
+from __future__ import annotations
+
+import csv
+import functools
+import io
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
 
 from tvm_nacos.cli import main
+from tvm_nacos.cli_progress import ProgressPrinter, format_duration, format_progress
+from tvm_nacos.cosearch.progress import FrontPoint, SearchProgress
+
+TARGET = '{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}'
+SUBCOMMANDS = ("search", "report", "compile", "spaces", "tasks", "example")
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    """The example supernet (3 choice points, 9 architectures) saved with tvm.ir.save_json."""
+    import tvm
+
+    import tvm_nacos
+    from tvm_nacos.examples import example_input, example_supernet
+
+    path = tmp_path_factory.mktemp("model") / "example.json"
+    path.write_text(tvm.ir.save_json(tvm_nacos.from_torch(example_supernet(), (example_input(),))))
+    return path
+
+
+@pytest.fixture
+def fake_measurement(monkeypatch) -> None:
+    """Searches started by the CLI build and run nothing: deterministic fake run times."""
+    import tvm_nacos.cosearch.api as cosearch_api
+    from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
+
+    monkeypatch.setattr(
+        cosearch_api, "search",
+        functools.partial(cosearch_api.search, builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7),
+                          measure_end_to_end=False),
+    )
+
+
+# -- example (the former Quick start) -----------------------------------------------------------
 
 
 def test_example_runs_and_matches_pytorch(capsys) -> None:
@@ -23,8 +67,268 @@ def test_example_bad_sample_is_a_clear_error(capsys) -> None:
     assert "conv9" in err and "conv3x3" in err
 
 
+# -- help ---------------------------------------------------------------------------------------
+
+
 def test_console_script_help() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "tvm_nacos.cli", "example", "--help"], capture_output=True, text=True, check=True
     )
     assert "examples:" in result.stdout and "--sample" in result.stdout
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help_with_examples(command: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert f"usage: tvm-nacos {command}" in out
+    assert "examples:" in out and f"tvm-nacos {command}" in out.split("examples:")[1]
+
+
+def test_top_level_help_lists_every_subcommand(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert all(command in out for command in SUBCOMMANDS)
+
+
+def test_search_help_states_the_defaults(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # no line breaks inside the phrases checked below
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for text in ("nas-bench-201 by default", "the host CPU by default", "default ./nacos-work",
+                 "table | synflow | naswot | grad_norm | supernet", "--resume", "--max-latency-ms"):
+        assert text in out
+
+
+# -- spaces -------------------------------------------------------------------------------------
+
+
+def test_spaces_lists_the_builtin_spaces_without_tvm_or_torch() -> None:
+    code = (
+        "import sys; from tvm_nacos.cli import main; code = main(['spaces']);"
+        "print(code, sorted(m for m in ('tvm', 'tvm_ffi', 'torch') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "0 []", result.stdout + result.stderr
+    rows = {line.split()[0]: line.split() for line in lines[1:-1]}
+    assert set(rows) == {"mobilenet-v2", "nas-bench-201", "resnet"}
+    assert rows["nas-bench-201"][1:4] == ["15,625", "6", "1x3x32x32"]
+    assert rows["resnet"][1:3] == ["74,088", "18"]
+
+
+# -- tasks --------------------------------------------------------------------------------------
+
+
+def test_tasks_of_one_architecture_and_what_others_share(model_file: Path, capsys) -> None:
+    sample = {"block1.op": "conv5x5", "block2.depth": "keep", "block2.kernel": "k3"}
+    code = main(["tasks", "--model", str(model_file), "--sample", json.dumps(sample), "--others", "8", "--target", TARGET])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert '"block1.op":"conv5x5"' in out
+    kernel_rows = [line.split() for line in out.splitlines() if line.endswith(" of 8")]
+    assert len(kernel_rows) == 6  # stem, block1, block2 convolutions; mean, matmul, reshape
+    assert all(int(row[1]) == 1 and float(row[2]) >= 0 and 0 <= int(row[3]) <= 8 for row in kernel_rows)
+    stem = [row for row in kernel_rows if int(row[3]) == 8]
+    assert stem, "the stem convolution is in every architecture"
+    summary = out.strip().splitlines()[-1]
+    assert "6 kernels" in summary and "8 other architectures" in summary
+    assert float(summary.split("sharing ratio ")[1].split()[0]) > 1.0
+
+
+def test_tasks_bad_sample_names_the_valid_options(model_file: Path, capsys) -> None:
+    assert main(["tasks", "--model", str(model_file), "--sample", '{"block1.op": "conv7x7"}', "--target", TARGET]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tvm-nacos: error:") and "conv7x7" in err and "dwsep3x3" in err
+
+
+def test_tasks_bad_space_lists_the_spaces(capsys) -> None:
+    assert main(["tasks", "--space", "nasbench"]) == 2
+    err = capsys.readouterr().err
+    assert "'nasbench'" in err and "'nas-bench-201'" in err and "'resnet'" in err
+
+
+# -- search: errors -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--space", "nasbench"], ["'nasbench'", "'mobilenet-v2'", "'nas-bench-201'", "'resnet'"]),
+        (["--space", "resnet", "--accuracy", "table"], ["'table'", "'synflow'", "'naswot'", "'grad_norm'"]),
+        (["--accuracy", "flops"], ["'flops'", "'table'", "'supernet'", "MODULE:NAME"]),
+        (["--accuracy", "no_such_module:score"], ["no_such_module:score"]),
+        (["--max-macs", "0"], ["max_macs must be positive"]),
+        (["--sample-nothing"], None),
+    ],
+)
+def test_search_bad_input_is_a_clear_error(args: list[str], expected: list[str] | None, tmp_path: Path, capsys) -> None:
+    if expected is None:  # argparse rejects unknown options itself, with its usage line
+        with pytest.raises(SystemExit) as exit_info:
+            main(["search", *args])
+        assert exit_info.value.code == 2
+        return
+    assert main(["search", "--work-dir", str(tmp_path), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("tvm-nacos: error:")
+    assert all(text in err for text in expected), err
+
+
+def test_search_model_accuracy_choices(model_file: Path, tmp_path: Path, capsys) -> None:
+    assert main(["search", "--model", str(model_file), "--accuracy", "table", "--work-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "'table'" in err and "['macs', 'params']" in err
+    assert main(["search", "--model", str(tmp_path / "missing.json"), "--work-dir", str(tmp_path)]) == 2
+    assert "missing.json" in capsys.readouterr().err
+
+
+# -- search, report, compile with fake measurements ---------------------------------------------
+
+
+def test_search_with_fake_measurement_writes_results_and_progress(
+    model_file: Path, tmp_path: Path, fake_measurement, capsys
+) -> None:
+    work = tmp_path / "work"
+    code = main(["search", "--model", str(model_file), "--budget", "16", "--work-dir", str(work), "--target", TARGET,
+                 "--seed", "1"])
+    assert code == 0
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
+    used = int(re.search(r"search done: joint, (\d+)/16 trials", out).group(1))
+    assert 0 < used <= 16
+    assert "accuracy: macs" in out
+    assert "| arch_id | accuracy | latency_ms |" in out
+    for name in ("pareto.json", "pareto.csv", "pareto.png", "report.md"):
+        assert str(work / name) in out
+        assert (work / name).is_file()
+    assert f"tvm-nacos compile --work-dir {work}" in out
+    # Live progress went to stderr, one line per event off a terminal, the last at the budget.
+    progress = [line for line in err.splitlines() if line.startswith("trials ")]
+    assert progress and progress[-1].startswith(f"trials {used}/16 |")
+    assert "elapsed" in progress[-1] and "left" in progress[-1]
+    # The work dir keeps what `compile` needs.
+    data = json.loads((work / "pareto.json").read_text())
+    assert data["space"] is None and data["budget_trials"] == 16 and data["trials_used"] == used
+    assert (work / "model.json").read_text() == model_file.read_text()
+    run = json.loads((work / "run.json").read_text())
+    assert run["accuracy"] == "macs" and run["model"] == str(model_file)
+    assert run["command"].startswith("tvm-nacos search --model")
+    with (work / "pareto.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == len(data["evaluated"])
+    assert sum(r["on_front"] == "True" for r in rows) == len(data["pareto"])
+
+    # report: regenerated from pareto.json, with the same search drawn as a baseline.
+    (work / "pareto.png").unlink()
+    assert main(["report", "--work-dir", str(work), "--baseline", f"again={work}"]) == 0
+    out = capsys.readouterr().out
+    assert f"user model: joint, {used}/16 trials" in out and (work / "pareto.png").stat().st_size > 0
+    assert main(["report", "--work-dir", str(work), "--baseline", "nameonly"]) == 2
+    assert "NAME=DIR" in capsys.readouterr().err
+
+    # compile: an unknown id lists the front.
+    assert main(["compile", "--work-dir", str(work), "--arch", "nope", "--output", str(tmp_path / "a.so")]) == 2
+    err = capsys.readouterr().err
+    assert "'nope'" in err and data["pareto"][0]["arch_id"] in err
+
+
+def test_report_and_compile_need_a_finished_search(tmp_path: Path, capsys) -> None:
+    assert main(["report", "--work-dir", str(tmp_path)]) == 2
+    assert "tvm-nacos search --work-dir" in capsys.readouterr().err
+    assert main(["compile", "--work-dir", str(tmp_path), "--output", str(tmp_path / "a.so")]) == 2
+    assert "pareto.json does not exist" in capsys.readouterr().err
+
+
+# -- one real search, compiled, exported, loaded and run ----------------------------------------
+
+
+@pytest.mark.slow
+def test_real_search_then_compile_then_load_and_run(model_file: Path, tmp_path: Path, capsys) -> None:
+    import torch
+    import tvm
+    from tvm import relax
+
+    from tvm_nacos.examples import example_input, example_supernet
+    from tvm_nacos.frontend.torch import apply_sample
+
+    work = tmp_path / "work"
+    assert main(["search", "--model", str(model_file), "--budget", "16", "--work-dir", str(work),
+                 "--target", TARGET, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "search done: joint, " in out
+    data = json.loads((work / "pareto.json").read_text())
+    assert data["pareto"] and all(p["latency_ms"] > 0 for p in data["pareto"])
+    fastest = min(data["pareto"], key=lambda p: p["latency_ms"])
+
+    library = tmp_path / "out" / "fastest.so"
+    assert main(["compile", "--work-dir", str(work), "--output", str(library)]) == 0
+    out = capsys.readouterr().out
+    assert f"architecture {fastest['arch_id']}" in out
+    manifest = json.loads(library.with_suffix(".json").read_text())
+    assert manifest["sample"] == fastest["sample"] and manifest["inputs"] == [
+        {"name": "x", "shape": [1, 3, 16, 16], "dtype": "float32"}
+    ]
+    assert manifest["output"] == {"shape": [1, 10], "dtype": "float32"}
+    assert 0 < manifest["tuned_kernels"] <= manifest["num_kernels"]
+
+    # TVM's runtime alone: load the library, run it on the input only (the weights are inside).
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), tvm.cpu())
+    x = example_input(seed=3)
+    output = vm["main"](tvm.runtime.tensor(x.numpy())).numpy()
+    with torch.no_grad():
+        reference = apply_sample(example_supernet(), fastest["sample"])(x).numpy()
+    np.testing.assert_allclose(output, reference, rtol=1e-4, atol=1e-4)
+
+
+# -- live progress --------------------------------------------------------------------------------
+
+
+def _event(trials: int, budget: int = 64, front: tuple = ()) -> SearchProgress:
+    return SearchProgress(
+        strategy="joint", trials_used=trials, budget=budget, failed_trials=2, elapsed_secs=75.0,
+        eta_secs=None if trials == 0 else 75.0 * (budget - trials) / trials, num_architectures=20,
+        num_measured_architectures=6, num_tasks=31, last_task="fused_conv2d", front=front,
+    )
+
+
+def test_progress_line_shows_trials_failures_front_and_time() -> None:
+    front = tuple(FrontPoint(f"a{i}", 85.0 + i, 0.5 + 0.25 * i) for i in range(7))
+    line = format_progress(_event(16, front=front))
+    assert line.startswith("trials 16/64 | 2 failed | 6/20 archs measured, 31 kernels | front (accuracy: latency) ")
+    shown = line.split("front (accuracy: latency) ")[1].split(" | ")[0].split(", ")
+    assert shown[0] == "85: 0.5 ms" and shown[-1] == "91: 2 ms" and len(shown) == 4
+    assert line.endswith("1:15 elapsed, 3:45 left")
+    assert format_duration(None) == "?" and format_duration(3725) == "1:02:05"
+
+
+def test_progress_printer_lines_off_a_terminal_and_in_place_on_one() -> None:
+    log = io.StringIO()
+    printer = ProgressPrinter(log, min_interval_secs=3600)
+    for trials in (16, 32, 64):
+        printer(_event(trials))
+    printer.close()
+    lines = log.getvalue().splitlines()
+    assert [line.split(" |")[0] for line in lines] == ["trials 16/64", "trials 64/64"]  # throttled; last kept
+
+    log = io.StringIO()
+    printer = ProgressPrinter(log, min_interval_secs=3600)
+    for trials in (16, 32, 48):  # a search that stops short of its budget
+        printer(_event(trials))
+    printer.close()
+    assert [line.split(" |")[0] for line in log.getvalue().splitlines()] == ["trials 16/64", "trials 48/64"]
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    printer = ProgressPrinter(screen)
+    printer(_event(16))
+    printer(_event(64))
+    printer.close()
+    text = screen.getvalue()
+    assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1

@@ -16,7 +16,7 @@ def _quick_start_commands() -> list[str]:
 def test_quick_start_has_exactly_two_commands() -> None:
     commands = _quick_start_commands()
     assert len(commands) == 2, commands
-    assert commands[0].endswith("tvm-nacos example")
+    assert commands[0].endswith("tvm-nacos search")  # the main job, with its built-in defaults
     assert commands[1].endswith("pytest")
     assert all("-c constraints.txt" in c for c in commands)
 

@@ -8,7 +8,9 @@
 - :class:`SupernetAccuracy`: validation accuracy (percent) with weights inherited from a
   weight-sharing supernet of the NAS-Bench-201 cell space, trained on the CPU;
   :class:`StandaloneAccuracy`: the same, every architecture trained on its own;
-- :func:`load_digits_data`: the dataset they use, scikit-learn's bundled digits as tensors.
+- :func:`load_digits_data`: the dataset they use, scikit-learn's bundled digits as tensors;
+- :class:`CapacityProxy`: log10 of an architecture's MACs or weights, a *stand-in* for models
+  that have no accuracy estimator yet (not an accuracy).
 
 Importing this package imports neither PyTorch nor TVM; the PyTorch-based estimators load on
 first access.
@@ -24,6 +26,7 @@ from tvm_nacos.accuracy.table import TableAccuracy
 
 __all__ = [
     "AccuracyEstimator",
+    "CapacityProxy",
     "DigitsData",
     "GradNormProxy",
     "NaswotProxy",
@@ -37,8 +40,9 @@ __all__ = [
     "load_digits_data",
 ]
 
-# Exports that need PyTorch (or scikit-learn), by the module that defines them.
+# Exports that need PyTorch, scikit-learn or TVM, by the module that defines them.
 _LAZY = {
+    "CapacityProxy": "tvm_nacos.accuracy.capacity",
     "DigitsData": "tvm_nacos.accuracy.data",
     "load_digits_data": "tvm_nacos.accuracy.data",
     "ZeroCostProxy": "tvm_nacos.accuracy.zero_cost",

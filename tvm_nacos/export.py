@@ -1,0 +1,234 @@
+"""Compile one architecture of a finished search with its tuned kernels and export it.
+
+The recipe is the search's own (:meth:`SearchSession.compile
+<tvm_nacos.cosearch.session.SearchSession.compile>`): specialize and lower the architecture with
+:func:`~tvm_nacos.tuning.tasks.lower_for_tuning`, apply the work directory's tuning database
+with ``relax.transform.MetaScheduleApplyDatabase`` under ``with target, database:``, and build
+with ``tvm.compile``. The result is written as
+
+- ``OUTPUT`` (``.so``): the Relax executable, ``executable.export_library(OUTPUT)``. **The
+  weights are inside it**: tvm-nacos modules hold weights as constants, folded into the lowered
+  kernels' arguments (batch norm already folded into the convolutions), so there is no separate
+  parameter file to load; the only inputs at run time are the network's inputs;
+- ``OUTPUT`` with the suffix ``.json``: a manifest (architecture, target, input and output
+  shapes, how many kernels had tuned schedules).
+
+Load and run it with TVM's runtime alone:
+
+.. code-block:: python
+
+    lib = tvm.runtime.load_module("arch.so")
+    vm = tvm.relax.VirtualMachine(lib, tvm.cpu())
+    out = vm["main"](tvm.runtime.tensor(x))
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tvm_nacos.errors import WorkDirError
+from tvm_nacos.search_space import ArchSample
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MANIFEST_FORMAT", "ExportedArchitecture", "export_architecture", "pick_architecture"]
+
+#: ``format`` field of the manifest, and its version.
+MANIFEST_FORMAT = "tvm-nacos/compiled-architecture"
+MANIFEST_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExportedArchitecture:
+    """What :func:`export_architecture` wrote.
+
+    Attributes
+    ----------
+    library : Path
+        The shared library (Relax executable with its weights).
+    manifest : Path
+        The JSON manifest beside it.
+    sample : ArchSample
+        The architecture.
+    target : str
+        The target it was compiled for (JSON).
+    inputs : list of dict
+        ``{"name", "shape", "dtype"}`` of each input of ``main``.
+    tuned_kernels, num_kernels : int
+        Kernels that found tuned schedules in the database, of all kernels.
+    compile_secs : float
+    """
+
+    library: Path
+    manifest: Path
+    sample: ArchSample
+    target: str
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+    tuned_kernels: int = 0
+    num_kernels: int = 0
+    compile_secs: float = 0.0
+
+
+def pick_architecture(
+    result: Mapping[str, Any],
+    *,
+    arch_id: str | None = None,
+    sample: Mapping[str, str] | None = None,
+) -> tuple[ArchSample, Mapping[str, Any] | None]:
+    """The architecture to compile and its point in ``pareto.json`` (if it has one).
+
+    By default the fastest architecture of the front; ``arch_id`` picks one of the front or of
+    the evaluated architectures; ``sample`` any architecture (it is checked against the space
+    later).
+
+    Raises
+    ------
+    WorkDirError
+        The front is empty, or ``arch_id`` is unknown (the message lists the front's ids).
+    ValueError
+        Both ``arch_id`` and ``sample`` are given.
+    """
+    if arch_id is not None and sample is not None:
+        raise ValueError("give an architecture id or a sample, not both")
+    points = {str(p["arch_id"]): p for p in [*result.get("evaluated", []), *result.get("pareto", [])]}
+    if sample is not None:
+        chosen = ArchSample(sample)
+        return chosen, points.get(chosen.id)
+    if arch_id is not None:
+        if arch_id not in points:
+            front = [str(p["arch_id"]) for p in result.get("pareto", [])]
+            raise WorkDirError(
+                f"no architecture {arch_id!r} in this search; the front has {front} "
+                f"(pareto.csv lists all {len(points)} measured ones)"
+            )
+        return ArchSample(points[arch_id]["sample"]), points[arch_id]
+    front = result.get("pareto", [])
+    if not front:
+        raise WorkDirError("the front of this search is empty: pass an architecture with --sample")
+    fastest = min(front, key=lambda p: float(p["latency_ms"]))
+    return ArchSample(fastest["sample"]), fastest
+
+
+def _tensor_info(ty: Any) -> Any:
+    """``{"shape", "dtype"}`` of a Relax tensor type (a list of them for a tuple)."""
+    from tvm import relax  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos._compat import TensorType  # pylint: disable=import-outside-toplevel
+
+    if isinstance(ty, TensorType):
+        return {"shape": [int(d) for d in ty.shape.values], "dtype": str(ty.dtype)}
+    if isinstance(ty, relax.TupleType):
+        return [_tensor_info(f) for f in ty.fields]
+    return {"type": str(ty)}
+
+
+def export_architecture(
+    work_dir: str | os.PathLike[str],
+    *,
+    output: str | os.PathLike[str],
+    arch_id: str | None = None,
+    sample: Mapping[str, str] | None = None,
+) -> ExportedArchitecture:
+    """Rebuild one architecture of a search with its tuned kernels; export library and manifest.
+
+    Parameters
+    ----------
+    work_dir : path
+        The work directory of a finished search (``pareto.json``, the tuning database, and the
+        module: a built-in space by name, or ``model.json``).
+    output : path
+        The shared library to write (``.so``); the manifest goes beside it with ``.json``.
+    arch_id : str, optional
+        An architecture of the search by id.
+    sample : Mapping[str, str], optional
+        Any architecture of the space. By default: the fastest of the front.
+
+    Returns
+    -------
+    ExportedArchitecture
+
+    Raises
+    ------
+    WorkDirError
+        No finished search in ``work_dir``, no tuning database for its target, or an unknown
+        ``arch_id``.
+    InvalidSampleError
+        ``sample`` is not an architecture of the space (the message names the valid options).
+    """
+    import tvm  # pylint: disable=import-outside-toplevel
+    from tvm import relax  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.report import load_pareto  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.run_files import supernet_of  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.database import database_dir, open_database  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.tasks import extract_tasks, lower_for_tuning  # pylint: disable=import-outside-toplevel
+
+    library = Path(output)
+    manifest_path = library.with_suffix(".json")
+    if manifest_path == library:
+        raise ValueError(f"output {str(library)!r} is where the manifest goes; name the library *.so")
+    result = load_pareto(work_dir)
+    chosen, point = pick_architecture(result, arch_id=arch_id, sample=sample)
+    target = as_target(result["target"])
+    if not database_dir(work_dir, target).is_dir():
+        raise WorkDirError(f"{work_dir} has no tuning database for target {result['target']}")
+    mod, space_name = supernet_of(work_dir, result)
+    chosen = search_space(mod).canonicalize(chosen)
+
+    start = time.perf_counter()
+    register_tensor_intrinsics(target)  # tuned schedules may tensorize
+    database = open_database(work_dir, target)
+    fused = lower_for_tuning(mod, target, sample=chosen)
+    kernels = [task.dispatched[0] for task in extract_tasks(fused, target)]
+    tuned_kernels = sum(1 for kernel in kernels if database.has_workload(kernel))
+    with target, database:
+        tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+    executable = tvm.compile(tuned, target=target)
+    compile_secs = time.perf_counter() - start
+
+    library.parent.mkdir(parents=True, exist_ok=True)
+    executable.export_library(str(library))
+    main = fused["main"]
+    inputs = [{"name": p.name, **_tensor_info(p.ty)} for p in main.params]
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "format_version": MANIFEST_VERSION,
+        "library": library.name,
+        "entry": "main",
+        "params": "embedded: the weights are constants inside the library; main takes only the inputs",
+        "arch_id": chosen.id,
+        "sample": chosen.to_dict(),
+        "space": space_name,
+        "target": json.loads(str(target)),
+        "inputs": inputs,
+        "output": _tensor_info(main.ret_ty),
+        "tuned_kernels": tuned_kernels,
+        "num_kernels": len(kernels),
+        "accuracy": None if point is None else point.get("accuracy"),
+        "latency_ms": None if point is None else point.get("latency_ms"),
+        "tvm_version": tvm.__version__,
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    logger.info(
+        "compiled %s (%d of %d kernels tuned) in %.1f s -> %s", chosen.id, tuned_kernels, len(kernels), compile_secs, library
+    )
+    return ExportedArchitecture(
+        library=library,
+        manifest=manifest_path,
+        sample=chosen,
+        target=str(target),
+        inputs=inputs,
+        tuned_kernels=tuned_kernels,
+        num_kernels=len(kernels),
+        compile_secs=compile_secs,
+    )

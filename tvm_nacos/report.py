@@ -1,0 +1,373 @@
+"""Reports of a search: ``pareto.csv``, ``pareto.png`` and ``report.md`` from ``pareto.json``.
+
+:func:`tvm_nacos.search` writes ``WORK_DIR/pareto.json`` (:meth:`SearchResult.to_json
+<tvm_nacos.cosearch.api.SearchResult.to_json>`); :func:`write_report` turns it into
+
+- ``pareto.csv``: one row per architecture whose kernels were all measured, ``on_front`` set for
+  the architectures of the front, units in the column names;
+- ``pareto.png``: every measured architecture as a dot, the front as a step line, optional
+  baselines (other searches' fronts) as other markers;
+- ``report.md``: what ran, the budget used, the front as a table, a link to the plot.
+
+Latencies in ``pareto.json`` come in two kinds. ``estimated_latency_ms`` is the sum over the
+kernels of an architecture of calls × best tuned kernel latency; the architectures of the front
+are also compiled with their tuned kernels and timed end to end, and for them ``latency_ms`` is
+that measurement (for the others it equals the estimate). The plot and the CSV keep the two
+apart.
+
+Nothing here imports TVM or PyTorch; matplotlib is imported (Agg, no display) only to draw.
+
+.. code-block:: python
+
+    from tvm_nacos.report import write_report
+    paths = write_report("nacos-work", baselines={"two-stage": "runs/two-stage"})
+    paths["png"], paths["csv"], paths["md"]
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tvm_nacos.errors import WorkDirError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "CSV_COLUMNS",
+    "PARETO_JSON",
+    "front_table",
+    "load_pareto",
+    "rows",
+    "write_report",
+]
+
+#: File names in the work directory.
+PARETO_JSON = "pareto.json"
+PARETO_CSV = "pareto.csv"
+PARETO_PNG = "pareto.png"
+REPORT_MD = "report.md"
+#: Schema versions of ``pareto.json`` this module reads.
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+#: Columns of ``pareto.csv``, units in the names.
+CSV_COLUMNS = (
+    "arch_id",
+    "on_front",
+    "accuracy",
+    "latency_ms",
+    "end_to_end_latency_ms",
+    "estimated_latency_ms",
+    "macs",
+    "num_kernels",
+    "kernel_trials",
+    "sample_json",
+)
+
+Baselines = Mapping[str, "str | os.PathLike[str] | Sequence[Mapping[str, Any]]"]
+
+
+def load_pareto(work_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check ``WORK_DIR/pareto.json``.
+
+    Parameters
+    ----------
+    work_dir : path
+        A search's work directory, or the path of a ``pareto.json`` itself.
+
+    Returns
+    -------
+    dict
+        The parsed JSON (``pareto`` and ``evaluated`` lists of points, run metadata).
+
+    Raises
+    ------
+    WorkDirError
+        The file is missing (the message says how to make one), is not JSON, or has an unknown
+        ``schema_version`` (the message lists the supported ones).
+    """
+    path = Path(work_dir)
+    if path.is_dir() or path.suffix != ".json":
+        path = path / PARETO_JSON
+    if not path.is_file():
+        raise WorkDirError(
+            f"{path} does not exist: not the work directory of a finished search "
+            "(run `tvm-nacos search --work-dir DIR` first)"
+        )
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise WorkDirError(f"{path} is not valid JSON: {err}") from err
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise WorkDirError(
+            f"{path}: schema_version {version!r} is not supported; supported: {list(SUPPORTED_SCHEMA_VERSIONS)}"
+        )
+    for key in ("pareto", "evaluated"):
+        if not isinstance(data.get(key), list):
+            raise WorkDirError(f"{path}: field {key!r} must be a list of points")
+    return data
+
+
+def _front_ids(data: Mapping[str, Any]) -> set[str]:
+    return {str(p["arch_id"]) for p in data["pareto"]}
+
+
+def rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per architecture (the evaluated ones and the front), fastest first.
+
+    ``latency_ms`` is the end-to-end measurement for the front and the kernel-sum estimate for
+    the others; ``end_to_end_latency_ms`` is empty (``None``) where there was no such
+    measurement.
+    """
+    front = {str(p["arch_id"]): p for p in data["pareto"]}
+    points: dict[str, Mapping[str, Any]] = {str(p["arch_id"]): p for p in data["evaluated"]}
+    for arch_id, point in front.items():
+        points.setdefault(arch_id, point)
+    table = []
+    for arch_id, point in points.items():
+        on_front = arch_id in front
+        estimated = float(point.get("estimated_latency_ms", point["latency_ms"]))
+        end_to_end = float(front[arch_id]["latency_ms"]) if on_front else None
+        kernels = point.get("kernels") or []
+        table.append(
+            {
+                "arch_id": arch_id,
+                "on_front": on_front,
+                "accuracy": float(point["accuracy"]),
+                "latency_ms": end_to_end if end_to_end is not None else estimated,
+                "end_to_end_latency_ms": end_to_end,
+                "estimated_latency_ms": estimated,
+                "macs": int(point.get("macs", 0)),
+                "num_kernels": len(kernels),
+                "kernel_trials": sum(int(k.get("trials", 0)) for k in kernels),
+                "sample_json": json.dumps(point.get("sample", {}), sort_keys=True, separators=(",", ":")),
+            }
+        )
+    table.sort(key=lambda r: (r["latency_ms"], -r["accuracy"]))
+    return table
+
+
+def _write_csv(path: Path, table: Sequence[Mapping[str, Any]]) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for row in table:
+            writer.writerow({k: ("" if row[k] is None else row[k]) for k in CSV_COLUMNS})
+
+
+# -- the plot -----------------------------------------------------------------------------------
+
+
+def _baseline_points(source: Any) -> list[tuple[float, float]]:
+    """(latency_ms, accuracy) of a baseline: a work dir, a pareto.json, or a list of points."""
+    if isinstance(source, (str, os.PathLike)):
+        return [(float(p["latency_ms"]), float(p["accuracy"])) for p in load_pareto(source)["pareto"]]
+    points = []
+    for point in source:
+        if isinstance(point, Mapping):
+            points.append((float(point["latency_ms"]), float(point["accuracy"])))
+        else:
+            latency_ms, accuracy = point
+            points.append((float(latency_ms), float(accuracy)))
+    return points
+
+
+def _staircase(points: Sequence[tuple[float, float]]) -> tuple[list[float], list[float]]:
+    """The attained front as a step line: best accuracy reachable within each latency."""
+    ordered = sorted(points)
+    return [p[0] for p in ordered], [p[1] for p in ordered]
+
+
+def _subject(data: Mapping[str, Any], run_info: Mapping[str, Any] | None) -> str:
+    """What was searched: the built-in space, else the model file's name."""
+    model = (run_info or {}).get("model")
+    return data.get("space") or (Path(model).name if model else "a user module")
+
+
+def _draw(
+    path: Path,
+    data: Mapping[str, Any],
+    table: Sequence[Mapping[str, Any]],
+    baselines: Baselines | None,
+    subject: str,
+) -> None:
+    # The object-oriented API with the Agg canvas: no pyplot, no global backend switch.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
+    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+
+    figure = Figure(figsize=(7.0, 4.8), dpi=120)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    others = [r for r in table if not r["on_front"]]
+    if others:
+        axes.scatter(
+            [r["estimated_latency_ms"] for r in others],
+            [r["accuracy"] for r in others],
+            s=14, color="0.6", alpha=0.8, label="measured architectures (Σ tuned kernels)",
+        )
+    front = [(r["latency_ms"], r["accuracy"]) for r in table if r["on_front"]]
+    if front:
+        xs, ys = _staircase(front)
+        axes.step(xs, ys, where="post", color="tab:blue", linewidth=1.5)
+        axes.scatter(xs, ys, s=30, color="tab:blue", zorder=3, label=f"front of {data.get('strategy', 'search')} (tuned, end to end)")
+    markers = iter(("s", "^", "D", "v", "P", "X"))
+    colors = iter(("tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"))
+    for name, source in (baselines or {}).items():
+        points = _baseline_points(source)
+        if not points:
+            continue
+        color = next(colors, "black")
+        xs, ys = _staircase(points)
+        axes.step(xs, ys, where="post", color=color, linewidth=1.0, linestyle="--")
+        axes.scatter(xs, ys, s=30, marker=next(markers, "o"), color=color, zorder=3, label=str(name))
+    axes.set_xlabel("tuned end-to-end latency (ms)")
+    axes.set_ylabel("accuracy")
+    budget = f"{data.get('trials_used', '?')}/{data.get('budget_trials', '?')} trials"
+    axes.set_title(f"{subject}: {data.get('strategy', '?')}, {budget}", fontsize=10)
+    axes.grid(True, alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="best", fontsize=8, framealpha=0.8)
+    figure.tight_layout()
+    figure.savefig(path, format="png")
+
+
+# -- the Markdown summary -----------------------------------------------------------------------
+
+
+def _describe(space: str | None, sample: Mapping[str, str]) -> str:
+    """A short text of an architecture: NAS-Bench-201's ``arch_str``, else ``label=option``s."""
+    if space == "nas-bench-201":
+        from tvm_nacos.search_space import NasBench201Space  # pylint: disable=import-outside-toplevel
+
+        try:
+            return NasBench201Space().arch_str(sample)
+        except ValueError:
+            pass
+    return ", ".join(f"{label}={option}" for label, option in sample.items())
+
+
+def _duration(secs: float) -> str:
+    secs = int(round(secs))
+    return f"{secs // 60} min {secs % 60:02d} s" if secs >= 60 else f"{secs} s"
+
+
+def front_table(data: Mapping[str, Any], *, max_rows: int | None = None) -> str:
+    """The front as a Markdown table (fastest first), readable as plain text too.
+
+    Parameters
+    ----------
+    data : Mapping
+        The contents of ``pareto.json``.
+    max_rows : int, optional
+        Show at most this many architectures (evenly spread along the front).
+    """
+    front = sorted(data["pareto"], key=lambda p: float(p["latency_ms"]))
+    if max_rows is not None and len(front) > max_rows:
+        # The fastest, the most accurate, and evenly spaced ones between.
+        step = (len(front) - 1) / max(1, max_rows - 1)
+        picks = sorted({round(i * step) for i in range(max_rows)})
+        front = [front[i] for i in picks]
+    lines = [
+        "| arch_id | accuracy | latency_ms | estimated_latency_ms | MMACs | architecture |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    for p in front:
+        lines.append(
+            f"| {p['arch_id']} | {float(p['accuracy']):.4g} | {float(p['latency_ms']):.4f} "
+            f"| {float(p.get('estimated_latency_ms', math.nan)):.4f} | {int(p.get('macs', 0)) / 1e6:.2f} "
+            f"| `{_describe(data.get('space'), p.get('sample', {}))}` |"
+        )
+    return "\n".join(lines)
+
+
+def _markdown(data: Mapping[str, Any], table: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any] | None) -> str:
+    space = data.get("space") or (run_info or {}).get("model") or "a user module"
+    lines = [
+        "# tvm-nacos search report",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| searched | `{space}` |",
+        f"| strategy | {data.get('strategy', '?')} |",
+    ]
+    if run_info and run_info.get("accuracy"):
+        lines.append(f"| accuracy estimator | {run_info['accuracy']} |")
+    lines += [
+        f"| target | `{data.get('target', '?')}` |",
+        f"| seed | {data.get('seed', '?')} |",
+        f"| budget | {data.get('trials_used', '?')} of {data.get('budget_trials', '?')} measurement trials used, "
+        f"{data.get('failed_trials', 0)} failed |",
+        f"| search time | {_duration(float(data.get('search_secs', 0.0)))} |",
+        f"| architectures with every kernel measured | {len(table)} |",
+        f"| architectures on the front | {len(data['pareto'])} |",
+    ]
+    if run_info and run_info.get("command"):
+        command = str(run_info["command"]).replace("|", "\\|")  # a pipe would end the table cell
+        lines.append(f"| command | `{command}` |")
+    lines += [
+        "",
+        "## Accuracy–latency front",
+        "",
+        "Latency of the front: the architecture compiled with its tuned kernels and timed end to end; "
+        "estimated: Σ calls × best tuned kernel latency. Accuracy is in the estimator's unit.",
+        "",
+        front_table(data) if data["pareto"] else "The front is empty: no architecture met the constraints.",
+        "",
+        f"![accuracy–latency front]({PARETO_PNG})",
+        "",
+        f"Every measured architecture: [`{PARETO_CSV}`]({PARETO_CSV}); the full result: [`{PARETO_JSON}`]({PARETO_JSON}).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(
+    work_dir: str | os.PathLike[str],
+    *,
+    baselines: Baselines | None = None,
+) -> dict[str, Path]:
+    """Write ``pareto.csv``, ``pareto.png`` and ``report.md`` from ``WORK_DIR/pareto.json``.
+
+    Parameters
+    ----------
+    work_dir : path
+        The work directory of a search (it holds ``pareto.json``).
+    baselines : Mapping[str, path or sequence], optional
+        Other fronts to draw, by legend name: the work directory (or ``pareto.json``) of another
+        search, or points as ``{"latency_ms": ..., "accuracy": ...}`` mappings or
+        ``(latency_ms, accuracy)`` pairs.
+
+    Returns
+    -------
+    dict[str, Path]
+        ``{"json": ..., "csv": ..., "png": ..., "md": ...}``.
+
+    Raises
+    ------
+    WorkDirError
+        ``pareto.json`` (or a baseline's) is missing or unreadable.
+    """
+    work = Path(work_dir)
+    data = load_pareto(work)
+    table = rows(data)
+    run_info = None
+    if (work / "run.json").is_file():
+        run_info = json.loads((work / "run.json").read_text())
+    paths = {
+        "json": work / PARETO_JSON,
+        "csv": work / PARETO_CSV,
+        "png": work / PARETO_PNG,
+        "md": work / REPORT_MD,
+    }
+    _write_csv(paths["csv"], table)
+    _draw(paths["png"], data, table, baselines, _subject(data, run_info))
+    paths["md"].write_text(_markdown(data, table, run_info))
+    logger.info("report of %d architectures (%d on the front) in %s", len(table), len(data["pareto"]), work)
+    return paths
