@@ -57,6 +57,8 @@ PRIOR_GFLOPS = 20.0
 #: ... plus this fixed cost per call, and this log-space uncertainty.
 PRIOR_OVERHEAD_SECS = 5e-6
 PRIOR_LOG_STD = 1.0
+#: Bounds of the slope of the log-latency vs log-FLOPs prior.
+MIN_PRIOR_SLOPE, MAX_PRIOR_SLOPE = 0.1, 1.5
 #: Version of ``WORK_DIR/search/state.json``.
 STATE_FORMAT = 1
 
@@ -404,11 +406,16 @@ class SearchSession:
         if self._prior_fit is None or self._prior_fit[0] != len(measured):
             x = np.log([m[0] for m in measured])
             y = np.log([m[1] for m in measured])
-            slope, intercept = np.polyfit(x, y, 1) if np.ptp(x) > 0 else (0.0, float(np.mean(y)))
+            # Latency grows with work: keep the slope in a physical range, and fall back to
+            # "proportional to FLOPs" when the measured kernels span too few sizes to fit one.
+            slope = float(np.polyfit(x, y, 1)[0]) if np.ptp(x) >= 1.0 else 1.0
+            slope = min(max(slope, MIN_PRIOR_SLOPE), MAX_PRIOR_SLOPE)
+            intercept = float(np.mean(y - slope * x))
             spread = float(np.std(y - (intercept + slope * x)))
-            self._prior_fit = (len(measured), float(slope), float(intercept), max(0.3, spread))
+            self._prior_fit = (len(measured), slope, intercept, max(0.3, spread))
         _, slope, intercept, spread = self._prior_fit
-        return float(math.exp(intercept + slope * math.log(flop))), spread
+        log_secs = min(max(intercept + slope * math.log(max(flop, 1.0)), -30.0), 5.0)
+        return math.exp(log_secs), spread
 
     def record_failure(self, task_name: str, reason: str) -> None:
         """Keep the reason of a failed candidate: ``work_dir/search/failures.jsonl`` (MetaSchedule's

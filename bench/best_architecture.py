@@ -1,0 +1,187 @@
+"""The searched architectures against PyTorch eager and numpy's GEMM, on this machine.
+
+For the front of a finished search (``WORK_DIR/pareto.json`` of a built-in space), this script
+
+1. rebuilds the most accurate and the fastest front architecture with the work directory's
+   tuned records, and times them end to end against the PyTorch eager model of the same
+   architecture (many repeats: minimum and median, as PyTorch timings are noisy here);
+2. lists the kernels of each with the largest share of FLOPs: their best measured latency
+   from the tuning database and the GFLOP/s that makes, against numpy's float32 GEMM
+   measured in the same run (at 1024³, and at the GEMM shape of the kernel's convolution).
+
+Example::
+
+    python bench/best_architecture.py --work-dir bench/work/strategy_comparison/joint-300-s0 \
+        --json bench/results/best_architecture_nb201.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import tvm
+from tvm import relax
+
+from tvm_nacos import search_space as spaces
+from tvm_nacos._compat import meta_schedule
+from tvm_nacos.search_space import ArchSample
+from tvm_nacos.target import as_target, device_for
+from tvm_nacos.tuning.database import best_run_secs, open_database
+from tvm_nacos.tuning.tasks import TaskPool, lower_for_tuning
+
+ms = meta_schedule()
+
+
+def numpy_gemm_gflops(m: int, n: int, k: int, repeats: int) -> float:
+    """Best GFLOP/s of ``a @ b`` (float32, m×k by k×n) over ``repeats`` timed calls."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    a @ b  # warm-up
+    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    return 2.0 * m * n * k / best / 1e9
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def conv_gemm_shape(mod: tvm.IRModule) -> tuple[int, int, int] | None:
+    """(M, N, K) of the im2col GEMM of the first conv2d in a kernel, if it has one."""
+    text = mod.script()
+    if "conv2d" not in text:
+        return None
+    func = mod["main"]
+    shapes = [[int(d) for d in func.buffer_map[p].shape] for p in func.params if p in func.buffer_map]
+    if len(shapes) < 2 or len(shapes[1]) != 4:
+        return None
+    data, weight, out = shapes[0], shapes[1], shapes[-1]
+    groups = max(1, data[1] // weight[1])
+    m = out[0] * out[2] * out[3]
+    return m, out[1] // groups, weight[1] * weight[2] * weight[3]
+
+
+def time_tvm(mod, sample, target, database, repeats: int) -> tuple[float, float]:
+    fused = lower_for_tuning(mod, target, sample=sample)
+    with target, database:
+        tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+    executable = tvm.compile(tuned, target=target)
+    device = device_for(target)
+    vm = relax.VirtualMachine(executable, device)
+    rng = np.random.default_rng(0)
+    inputs = [
+        tvm.runtime.tensor(rng.standard_normal([int(d) for d in p.ty.shape.values]).astype(str(p.ty.dtype)), device)
+        for p in fused["main"].params
+    ]
+    results = vm.time_evaluator("main", device, number=1, repeat=repeats, min_repeat_ms=0)(*inputs).results
+    return min(results) * 1e3, statistics.median(results) * 1e3
+
+
+def time_eager(space, sample, threads: int, repeats: int) -> tuple[float, float]:
+    torch.set_num_threads(threads)
+    model = space.torch_reference(sample).eval()
+    x = space.example_input()
+    times = []
+    with torch.inference_mode():
+        for _ in range(10):
+            model(x)
+        for _ in range(repeats):
+            times.append(_timed(lambda: model(x)))
+    return min(times) * 1e3, statistics.median(times) * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--work-dir", required=True, help="work directory of a finished search of a built-in space")
+    parser.add_argument("--repeats", type=int, default=200, help="timed runs of each model")
+    parser.add_argument("--eager-threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--top-kernels", type=int, default=4)
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+
+    result = json.loads((Path(args.work_dir) / "pareto.json").read_text())
+    if not result.get("space"):
+        raise SystemExit("this script needs the work directory of a search of a built-in space")
+    space = spaces.get(result["space"])
+    target = as_target(json.loads(result["target"]) if result["target"].startswith("{") else result["target"])
+    database = open_database(args.work_dir, target)
+    mod = space.ir_module()
+    front = result["pareto"]
+    picks = {"most accurate": max(front, key=lambda p: p["accuracy"]), "fastest": min(front, key=lambda p: p["latency_ms"])}
+
+    gemm_cache: dict[tuple[int, int, int], float] = {}
+
+    def gemm(m: int, n: int, k: int) -> float:
+        if (m, n, k) not in gemm_cache:
+            gemm_cache[(m, n, k)] = numpy_gemm_gflops(m, n, k, repeats=50)
+        return gemm_cache[(m, n, k)]
+
+    report = {
+        "benchmark": "best_architecture",
+        "date": datetime.date.today().isoformat(),
+        "machine": {"platform": platform.platform(), "cpus": len(__import__("os").sched_getaffinity(0))},
+        "work_dir": args.work_dir,
+        "space": result["space"],
+        "strategy": result["strategy"],
+        "target": result["target"],
+        "numpy_gemm_1024_gflops": gemm(1024, 1024, 1024),
+        "architectures": {},
+    }
+    print(f"numpy float32 GEMM 1024^3: {report['numpy_gemm_1024_gflops']:.1f} GFLOP/s")
+    for role, point in picks.items():
+        sample = ArchSample.from_dict(point["sample"])
+        tvm_min, tvm_median = time_tvm(mod, sample, target, database, args.repeats)
+        eager = {t: time_eager(space, sample, t, args.repeats) for t in args.eager_threads}
+        pool = TaskPool(target)
+        arch = pool.add_fused(sample, lower_for_tuning(mod, target, sample=sample))
+        kernels = []
+        for key, weight in arch.weights.items():
+            task = pool[key]
+            secs = best_run_secs(database, task.mod)
+            kernels.append((task.flop * weight, task, weight, secs))
+        kernels.sort(key=lambda k: -k[0])
+        rows = []
+        for total_flop, task, weight, secs in kernels[: args.top_kernels]:
+            shape = conv_gemm_shape(task.mod)
+            rows.append({
+                "kernel": task.name,
+                "calls": weight,
+                "share_of_flop": total_flop / sum(k[0] for k in kernels),
+                "best_ms": None if secs is None else secs * 1e3,
+                "gflops": None if secs is None else task.flop / secs / 1e9,
+                "gemm_shape": shape,
+                "numpy_gemm_gflops_same_shape": None if shape is None else gemm(*shape),
+            })
+        entry = {
+            "arch_id": point["arch_id"],
+            "sample": point["sample"],
+            "accuracy": point["accuracy"],
+            "tvm_tuned_ms": {"min": tvm_min, "median": tvm_median},
+            "pytorch_eager_ms": {f"{t}_threads": {"min": v[0], "median": v[1]} for t, v in eager.items()},
+            "speedup_vs_eager_median": {f"{t}_threads": v[1] / tvm_median for t, v in eager.items()},
+            "kernels": rows,
+        }
+        report["architectures"][role] = entry
+        print(f"{role} {point['arch_id']} (accuracy {point['accuracy']:.2f}): TVM tuned {tvm_min:.3f}/{tvm_median:.3f} ms "
+              f"(min/median); " + "; ".join(f"eager {t} thr {v[0]:.3f}/{v[1]:.3f} ms" for t, v in eager.items()))
+        for row in rows:
+            shape = row["gemm_shape"]
+            print(f"   {row['kernel']:<40} x{row['calls']} {100 * row['share_of_flop']:5.1f}% FLOP  "
+                  + ("unmeasured" if row["gflops"] is None else f"{row['gflops']:6.1f} GFLOP/s")
+                  + ("" if shape is None else f"  (numpy GEMM {shape}: {row['numpy_gemm_gflops_same_shape']:.1f})"))
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
