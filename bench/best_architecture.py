@@ -61,8 +61,7 @@ def conv_gemm_shape(mod: tvm.IRModule) -> tuple[int, int, int] | None:
     text = mod.script()
     if "conv2d" not in text:
         return None
-    func = mod["main"]
-    shapes = [[int(d) for d in func.buffer_map[p].shape] for p in func.params if p in func.buffer_map]
+    shapes = [[int(d) for d in info.shape] for info in ms.arg_info.ArgInfo.from_prim_func(mod["main"])]
     if len(shapes) < 2 or len(shapes[1]) != 4:
         return None
     data, weight, out = shapes[0], shapes[1], shapes[-1]
