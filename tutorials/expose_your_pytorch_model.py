@@ -130,14 +130,20 @@ for point in result.pareto:
 # ------------------
 # Here the winner is the most capable architecture of the front (with a real accuracy you
 # would ask ``result.best(min_accuracy=...)``). Compiled with its tuned kernels it is an
-# ordinary Relax executable.
+# ordinary Relax executable. A very small budget may not measure every kernel of any
+# architecture, leaving the front empty; then the original network is compiled, with whatever
+# kernels were tuned.
 
-winner = max(result.pareto, key=lambda p: p.accuracy)
-vm = relax.VirtualMachine(result.compile(winner.sample), tvm.cpu())
+if result.pareto:
+    winner_sample = max(result.pareto, key=lambda p: p.accuracy).sample
+else:
+    print("the front is empty at this budget: compiling the original network instead")
+    winner_sample = space.default_sample()
+vm = relax.VirtualMachine(result.compile(winner_sample), tvm.cpu())
 data = tvm.runtime.tensor(x.numpy())
 output = vm["main"](data).numpy()
 latency_ms = float(np.median(vm.time_evaluator("main", tvm.cpu(), number=10, repeat=3)(data).results)) * 1e3
-print(f"winner {winner.sample.id}: output {output.shape}, {latency_ms:.4f} ms tuned")
+print(f"winner {winner_sample.id}: output {output.shape}, {latency_ms:.4f} ms tuned")
 
 # %%
 # The same from the command line
