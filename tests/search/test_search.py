@@ -86,6 +86,14 @@ def test_strategies_respect_the_budget_and_skip_failures(seed0_runs, strategy: s
     assert '"schema_version": 1' in result.to_json()
 
 
+@pytest.mark.parametrize("budget,seed", [(12, 1), (24, 2), (48, 3)])
+def test_joint_completes_a_front_at_small_budgets(supernet, tmp_path, budget: int, seed: int) -> None:
+    """However its gains pick kernels, the joint search keeps what completing the front needs."""
+    result = _fake_search(supernet, tmp_path, "joint", seed=seed, budget=budget)
+    assert result.pareto and all(p.latency_ms > 0 for p in result.pareto)
+    assert result.trials_used <= budget
+
+
 def _trajectory(work_dir) -> dict:
     """What a run did, in order: every measured candidate (trace, run time) and each batch's task."""
     from tvm_nacos.tuning.database import database_dir

@@ -138,7 +138,9 @@ def run_joint(
         How many standard deviations below its estimate a kernel could still go; drives both
         which architectures count as promising and the gain of measuring a kernel.
     finish_fraction : float
-        Share of the budget kept to measure the unmeasured kernels of the final front.
+        Share of the budget kept to measure the unmeasured kernels of the final front (more
+        when completing the front member closest to complete needs more); what that leaves
+        over tunes the completed front further.
     finish_batch : int
         Candidates per unmeasured kernel in that last phase (a first measurement, not a tuning).
     """
@@ -149,9 +151,25 @@ def run_joint(
     else:
         population = {s.id: s for s in _unique_samples(session, initial_population)}
         session.state["population"] = [s.to_dict() for s in population.values()]
-    finish_at = int(session.budget * finish_fraction)
+
+    def unmeasured(estimate: ArchitectureEstimate) -> list[str]:
+        keys = session.pool.architectures[estimate.sample.id].weights
+        return [k for k in keys if session.tuner(k).best_secs is None and not session.tuner(k).exhausted]
+
+    def current_front() -> list[ArchitectureEstimate]:
+        estimates = [session.estimate(s, optimism=optimism) for s in population.values()]
+        return [estimates[i] for i in pareto_indices([e.accuracy for e in estimates], [e.latency_ms for e in estimates])]
+
+    def reserve(front: list[ArchitectureEstimate]) -> int:
+        # What the finish needs: a share of the budget, and never less than one trial for each
+        # unmeasured kernel of the front member closest to complete (else the front ends empty),
+        # unless even the trials left cannot complete it: then measuring on is all there is.
+        closest = min((len(unmeasured(e)) for e in front), default=0)
+        return max(int(session.budget * finish_fraction), closest if closest <= session.trials_left else 0)
+
     rounds = 0
-    while session.trials_left > finish_at:
+    front = current_front()
+    while session.trials_left > reserve(front):
         rounds += 1
         estimates = [session.estimate(s, optimism=optimism) for s in population.values()]
         front = [estimates[i] for i in pareto_indices([e.accuracy for e in estimates], [e.latency_ms for e in estimates])]
@@ -185,33 +203,59 @@ def run_joint(
             break
         key = max(gains, key=gains.get)
         # A kernel's first look is a small batch: enough to replace the prior by a measurement.
+        # No batch eats into what the finish needs.
         first_look = session.tuner(key).best_secs is None
-        if session.measure(key, finish_batch if first_look else None) == 0 and session.tuner(key).exhausted:
+        limit = min(finish_batch if first_look else session.batch_size, session.trials_left - reserve(front))
+        if limit <= 0:
+            break
+        if session.measure(key, limit) == 0 and session.tuner(key).exhausted:
             continue
+        front = current_front()
         logger.info(
             "round %d: %d architectures, %d promising, %d tasks; measured %s; %d/%d trials",
             rounds, len(population), len(promising), len(session.pool), session.tuner(key).name,
             session.trials_used, session.budget,
         )
-    # Finish: complete the estimated front, the architectures closest to complete first, with
-    # first measurements shared out over the kernels still unmeasured.
-    estimates = [session.estimate(s, optimism=optimism) for s in population.values()]
-    front = [estimates[i] for i in pareto_indices([e.accuracy for e in estimates], [e.latency_ms for e in estimates])]
+    _finish_front(session, current_front(), unmeasured, finish_batch=finish_batch, optimism=optimism)
+    return _fully_measured(session)
 
-    def unmeasured(estimate: ArchitectureEstimate) -> list[str]:
-        keys = session.pool.architectures[estimate.sample.id].weights
-        return [k for k in keys if session.tuner(k).best_secs is None and not session.tuner(k).exhausted]
 
+def _finish_front(
+    session: SearchSession,
+    front: list[ArchitectureEstimate],
+    unmeasured: Callable[[ArchitectureEstimate], list[str]],
+    *,
+    finish_batch: int,
+    optimism: float,
+) -> None:
+    """The joint search's last phase: complete the estimated front, then tune what it kept.
+
+    Front members closest to complete go first, each getting first measurements shared out over
+    its unmeasured kernels; one that the trials left cannot complete is passed over for a smaller
+    one. Trials still left then go, a batch at a time, to the measured front's kernel with the
+    largest expected gain (weight × latency × uncertainty, summed over the architectures using it).
+    """
     for estimate in sorted(front, key=lambda e: (len(unmeasured(e)), -e.accuracy)):
         missing = unmeasured(estimate)
-        if not missing:
+        if not missing or session.trials_left < len(missing):
             continue
-        if session.trials_left < len(missing):
-            break
         per_kernel = max(1, min(finish_batch, session.trials_left // len(missing)))
         for key in missing:
             session.measure(key, per_kernel)
-    return _fully_measured(session)
+    while session.trials_left > 0:
+        gains: dict[str, float] = {}
+        for point in session.measured_front():  # architectures with every kernel measured
+            for key, weight in session.pool.architectures[point.arch_id].weights.items():
+                tuner = session.tuner(key)
+                if tuner.exhausted or tuner.best_secs is None:
+                    continue
+                secs, log_std = tuner.predicted_best_secs()
+                gains[key] = gains.get(key, 0.0) + weight * secs * (1.0 - math.exp(-optimism * log_std))
+        if not gains:
+            break
+        key = max(gains, key=gains.get)
+        if session.measure(key) == 0 and not session.tuner(key).exhausted:
+            break
 
 
 STRATEGIES: dict[str, Callable[..., list[ArchSample]]] = {
