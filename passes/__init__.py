@@ -1,6 +1,7 @@
 """Passes over modules with choice points, usable like any ``relax.transform`` pass.
 
 - :class:`SpecializeArch` keeps one option per choice point (materializes an architecture).
+- :class:`RestrictChoices` keeps some options of some choice points (a subspace).
 - :class:`CheckChoicePoints` verifies that every choice point is well formed.
 - NAS moves expose architecture choices in any module (see :mod:`.expose_base`):
   :class:`ExposeKernelSize`, :class:`ExposeGrouping`, :class:`ExposeBottleneck`,
@@ -16,6 +17,7 @@ from tvm_nacos.passes.expose_grouping import ExposeGrouping
 from tvm_nacos.passes.expose_kernel_size import ExposeKernelSize
 from tvm_nacos.passes.expose_skip import ExposeSkip
 from tvm_nacos.passes.expose_width import ExposeWidth
+from tvm_nacos.passes.restrict_choices import RestrictChoices
 from tvm_nacos.passes.specialize_arch import SpecializeArch
 
 __all__ = [
@@ -29,5 +31,6 @@ __all__ = [
     "ExposeWidth",
     "MatchContext",
     "Region",
+    "RestrictChoices",
     "SpecializeArch",
 ]
