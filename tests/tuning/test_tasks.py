@@ -49,3 +49,41 @@ def test_shared_layers_share_tasks(supernet: tvm.IRModule) -> None:
     assert pool.add_architecture(supernet, a.sample) is a and len(pool.architectures) == 3
     # A kernel's weight counts its calls: block2 "k3" and block1 "conv3x3" are the same conv.
     assert sum(a.weights.values()) == a.num_calls >= len(a.weights)
+
+
+def test_pooling_kernels_lose_the_custom_rule_that_cpu_targets_lack() -> None:
+    import torch
+    from tvm import relax
+
+    from tvm_nacos._compat import meta_schedule, structural_equal
+    from tvm_nacos.tuning.intrin import register_tensor_intrinsics
+
+    ms = meta_schedule()
+
+    class Pool(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.avg_pool2d(torch.relu(x), 3, 1, 1, count_include_pad=False)
+
+    mod = tvm_nacos.from_torch(Pool(), (torch.randn(1, 16, 8, 8),))
+    with TARGET:
+        raw = relax.get_pipeline("zero")(mod)
+    stripped = lower_for_tuning(mod, TARGET)
+    assert "meta_schedule.pool_avg" in raw.script() and "schedule_rule" not in stripped.script()
+    kernels = {gv.name_hint for gv, f in raw.functions_items() if isinstance(f, tvm.tirx.PrimFunc)}
+    assert len(kernels) == 2  # relu, avg_pool2d: the relu kernel, without the annotation, is untouched
+    relu = next(name for name in kernels if "relu" in name)
+    assert structural_equal(raw[relu], stripped[relu])
+
+    register_tensor_intrinsics(TARGET)
+
+    def instructions(fused: tvm.IRModule) -> list[list[str]]:
+        task = next(t for t in extract_tasks(fused, TARGET) if "pool" in str(t.task_name))
+        context = ms.TuneContext(mod=task.dispatched[0], target=TARGET, space_generator="post-order-apply",
+                                 search_strategy="evolutionary", num_threads=1)
+        return [[f"{inst.kind.name}{[str(a) for a in inst.attrs]}" for inst in space.trace.insts]
+                for space in context.generate_design_space()]
+
+    # The same design space: MetaSchedule only drops the annotation itself when it finds no rule.
+    dropped = "Unannotate['schedule_rule']"
+    expected = [[k for k in kinds if k != dropped] for kinds in instructions(raw)]
+    assert instructions(stripped) == expected and dropped in sum(instructions(raw), [])

@@ -25,7 +25,7 @@ from typing import Any
 import tvm
 from tvm import relax
 
-from tvm_nacos._compat import estimate_tir_flops, meta_schedule, structural_equal, structural_hash
+from tvm_nacos._compat import estimate_tir_flops, meta_schedule, structural_equal, structural_hash, tir_schedule_class
 from tvm_nacos.passes import SpecializeArch
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.tuning.fold import FoldConstantsWithNumpy
@@ -41,6 +41,7 @@ __all__ = [
     "extract_tasks",
     "lower_for_tuning",
     "simplify_for_inference",
+    "strip_unknown_schedule_rules",
     "task_key",
 ]
 
@@ -70,6 +71,53 @@ def simplify_for_inference(mod: tvm.IRModule) -> tvm.IRModule:
     )(mod)
 
 
+#: Block annotation that hands a block to a custom MetaSchedule rule (e.g. legalized pooling).
+SCHEDULE_RULE_ATTR = "schedule_rule"
+
+
+def _has_custom_rule(rule: str, target: tvm.target.Target) -> bool:
+    return any(
+        tvm.get_global_func(f"s_tir.meta_schedule.{key}.{rule}", allow_missing=True) is not None for key in target.keys
+    )
+
+
+def strip_unknown_schedule_rules(mod: tvm.IRModule, target: tvm.target.Target) -> tvm.IRModule:
+    """Drop ``schedule_rule`` block annotations that name no rule registered for ``target``.
+
+    Relax legalizes pooling with a ``"meta_schedule.pool_avg"`` / ``"pool_max"`` annotation for
+    a custom rule that TVM registers for no CPU target: MetaSchedule then logs "Unknown schedule
+    rule" for every design space of every pooling kernel (tens of lines per search) and applies
+    its generic rules anyway. Dropping the annotation keeps the same design space (checked in
+    the tests) without the noise. Functions without such blocks are returned as they are, so
+    their workload keys do not change.
+    """
+    functions = {}
+    changed = False
+    for gv, func in mod.functions_items():
+        if isinstance(func, tvm.tirx.PrimFunc):
+            sch = tir_schedule_class()(func)
+            stripped = False
+            todo = [sch.get_sblock("root")] if _has_root(func) else []
+            while todo:
+                for block in sch.get_child_blocks(todo.pop()):
+                    rule = sch.get(block).annotations.get(SCHEDULE_RULE_ATTR)
+                    if rule is not None and not _has_custom_rule(str(rule), target):
+                        sch.unannotate(block, SCHEDULE_RULE_ATTR)
+                        stripped = True
+                    todo.append(block)
+            if stripped:
+                func = sch.mod["main"].with_attrs(dict(func.attrs)) if func.attrs is not None else sch.mod["main"]
+                changed = True
+        functions[gv] = func
+    if not changed:
+        return mod
+    return tvm.IRModule(functions, attrs=mod.attrs, global_infos=mod.global_infos)
+
+
+def _has_root(func: tvm.tirx.PrimFunc) -> bool:
+    return type(func.body).__name__ == "SBlockRealize"
+
+
 def lower_for_tuning(
     mod: tvm.IRModule,
     target: tvm.target.Target,
@@ -78,6 +126,9 @@ def lower_for_tuning(
     fold_batch_norm: bool = True,
 ) -> tvm.IRModule:
     """Specialize (optionally), simplify and fuse: the module whose PrimFuncs are the tasks.
+
+    Pooling kernels lose their custom-rule annotation where the target has no such rule (see
+    :func:`strip_unknown_schedule_rules`).
 
     Parameters
     ----------
@@ -102,7 +153,8 @@ def lower_for_tuning(
     if fold_batch_norm:
         mod = simplify_for_inference(mod)
     with target:
-        return relax.get_pipeline("zero")(mod)
+        fused = relax.get_pipeline("zero")(mod)
+    return strip_unknown_schedule_rules(fused, target)
 
 
 def extract_tasks(fused: tvm.IRModule, target: tvm.target.Target) -> list[Any]:
