@@ -308,6 +308,13 @@ def _markdown(data: Mapping[str, Any], table: Sequence[Mapping[str, Any]], run_i
         f"| architectures with every kernel measured | {len(table)} |",
         f"| architectures on the front | {len(data['pareto'])} |",
     ]
+    cost_model = data.get("cost_model")
+    if cost_model:
+        lines.append(
+            f"| cost model, held-out | Spearman {cost_model['spearman']:.3f}, median relative error "
+            f"{100 * cost_model['median_abs_rel_error']:.1f} % ({cost_model['num_samples']} measurements, "
+            f"{cost_model.get('folds', 5)}-fold) |"
+        )
     if run_info and run_info.get("command"):
         command = str(run_info["command"]).replace("|", "\\|")  # a pipe would end the table cell
         lines.append(f"| command | `{command}` |")

@@ -162,6 +162,11 @@ def test_small_real_joint_search(supernet, tmp_path) -> None:
                               work_dir=tmp_path, seed=0)
     assert result.pareto and all(p.latency_ms > 0 for p in result.pareto)
     assert result.trials_used <= 48
+    # The shared cost model ranks measurements it was not trained on (kernels of many sizes).
+    assert result.cost_model is not None and result.cost_model["num_samples"] >= 10
+    assert result.cost_model["spearman"] > 0.3
+    assert json.loads((tmp_path / "pareto.json").read_text())["cost_model"] == result.cost_model
+    assert "cost model, held-out | Spearman" in (tmp_path / "report.md").read_text()
     best = result.best()
     vm = relax.VirtualMachine(result.compile(best.sample), tvm.cpu())
     x = example_input(seed=2)

@@ -99,6 +99,10 @@ class SearchResult:
         Whether the search continued an interrupted run.
     failure_reasons : dict
         Failed trials of this session by reason (details in ``work_dir/search/failures.jsonl``).
+    cost_model : dict or None
+        How well the shared cost model predicted measurements it had not seen (5-fold over
+        every measurement of the run): ``spearman``, ``median_abs_rel_error``, ``num_samples``;
+        ``None`` below 10 measurements.
     """
 
     pareto: list[ParetoPoint]
@@ -113,6 +117,7 @@ class SearchResult:
     space: str | None = None
     resumed: bool = False
     failure_reasons: dict[str, int] = field(default_factory=dict)
+    cost_model: dict[str, float] | None = None
     _compile: Callable[[ArchSample], Any] | None = None
 
     def best(self, min_accuracy: float | None = None) -> ParetoPoint:
@@ -154,6 +159,7 @@ class SearchResult:
                 "search_secs": self.search_secs,
                 "resumed": self.resumed,
                 "failure_reasons": self.failure_reasons,
+                "cost_model": self.cost_model,
                 "pareto": [p.to_dict() for p in self.pareto],
                 "evaluated": [p.to_dict() for p in self.evaluated],
             },
@@ -311,10 +317,25 @@ def search(
         space=space_name if builtin is not None else None,
         resumed=session.resumed,
         failure_reasons=dict(session.failure_reasons),
+        cost_model=_cost_model_accuracy(session),
         _compile=session.compile,
     )
     _write_results(result, work_dir)
     return result
+
+
+def _cost_model_accuracy(session: SearchSession) -> dict[str, float] | None:
+    """Held-out accuracy of the session's cost model (``None`` with too few measurements)."""
+    folds = 5
+    if session.cost_model.num_samples < 2 * folds:
+        return None
+    accuracy = session.cost_model.held_out_accuracy(folds=folds)
+    logger.info(
+        "cost model on held-out measurements: Spearman %.3f, median relative error %.1f %% (%d measurements)",
+        accuracy.spearman, 100 * accuracy.median_abs_rel_error, accuracy.num_samples,
+    )
+    return {"spearman": round(accuracy.spearman, 4), "median_abs_rel_error": round(accuracy.median_abs_rel_error, 4),
+            "num_samples": accuracy.num_samples, "folds": folds}
 
 
 def _write_results(result: SearchResult, work_dir: str | os.PathLike) -> None:
