@@ -7,8 +7,10 @@ were all measured; :func:`tvm_nacos.cosearch.api.search` then measures the front
 - ``joint``: one loop over architectures and schedules. Each round makes new architectures from
   the current front (mutation and crossover), estimates every architecture's tuned latency from
   the kernels measured so far and the shared cost model's predictions for the rest, and spends
-  the next batch on the kernel whose measurement promises the largest latency gain summed over
-  the architectures that could still reach the front.
+  the next batch on the kernel whose measurement promises the largest gain summed over the
+  architectures that could still reach the front, each weighted by the hypervolume it could
+  add (so both ends of the front get measured, not only the fastest architectures). The trials
+  that completing the front needs are kept for the end.
 - ``two-stage``: hardware-aware NAS as practitioners run it. Rank candidates by a latency the
   compiler did not tune (MACs, untuned TVM latency, or PyTorch eager latency), keep the accuracy–proxy front in order
   of non-dominated rank, then tune those architectures one after the other with the budget.
@@ -24,7 +26,7 @@ from collections.abc import Callable
 
 
 from tvm_nacos.cosearch.latency_proxies import TWO_STAGE_PROXIES, count_macs
-from tvm_nacos.cosearch.objectives import pareto_indices
+from tvm_nacos.cosearch.objectives import hypervolume, pareto_indices
 from tvm_nacos.cosearch.session import ArchitectureEstimate, SearchSession
 from tvm_nacos.search_space import ArchSample
 
@@ -116,6 +118,64 @@ def run_two_stage(
     return _fully_measured(session)
 
 
+def _hypervolume_contributions(
+    estimates: list[ArchitectureEstimate], candidates: list[ArchitectureEstimate]
+) -> dict[str, float]:
+    """What each candidate could add to the estimated front's hypervolume.
+
+    A candidate's contribution is the hypervolume of the other estimates plus the candidate at
+    its optimistic latency, minus the hypervolume of the others alone (reference: the lowest
+    accuracy and 1.1 × the highest latency in view). High-accuracy architectures that nothing
+    else reaches own a large slab, and so do the fastest ones: the search measures both ends.
+    """
+    if not estimates:
+        return {}
+    reference = (min(e.accuracy for e in estimates), 1.1 * max(e.latency_ms for e in estimates))
+    front = set(pareto_indices([e.accuracy for e in estimates], [e.latency_ms for e in estimates]))
+    everyone = hypervolume([e.accuracy for e in estimates], [e.latency_ms for e in estimates], reference=reference)
+    contributions: dict[str, float] = {}
+    for candidate in candidates:
+        index = next(i for i, e in enumerate(estimates) if e is candidate)
+        others = [e for e in estimates if e is not candidate]
+        # Dropping a point off the front leaves the hypervolume as it is.
+        without = everyone if index not in front else hypervolume(
+            [e.accuracy for e in others], [e.latency_ms for e in others], reference=reference
+        )
+        with_optimistic = hypervolume(
+            [e.accuracy for e in others] + [candidate.accuracy],
+            [e.latency_ms for e in others] + [candidate.optimistic_latency_ms],
+            reference=reference,
+        )
+        contributions[candidate.sample.id] = max(0.0, with_optimistic - without)
+    return contributions
+
+
+def _kernel_gains(
+    session: SearchSession, candidates: list[ArchitectureEstimate], value: dict[str, float], optimism: float
+) -> dict[str, float]:
+    """Each kernel's share of what measuring the candidates could gain.
+
+    A candidate's value is split over its kernels in proportion to the latency that measuring
+    each could still remove (weight × estimate × (1 − e^(−optimism·σ))); a kernel sums its
+    shares over the candidates that use it.
+    """
+    gains: dict[str, float] = {}
+    for estimate in candidates:
+        shares: dict[str, float] = {}
+        for key, weight in session.pool.architectures[estimate.sample.id].weights.items():
+            tuner = session.tuner(key)
+            if tuner.exhausted:
+                continue
+            secs, log_std = tuner.predicted_best_secs()
+            shares[key] = weight * secs * (1.0 - math.exp(-optimism * log_std))
+        total = sum(shares.values())
+        if total <= 0:
+            continue
+        for key, share in shares.items():
+            gains[key] = gains.get(key, 0.0) + value[estimate.sample.id] * share / total
+    return gains
+
+
 def run_joint(
     session: SearchSession,
     *,
@@ -162,10 +222,13 @@ def run_joint(
 
     def reserve(front: list[ArchitectureEstimate]) -> int:
         # What the finish needs: a share of the budget, and never less than one trial for each
-        # unmeasured kernel of the front member closest to complete (else the front ends empty),
-        # unless even the trials left cannot complete it: then measuring on is all there is.
+        # unmeasured kernel of the front member closest to complete, plus room for first looks
+        # that fail at the rate seen so far (else the front ends empty), unless even the trials
+        # left cannot complete it: then measuring on is all there is.
         closest = min((len(unmeasured(e)) for e in front), default=0)
-        return max(int(session.budget * finish_fraction), closest if closest <= session.trials_left else 0)
+        failure_rate = session.num_failed / max(1, session.trials_used)
+        needed = closest + (1 + math.ceil(closest * failure_rate) if closest else 0)
+        return max(int(session.budget * finish_fraction), needed if needed <= session.trials_left else 0)
 
     rounds = 0
     front = current_front()
@@ -191,14 +254,13 @@ def run_joint(
             e for e in estimates
             if not any(o.accuracy >= e.accuracy and o.latency_ms < e.optimistic_latency_ms and o is not e for o in estimates)
         ]
-        gains: dict[str, float] = {}
-        for estimate in promising:
-            for key, weight in session.pool.architectures[estimate.sample.id].weights.items():
-                tuner = session.tuner(key)
-                if tuner.exhausted:
-                    continue
-                secs, log_std = tuner.predicted_best_secs()
-                gains[key] = gains.get(key, 0.0) + weight * secs * (1.0 - math.exp(-optimism * log_std))
+        # What measuring each kernel is worth: the hypervolume its architectures could add,
+        # shared out over their kernels by the latency each could still remove. Without any
+        # hypervolume in reach (all estimates agree), the latency itself decides.
+        value = _hypervolume_contributions(estimates, promising)
+        if not any(value.values()):
+            value = {e.sample.id: 1.0 for e in promising}
+        gains = {k: g for k, g in _kernel_gains(session, promising, value, optimism).items() if g > 0}
         if not gains:
             break
         key = max(gains, key=gains.get)
@@ -230,18 +292,27 @@ def _finish_front(
 ) -> None:
     """The joint search's last phase: complete the estimated front, then tune what it kept.
 
-    Front members closest to complete go first, each getting first measurements shared out over
-    its unmeasured kernels; one that the trials left cannot complete is passed over for a smaller
-    one. Trials still left then go, a batch at a time, to the measured front's kernel with the
-    largest expected gain (weight × latency × uncertainty, summed over the architectures using it).
+    The trials left are shared out as first measurements over every unmeasured kernel of the
+    front (at most ``finish_batch`` each), and front members are completed in order of the
+    hypervolume they could add per kernel still to measure; one that the trials left cannot
+    complete is passed over for a smaller one, and a kernel whose first look failed is looked
+    at again. Trials still left then go, a batch at a time, to
+    the measured front's kernel with the largest expected gain (weight × latency ×
+    uncertainty, summed over the architectures using it).
     """
-    for estimate in sorted(front, key=lambda e: (len(unmeasured(e)), -e.accuracy)):
-        missing = unmeasured(estimate)
-        if not missing or session.trials_left < len(missing):
-            continue
-        per_kernel = max(1, min(finish_batch, session.trials_left // len(missing)))
-        for key in missing:
-            session.measure(key, per_kernel)
+    value = _hypervolume_contributions(front, front)
+    missing_anywhere = {key for estimate in front for key in unmeasured(estimate)}
+    per_kernel = max(1, min(finish_batch, session.trials_left // max(1, len(missing_anywhere))))
+    order = sorted(front, key=lambda e: -value.get(e.sample.id, 0.0) / max(1, len(unmeasured(e))))
+    spent = 1
+    while spent and session.trials_left > 0:  # again while a kernel's first look failed
+        spent = 0
+        for estimate in order:
+            missing = unmeasured(estimate)
+            if not missing or session.trials_left < len(missing):
+                continue
+            for key in missing:
+                spent += session.measure(key, per_kernel)
     while session.trials_left > 0:
         gains: dict[str, float] = {}
         for point in session.measured_front():  # architectures with every kernel measured
