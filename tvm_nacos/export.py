@@ -169,7 +169,7 @@ def export_architecture(
     from tvm_nacos.report import load_pareto  # pylint: disable=import-outside-toplevel
     from tvm_nacos.run_files import supernet_of  # pylint: disable=import-outside-toplevel
     from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.database import database_dir, open_database  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.database import database_dir, open_database, with_schedule_transfer  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.tasks import extract_tasks, lower_for_tuning  # pylint: disable=import-outside-toplevel
 
@@ -191,7 +191,7 @@ def export_architecture(
     fused = lower_for_tuning(mod, target, sample=chosen)
     kernels = [task.dispatched[0] for task in extract_tasks(fused, target)]
     tuned_kernels = sum(1 for kernel in kernels if database.has_workload(kernel))
-    with target, database:
+    with target, with_schedule_transfer(database):
         tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
     executable = tvm.compile(tuned, target=target)
     compile_secs = time.perf_counter() - start

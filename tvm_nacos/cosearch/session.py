@@ -31,7 +31,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from tvm_nacos._compat import estimate_tir_flops, meta_schedule, structural_hash
+from tvm_nacos._compat import estimate_tir_flops, find_anchor_block, meta_schedule, structural_hash
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.objectives import Constraints, pareto_indices
 from tvm_nacos.cosearch.progress import FrontPoint, SearchProgress
@@ -40,10 +40,16 @@ from tvm_nacos.errors import SearchConfigError, WorkDirError
 from tvm_nacos.search_space import ArchSample, SearchSpace
 from tvm_nacos.target import device_for
 from tvm_nacos.tuning.builder import PersistentBuilder
-from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_records, open_database
+from tvm_nacos.tuning.database import (
+    FAILED_RUN_SECS,
+    best_run_secs,
+    count_records,
+    open_database,
+    with_schedule_transfer,
+)
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import MeasureConfig, make_runner
-from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning
+from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning, task_key
 from tvm_nacos.workdir import atomic_write_text, prepare_work_dir, read_json, search_state_dir
 
 ms = meta_schedule()
@@ -76,14 +82,20 @@ class TaskTuner:
         Supplies target, database, cost model, seed.
     """
 
-    def __init__(self, mod: tvm.IRModule, name: str, session: SearchSession) -> None:
+    def __init__(self, mod: tvm.IRModule, name: str, session: SearchSession, key: str | None = None) -> None:
         self.mod = mod
         self.name = name
         self.session = session
+        self.key = key if key is not None else task_key(mod)
         self.flop = max(estimate_tir_flops(mod), 1.0)
         previous = session.records_of(mod)
         self.best_secs = best_run_secs(session.database, mod) if previous else None
         self.trials = len(previous)
+        if self.key in session.transfers:  # measured through a transferred schedule (resume)
+            transferred = session.transfers[self.key]
+            self.trials += 1
+            if transferred is not None and (self.best_secs is None or transferred < self.best_secs):
+                self.best_secs = transferred
         self.exhausted = False
         self._context: Any = None
         # Our handle on the strategy: the context hands back only its FFI wrapper. It is told
@@ -91,6 +103,16 @@ class TaskTuner:
         self._strategy = NACOSSearchStrategy(latency_model=session.cost_model, previous_records=previous)
         self._pending: list[Any] | None = None
         self._workload: Any = None
+        self._transfer: Any = None
+        self._transfer_looked = -1
+        if previous and self.best_secs is not None:
+            best = min(
+                (r for r in previous if r.run_secs and float(np.mean([float(x) for x in r.run_secs])) < FAILED_RUN_SECS),
+                key=lambda r: float(np.mean([float(x) for x in r.run_secs])),
+                default=None,
+            )
+            if best is not None:
+                session.share_schedule(mod, best.trace, best.run_secs, best.args_info)
 
     def _ensure_context(self) -> Any:
         if self._context is None:
@@ -123,10 +145,29 @@ class TaskTuner:
                 self.exhausted, self._pending = True, None
         return self._pending
 
+    def transfer_candidate(self) -> Any:
+        """A first candidate borrowed from a measured kernel with the same anchor block, or ``None``.
+
+        Fused variants of one convolution (with or without a residual add, another bias or
+        activation) share the anchor block. Before this kernel's first measurement, the best
+        schedule of such a variant is re-applied to it (MetaSchedule's anchor-trace transfer,
+        the one ``MetaScheduleApplyDatabase`` uses with ``anchor-block`` equality): one trial
+        then gives it a tuned-quality measurement where a first look at fresh random schedules
+        needs several.
+        """
+        if self.trials == 0 and self._transfer is None and self._transfer_looked != self.session.anchor_version:
+            self._transfer_looked = self.session.anchor_version  # look again when a sibling improves
+            sch = self.session.transferred_schedule(self.mod)
+            if sch is not None:
+                # Arguments as the scheduled kernel takes them (weights in a rewritten layout).
+                self._transfer = ms.MeasureCandidate(sch, ms.arg_info.ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
+        return self._transfer if self.trials == 0 else None
+
     def predicted_best_secs(self) -> tuple[float, float]:
         """Optimistic-ready estimate of this kernel's best latency: (seconds, log-space std).
 
-        Measured: the best measurement (std shrinking with trials). Unmeasured, with a batch
+        Measured: the best measurement (std shrinking with trials). Unmeasured, with a measured
+        variant of the same anchor block: that variant's best. Unmeasured, with a batch
         already proposed: the cost model's best prediction over that batch. Otherwise a prior
         from the kernel's FLOPs (:meth:`SearchSession.flop_prior`). Proposing a batch runs an
         evolutionary search, about a second per kernel here: doing it for every unmeasured
@@ -135,6 +176,10 @@ class TaskTuner:
         """
         if self.best_secs is not None:
             return self.best_secs, 0.3 / math.sqrt(1 + self.trials / self.session.batch_size)
+        if self.trials == 0:
+            sibling = self.session.anchor_sibling_secs(self.mod)
+            if sibling is not None:  # a variant with this anchor block was measured: about as fast
+                return sibling, 0.3
         strategy = self._strategy
         if self._pending is not None and strategy.predicted_secs is not None and len(strategy.predicted_secs):
             i = int(np.argmin(strategy.predicted_secs))
@@ -142,12 +187,22 @@ class TaskTuner:
         return self.session.flop_prior(self.flop)
 
     def measure(self, max_candidates: int) -> int:
-        """Measure one batch (at most ``max_candidates``); returns the trials spent."""
-        candidates = self._proposal()
-        self._pending = None
-        if not candidates:
-            return 0
-        candidates = list(candidates)[:max_candidates]
+        """Measure one batch (at most ``max_candidates``); returns the trials spent.
+
+        A kernel's first batch starts with its :meth:`transfer_candidate`, if any; a first batch
+        of one candidate is that candidate alone (no schedule search is run for it).
+        """
+        transfer = self.transfer_candidate()
+        if transfer is not None and max_candidates == 1:
+            candidates = [transfer]
+        else:
+            proposal = self._proposal()
+            self._pending = None
+            candidates = ([transfer] if transfer is not None else []) + list(proposal or [])
+            if not candidates:
+                return 0
+            candidates = candidates[:max_candidates]
+        self._transfer = None
         session = self.session
         context = self._ensure_context()
         builds = session.builder.build([ms.builder.BuilderInput(c.sch.mod, session.target) for c in candidates])
@@ -163,16 +218,27 @@ class TaskTuner:
         context.notify_runner_results(candidates, results)
         for candidate, result in zip(candidates, results):
             run_secs = result.run_secs if result.error_msg is None and result.run_secs else [FAILED_RUN_SECS * 10]
-            session.database.commit_tuning_record(
-                ms.database.TuningRecord(
-                    candidate.sch.trace, self._workload, [float(s) for s in run_secs], session.target,
-                    candidate.args_info,
+            ok = result.error_msg is None and bool(result.run_secs)
+            if candidate is transfer:
+                # A transferred trace does not always replay on this kernel by itself (MetaSchedule
+                # re-derives it from the anchor trace), so it is kept in the search state, not in
+                # the database; compiling re-derives it (tuning.database.with_schedule_transfer).
+                session.transfers[self.key] = float(np.mean([float(x) for x in run_secs])) if ok else None
+            else:
+                session.database.commit_tuning_record(
+                    ms.database.TuningRecord(
+                        candidate.sch.trace, self._workload, [float(x) for x in run_secs], session.target,
+                        candidate.args_info,
+                    )
                 )
-            )
-            if result.error_msg is None and result.run_secs:
-                secs = float(np.mean([float(s) for s in result.run_secs]))
+            if ok:
+                secs = float(np.mean([float(x) for x in result.run_secs]))
+                if candidate is transfer:
+                    session.num_transfers += 1
                 if self.best_secs is None or secs < self.best_secs:
                     self.best_secs = secs
+                    if candidate is not transfer:
+                        session.share_schedule(self.mod, candidate.sch.trace, run_secs, candidate.args_info)
             else:
                 session.num_failed += 1
                 session.record_failure(self.name, result.error_msg or "no run time")
@@ -310,6 +376,15 @@ class SearchSession:
         self.database = open_database(work_dir, target)
         self._record_index: dict[int, list[Any]] | None = None
         self.cost_model = cost_model if cost_model is not None else LatencyCostModel(seed=seed)
+        # Best schedule of every measured kernel, keyed by anchor block: the source of
+        # TaskTuner.transfer_candidate (in memory; rebuilt from the database on resume).
+        self._anchor_db = ms.database.MemoryDatabase(module_equality="anchor-block")
+        self.num_transfers = 0
+        #: Kernel key → mean run seconds of its transferred first schedule (``None``: it failed).
+        self.transfers: dict[str, float | None] = {}
+        #: Bumped whenever a kernel's best schedule is offered to its anchor siblings.
+        self.anchor_version = 0
+        self._sibling_cache: dict[int, tuple[int, float | None]] = {}
         # The runner first: a bad runner name must not leave build workers behind.
         self.runner = make_runner(runner, measure=MeasureConfig(check_outputs=True) if check_outputs else None)
         self._own_builder = builder is None
@@ -364,6 +439,8 @@ class SearchSession:
         self.rng.bit_generator.state = saved["rng"]
         self.state = saved["strategy_state"]
         self.history = list(saved["history"])
+        self.transfers = dict(saved.get("transfers", {}))
+        self.num_transfers = int(saved.get("num_transfers", 0))
         model_file = self._state_dir / "cost_model.pkl"
         if model_file.exists():
             self.cost_model.load(str(model_file))
@@ -390,6 +467,8 @@ class SearchSession:
             "rng": self.rng.bit_generator.state,
             "strategy_state": self.state,
             "history": self.history,
+            "transfers": self.transfers,
+            "num_transfers": self.num_transfers,
         }
         atomic_write_text(self._state_dir / "state.json", json.dumps(state, default=str) + "\n")
 
@@ -428,6 +507,41 @@ class SearchSession:
         with open(self._state_dir / "failures.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps({"task": task_name, "trial": self.trials_used, "reason": short}) + "\n")
 
+    def share_schedule(self, mod: tvm.IRModule, trace: Any, run_secs: Sequence[Any], args_info: Any) -> None:
+        """Offer a kernel's (new best) schedule to the other kernels with its anchor block."""
+        if find_anchor_block(mod) is None:
+            return  # nothing to transfer: elementwise and reduction kernels are tuned as they are
+        self.anchor_version += 1
+        workload = self._anchor_db.commit_workload(mod)
+        self._anchor_db.commit_tuning_record(
+            ms.database.TuningRecord(trace, workload, [float(s) for s in run_secs], self.target, args_info)
+        )
+
+    def anchor_sibling_secs(self, mod: tvm.IRModule) -> float | None:
+        """Best run seconds of a measured kernel with ``mod``'s anchor block (cached per version
+        of the anchor database), or ``None``."""
+        key = int(structural_hash(mod))
+        cached = self._sibling_cache.get(key)
+        if cached is not None and cached[0] == self.anchor_version:
+            return cached[1]
+        secs = None
+        if find_anchor_block(mod) is not None and self._anchor_db.has_workload(mod):
+            record = self._anchor_db.query_tuning_record(mod, self.target, workload_name="main")
+            if record is not None and record.run_secs:
+                secs = float(np.mean([float(x) for x in record.run_secs]))
+        self._sibling_cache[key] = (self.anchor_version, secs)
+        return secs
+
+    def transferred_schedule(self, mod: tvm.IRModule) -> Any:
+        """The best schedule of a measured kernel with ``mod``'s anchor block, applied to ``mod``."""
+        if find_anchor_block(mod) is None or not self._anchor_db.has_workload(mod):
+            return None
+        try:
+            return self._anchor_db.query_schedule(mod, self.target, workload_name="main")
+        except Exception as err:  # pylint: disable=broad-except
+            logger.debug("no schedule transfer for %s: %s", mod["main"].attrs, err)
+            return None
+
     def records_of(self, mod: tvm.IRModule) -> list[Any]:
         """Every record of kernel ``mod`` in the database, failed ones included."""
         if self._record_index is None:
@@ -462,7 +576,7 @@ class SearchSession:
         """The tuner of pool task ``key`` (created on first use)."""
         if key not in self.tuners:
             task = self.pool[key]
-            self.tuners[key] = TaskTuner(task.mod, task.name, self)
+            self.tuners[key] = TaskTuner(task.mod, task.name, self, key)
         return self.tuners[key]
 
     def estimate(self, sample: ArchSample, *, optimism: float = 1.0) -> ArchitectureEstimate:
@@ -555,7 +669,7 @@ class SearchSession:
     def compile(self, sample: ArchSample) -> Any:
         """Build ``sample`` with the best schedules in the database."""
         fused = self._fused.get(sample.id) or lower_for_tuning(self.mod, self.target, sample=sample)
-        with self.target, self.database:
+        with self.target, with_schedule_transfer(self.database, self._anchor_db):
             tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
         return tvm.compile(tuned, target=self.target)
 

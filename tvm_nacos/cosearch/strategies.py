@@ -264,10 +264,12 @@ def run_joint(
         if not gains:
             break
         key = max(gains, key=gains.get)
-        # A kernel's first look is a small batch: enough to replace the prior by a measurement.
+        # A kernel's first look is a small batch: enough to replace the prior by a measurement;
+        # one trial where the best schedule of a variant with the same anchor block transfers.
         # No batch eats into what the finish needs.
         first_look = session.tuner(key).best_secs is None
-        limit = min(finish_batch if first_look else session.batch_size, session.trials_left - reserve(front))
+        look = 1 if session.tuner(key).transfer_candidate() is not None else finish_batch
+        limit = min(look if first_look else session.batch_size, session.trials_left - reserve(front))
         if limit <= 0:
             break
         if session.measure(key, limit) == 0 and session.tuner(key).exhausted:
@@ -311,8 +313,9 @@ def _finish_front(
             missing = unmeasured(estimate)
             if not missing or session.trials_left < len(missing):
                 continue
-            for key in missing:
-                spent += session.measure(key, per_kernel)
+            for key in missing:  # one trial where a schedule transfers from the same anchor block
+                transfer = session.tuner(key).transfer_candidate() is not None
+                spent += session.measure(key, 1 if transfer else per_kernel)
     while session.trials_left > 0:
         gains: dict[str, float] = {}
         for point in session.measured_front():  # architectures with every kernel measured

@@ -39,6 +39,7 @@ __all__ = [
     "num_records",
     "open_database",
     "repair_json_lines",
+    "with_schedule_transfer",
 ]
 
 
@@ -180,3 +181,46 @@ class TuningLedger:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._budgets, indent=1, sort_keys=True) + "\n")
         os.replace(tmp, self.path)
+
+
+def with_schedule_transfer(database: Any, anchor_database: Any = None) -> Any:
+    """``database``, falling back to schedules transferred between kernels of one anchor block.
+
+    A kernel with records of its own gets its best one. A kernel without (a fused variant the
+    search measured only through a transferred schedule, see
+    :meth:`tvm_nacos.cosearch.session.TaskTuner.transfer_candidate`) gets the best schedule of a
+    kernel with the same anchor block (convolution or matmul), re-applied to it by MetaSchedule's
+    anchor-trace transfer. Use it in place of ``database`` under ``MetaScheduleApplyDatabase``.
+
+    Parameters
+    ----------
+    database : ms.database.Database
+        The tuning database (structural equality).
+    anchor_database : ms.database.Database, optional
+        An ``anchor-block`` database already holding the best records; by default one is built
+        from the best valid record of every workload of ``database`` that has an anchor block.
+    """
+    from tvm_nacos._compat import find_anchor_block  # pylint: disable=import-outside-toplevel
+
+    if anchor_database is None:
+        from tvm_nacos._compat import structural_hash  # pylint: disable=import-outside-toplevel
+
+        best: dict[int, tuple[float, Any]] = {}
+        for record in database.get_all_tuning_records():
+            secs = [float(s) for s in record.run_secs or []]
+            mean = sum(secs) / len(secs) if secs else FAILED_RUN_SECS
+            if mean >= FAILED_RUN_SECS:
+                continue
+            key = int(structural_hash(record.workload.mod))
+            if key not in best or mean < best[key][0]:
+                best[key] = (mean, record)
+        anchor_database = ms.database.MemoryDatabase(module_equality="anchor-block")
+        for _, record in best.values():
+            if find_anchor_block(record.workload.mod) is not None:
+                anchor_database.commit_tuning_record(
+                    ms.database.TuningRecord(
+                        record.trace, anchor_database.commit_workload(record.workload.mod), record.run_secs,
+                        record.target, record.args_info,
+                    )
+                )
+    return ms.database.OrderedUnionDatabase(database, anchor_database)

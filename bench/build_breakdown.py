@@ -1,0 +1,119 @@
+"""Where a candidate's build time goes, and whether LLVM's optimization level buys any of it back.
+
+Draws one batch of schedule candidates for a 256×256×256 float32 matmul (MetaSchedule's
+evolutionary search with a random cost model, fixed seed), then, in this process:
+
+1. builds each as :func:`tvm_nacos.tuning.builder.build_candidate` does, timing its phases:
+   layout-rewrite removal, the TIR lowering pipeline, host finalization, LLVM code generation,
+   and the export of the object file (LLVM's machine-code emission + tar);
+2. builds the batch again at each LLVM ``opt-level`` (3, 2, 1, 0) and times the compiled
+   kernels, to see whether a cheaper build would still measure what the final compile runs.
+
+Usage::
+
+    python bench/build_breakdown.py --json bench/results/build_breakdown.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--candidates", type=int, default=16)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args()
+
+    import tvm  # pylint: disable=import-outside-toplevel
+    from tvm import te  # pylint: disable=import-outside-toplevel
+    from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
+    from tvm.tirx.build import split_host_device_mods, tir_to_runtime  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos._compat import meta_schedule, tirx  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.builder import _without_layout_rewrite  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
+
+    ms = meta_schedule()
+    target = host_target()
+    register_tensor_intrinsics(target)
+    n = 256
+    a = te.placeholder((n, n), name="A")
+    b = te.placeholder((n, n), name="B")
+    k = te.reduce_axis((0, n), name="k")
+    c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="C")
+    mod = tvm.IRModule({"main": te.create_prim_func([a, b, c])})
+    context = ms.TuneContext(
+        mod=mod, target=target, space_generator="post-order-apply", num_threads=1, rand_state=args.seed,
+        search_strategy=ms.search_strategy.EvolutionarySearch(population_size=64, init_min_unmeasured=16,
+                                                              genetic_num_iters=1),
+    )
+    context.pre_tuning(max_trials=args.candidates, num_trials_per_iter=args.candidates,
+                       design_spaces=context.generate_design_space(), database=ms.database.MemoryDatabase(),
+                       cost_model=ms.cost_model.RandomModel())
+    candidates = context.generate_measure_candidates()
+    folder = tempfile.mkdtemp(prefix="nacos-build-breakdown-")
+
+    phases = {"remove layout rewrite": 0.0, "TIR pipeline": 0.0, "host finalization": 0.0, "LLVM codegen": 0.0,
+              "export object (tar)": 0.0}
+    for i, candidate in enumerate(candidates):
+        t0 = time.perf_counter()
+        scheduled = _without_layout_rewrite(candidate.sch.mod)
+        t1 = time.perf_counter()
+        bound = tvm.tirx.transform.BindTarget(target.with_host(target))(scheduled)
+        pipeline, finalize_host, _ = tvm.tirx.get_default_tir_pipeline(target)
+        lowered = pipeline(bound)
+        t2 = time.perf_counter()
+        host, _ = split_host_device_mods(lowered)
+        host = finalize_host()(host)
+        t3 = time.perf_counter()
+        runtime = tir_to_runtime(host, {}, target)
+        t4 = time.perf_counter()
+        runtime.export_library(os.path.join(folder, f"c{i}.tar"), fcompile=tar)
+        t5 = time.perf_counter()
+        for name, secs in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            phases[name] += secs
+    per_candidate_ms = {name: round(secs / len(candidates) * 1e3, 1) for name, secs in phases.items()}
+    per_candidate_ms["total"] = round(sum(phases.values()) / len(candidates) * 1e3, 1)
+    print("build phases, ms per candidate:", json.dumps(per_candidate_ms), flush=True)
+
+    device = tvm.cpu()
+    rng = np.random.default_rng(0)
+    arrays = [tvm.runtime.tensor(rng.random((n, n), dtype=np.float32), device) for _ in range(2)]
+    arrays.append(tvm.runtime.tensor(np.zeros((n, n), dtype=np.float32), device))
+    levels = {}
+    base = {key: value for key, value in target.export().items() if key in ("kind", "mcpu", "num-cores", "mtriple")}
+    for level in (3, 2, 1, 0):
+        leveled = tvm.target.Target({**base, "opt-level": level})
+        build_secs, run_us = 0.0, []
+        for i, candidate in enumerate(candidates):
+            t0 = time.perf_counter()
+            runtime = tirx.build(_without_layout_rewrite(candidate.sch.mod), target=leveled)
+            runtime.export_library(os.path.join(folder, f"o{level}_{i}.tar"), fcompile=tar)
+            build_secs += time.perf_counter() - t0
+            timer = runtime.time_evaluator("main", device, number=5, repeat=3, min_repeat_ms=20)
+            run_us.append(round(min(timer(*arrays).results) * 1e6, 1))
+        levels[level] = {"build_ms_per_candidate": round(build_secs / len(candidates) * 1e3, 1), "run_us": run_us}
+        print(f"opt-level {level}: build {levels[level]['build_ms_per_candidate']} ms per candidate; "
+              f"kernels (us): {run_us}", flush=True)
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"benchmark": "build_breakdown", "date": time.strftime("%Y-%m-%d"),
+                       "command": " ".join(["python", *sys.argv]), "target": str(target),
+                       "machine": {"platform": platform.platform(), "cores": len(os.sched_getaffinity(0))},
+                       "phases_ms_per_candidate": per_candidate_ms, "opt_levels": levels}, f, indent=1)
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Schedule transfer between fused variants of one anchor block (same convolution, other epilogue)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import tvm
+from torch import nn
+from tvm import relax
+
+import tvm_nacos
+from tvm_nacos.analysis import search_space
+from tvm_nacos.cosearch.cost_model import LatencyCostModel
+from tvm_nacos.cosearch.session import SearchSession
+from tvm_nacos.frontend.torch import Choice, apply_sample
+from tvm_nacos.search_space import ArchSample
+from tvm_nacos.target import as_target
+
+TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+
+
+class _Plain(nn.Module):
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        self.conv = conv
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x))
+
+
+class _Residual(_Plain):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.conv(x)) + x
+
+
+class _Net(nn.Module):
+    """One 16→16 3×3 convolution, with or without a residual add: one anchor, two epilogues."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.block = Choice("block", {"plain": _Plain(nn.Conv2d(16, 16, 3, padding=1)),
+                                      "residual": _Residual(nn.Conv2d(16, 16, 3, padding=1))})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.block(x)
+
+
+@pytest.fixture(scope="module")
+def net() -> tuple[nn.Module, tvm.IRModule]:
+    model = _Net().eval()
+    return model, tvm_nacos.from_torch(model, (torch.randn(1, 16, 14, 14),))
+
+
+def _conv_key(session: SearchSession, sample: ArchSample) -> str:
+    keys = [k for k in session.add(sample).weights if "conv2d" in session.pool[k].name]
+    assert len(keys) == 1
+    return keys[0]
+
+
+def test_a_variant_starts_from_the_schedule_of_its_measured_sibling(net, tmp_path) -> None:
+    model, mod = net
+    session = SearchSession(
+        mod, search_space(mod), accuracy=lambda samples: [1.0] * len(samples), target=as_target(TARGET),
+        work_dir=tmp_path, budget=64, seed=0, cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1),
+    )
+    try:
+        plain, residual = ArchSample({"block": "plain"}), ArchSample({"block": "residual"})
+        plain_key, residual_key = _conv_key(session, plain), _conv_key(session, residual)
+        assert plain_key != residual_key  # two tasks ...
+        residual_tuner = session.tuner(residual_key)
+        assert residual_tuner.transfer_candidate() is None  # ... and nothing measured to borrow from yet
+
+        session.measure(plain_key, 8)
+        plain_best = session.tuner(plain_key).best_secs
+        assert plain_best is not None
+        # Before its first trial the variant is predicted by its sibling, and borrows its schedule.
+        assert residual_tuner.predicted_best_secs() == (plain_best, 0.3)
+        assert residual_tuner.transfer_candidate() is not None
+        assert session.measure(residual_key, 1) == 1 and session.num_transfers == 1
+        assert residual_tuner.best_secs is not None and residual_tuner.transfer_candidate() is None
+        # The transfer is kept in the search state, not as the variant's own record; compiling
+        # re-derives it from the sibling's record, and the network runs correctly.
+        assert residual_key in session.transfers and session.transfers[residual_key] == residual_tuner.best_secs
+        assert session.database.query_tuning_record(residual_tuner.mod, session.target, workload_name="main") is None
+        from tvm_nacos.tuning.database import with_schedule_transfer
+
+        transferred = with_schedule_transfer(session.database).query_schedule(
+            residual_tuner.mod, session.target, workload_name="main"
+        )
+        assert transferred is not None and len(transferred.trace.insts) > 10
+        from tvm_nacos.tuning.tasks import lower_for_tuning
+
+        def scheduled_convs(database) -> list[bool]:
+            fused = lower_for_tuning(mod, session.target, sample=residual)
+            with session.target, database:
+                tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+            return [bool(f.attrs and f.attrs.get("tirx.is_scheduled", False)) for gv, f in tuned.functions_items()
+                    if isinstance(f, tvm.tirx.PrimFunc) and "conv2d" in gv.name_hint]
+
+        assert scheduled_convs(session.database) == [False]  # the database alone has nothing for it
+        assert scheduled_convs(with_schedule_transfer(session.database)) == [True]
+        ex = session.compile(residual)
+        x = torch.randn(1, 16, 14, 14)
+        out = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x.numpy())).numpy()
+        with torch.no_grad():
+            expected = apply_sample(model, residual)(x).numpy()
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+    finally:
+        session.close()
