@@ -118,3 +118,4 @@ def test_report_needs_neither_tvm_nor_torch(work_dir: Path) -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stderr
+

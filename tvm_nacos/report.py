@@ -216,7 +216,7 @@ def _draw(
     if front:
         xs, ys = _staircase(front)
         axes.step(xs, ys, where="post", color="tab:blue", linewidth=1.5)
-        axes.scatter(xs, ys, s=30, color="tab:blue", zorder=3, label=f"front of {data.get('strategy', 'search')} (tuned, end to end)")
+        axes.scatter(xs, ys, s=30, color="tab:blue", zorder=3, label=f"front of {data.get('strategy', 'search')} ({_latency_kind(data)})")
     markers = iter(("s", "^", "D", "v", "P", "X"))
     colors = iter(("tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"))
     for name, source in (baselines or {}).items():
@@ -287,6 +287,11 @@ def front_table(data: Mapping[str, Any], *, max_rows: int | None = None) -> str:
     return "\n".join(lines)
 
 
+def _latency_kind(data: Mapping[str, Any]) -> str:
+    """How the front's latencies were obtained, for labels."""
+    return "tuned, end to end" if data.get("measured_end_to_end", True) else "tuned, sum of kernels"
+
+
 def _markdown(data: Mapping[str, Any], table: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any] | None) -> str:
     space = data.get("space") or (run_info or {}).get("model") or "a user module"
     lines = [
@@ -322,8 +327,10 @@ def _markdown(data: Mapping[str, Any], table: Sequence[Mapping[str, Any]], run_i
         "",
         "## Accuracy–latency front",
         "",
-        "Latency of the front: the architecture compiled with its tuned kernels and timed end to end; "
-        "estimated: Σ calls × best tuned kernel latency. Accuracy is in the estimator's unit.",
+        ("Latency of the front: the architecture compiled with its tuned kernels and timed end to end; "
+         if data.get("measured_end_to_end", True) else
+         "Latency of the front: Σ calls × best tuned kernel latency (the search did not time whole networks); ")
+        + "estimated: Σ calls × best tuned kernel latency. Accuracy is in the estimator's unit.",
         "",
         front_table(data) if data["pareto"] else "The front is empty: no architecture met the constraints.",
         "",

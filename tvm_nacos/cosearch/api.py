@@ -103,6 +103,9 @@ class SearchResult:
         How well the shared cost model predicted measurements it had not seen (5-fold over
         every measurement of the run): ``spearman``, ``median_abs_rel_error``, ``num_samples``;
         ``None`` below 10 measurements.
+    measured_end_to_end : bool
+        Whether the front's ``latency_ms`` were timed on whole compiled networks (else they
+        are the kernel-sum estimates).
     """
 
     pareto: list[ParetoPoint]
@@ -118,6 +121,7 @@ class SearchResult:
     resumed: bool = False
     failure_reasons: dict[str, int] = field(default_factory=dict)
     cost_model: dict[str, float] | None = None
+    measured_end_to_end: bool = True
     _compile: Callable[[ArchSample], Any] | None = None
 
     def best(self, min_accuracy: float | None = None) -> ParetoPoint:
@@ -160,6 +164,7 @@ class SearchResult:
                 "resumed": self.resumed,
                 "failure_reasons": self.failure_reasons,
                 "cost_model": self.cost_model,
+                "measured_end_to_end": self.measured_end_to_end,
                 "pareto": [p.to_dict() for p in self.pareto],
                 "evaluated": [p.to_dict() for p in self.evaluated],
             },
@@ -318,6 +323,7 @@ def search(
         resumed=session.resumed,
         failure_reasons=dict(session.failure_reasons),
         cost_model=_cost_model_accuracy(session),
+        measured_end_to_end=measure_end_to_end,
         _compile=session.compile,
     )
     _write_results(result, work_dir)
