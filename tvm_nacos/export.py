@@ -3,7 +3,8 @@
 The recipe is the search's own (:meth:`SearchSession.compile
 <tvm_nacos.cosearch.session.SearchSession.compile>`): specialize and lower the architecture with
 :func:`~tvm_nacos.tuning.tasks.lower_for_tuning`, apply the work directory's tuning database
-with ``relax.transform.MetaScheduleApplyDatabase`` under ``with target, database:``, and build
+with :func:`~tvm_nacos.tuning.database.apply_tuned_schedules` (the database, plus schedules
+transferred between kernels of one anchor block), and build
 with ``tvm.compile``. The result is written as
 
 - ``OUTPUT`` (``.so``): the Relax executable, ``executable.export_library(OUTPUT)``. **The
@@ -169,7 +170,7 @@ def export_architecture(
     from tvm_nacos.report import load_pareto  # pylint: disable=import-outside-toplevel
     from tvm_nacos.run_files import supernet_of  # pylint: disable=import-outside-toplevel
     from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.database import database_dir, open_database, with_schedule_transfer  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.database import apply_tuned_schedules, database_dir, open_database  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.tasks import extract_tasks, lower_for_tuning  # pylint: disable=import-outside-toplevel
 
@@ -191,8 +192,7 @@ def export_architecture(
     fused = lower_for_tuning(mod, target, sample=chosen)
     kernels = [task.dispatched[0] for task in extract_tasks(fused, target)]
     tuned_kernels = sum(1 for kernel in kernels if database.has_workload(kernel))
-    with target, with_schedule_transfer(database):
-        tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+    tuned = apply_tuned_schedules(fused, database, target)
     executable = tvm.compile(tuned, target=target)
     compile_secs = time.perf_counter() - start
 

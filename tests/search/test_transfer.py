@@ -64,6 +64,7 @@ def test_a_variant_starts_from_the_schedule_of_its_measured_sibling(net, tmp_pat
     session = SearchSession(
         mod, search_space(mod), accuracy=lambda samples: [1.0] * len(samples), target=as_target(TARGET),
         work_dir=tmp_path, budget=64, seed=0, cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1),
+        check_outputs=True,  # every candidate, the transferred one too, must compute its own kernel
     )
     try:
         plain, residual = ArchSample({"block": "plain"}), ArchSample({"block": "residual"})
@@ -77,30 +78,39 @@ def test_a_variant_starts_from_the_schedule_of_its_measured_sibling(net, tmp_pat
         assert plain_best is not None
         # Before its first trial the variant is predicted by its sibling, and borrows its schedule.
         assert residual_tuner.predicted_best_secs() == (plain_best, 0.3)
-        assert residual_tuner.transfer_candidate() is not None
+        transfer = residual_tuner.transfer_candidate()
+        assert transfer is not None
+
+        def signature(kernel: tvm.IRModule) -> list[str]:
+            func = kernel["main"]
+            return [str(p.name) for p in func.params]
+
+        # The variant's own kernel (its residual input and output), not the sibling's replayed.
+        assert signature(transfer.sch.mod) == signature(residual_tuner.mod) != signature(session.tuner(plain_key).mod)
         assert session.measure(residual_key, 1) == 1 and session.num_transfers == 1
+        assert session.num_failed == 0, session.failure_reasons  # e.g. not "output mismatch"
         assert residual_tuner.best_secs is not None and residual_tuner.transfer_candidate() is None
         # The transfer is kept in the search state, not as the variant's own record; compiling
         # re-derives it from the sibling's record, and the network runs correctly.
         assert residual_key in session.transfers and session.transfers[residual_key] == residual_tuner.best_secs
         assert session.database.query_tuning_record(residual_tuner.mod, session.target, workload_name="main") is None
-        from tvm_nacos.tuning.database import with_schedule_transfer
+        from tvm_nacos.tuning.database import anchor_database_of, apply_tuned_schedules
+        from tvm_nacos.tuning.tasks import lower_for_tuning
 
-        transferred = with_schedule_transfer(session.database).query_schedule(
+        transferred = anchor_database_of(session.database).query_schedule(
             residual_tuner.mod, session.target, workload_name="main"
         )
         assert transferred is not None and len(transferred.trace.insts) > 10
-        from tvm_nacos.tuning.tasks import lower_for_tuning
 
-        def scheduled_convs(database) -> list[bool]:
-            fused = lower_for_tuning(mod, session.target, sample=residual)
-            with session.target, database:
-                tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+        def scheduled_convs(tuned: tvm.IRModule) -> list[bool]:
             return [bool(f.attrs and f.attrs.get("tirx.is_scheduled", False)) for gv, f in tuned.functions_items()
                     if isinstance(f, tvm.tirx.PrimFunc) and "conv2d" in gv.name_hint]
 
-        assert scheduled_convs(session.database) == [False]  # the database alone has nothing for it
-        assert scheduled_convs(with_schedule_transfer(session.database)) == [True]
+        fused = lower_for_tuning(mod, session.target, sample=residual)
+        with session.target, session.database:
+            alone = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+        assert scheduled_convs(alone) == [False]  # the database alone has nothing for it
+        assert scheduled_convs(apply_tuned_schedules(fused, session.database, session.target)) == [True]
         ex = session.compile(residual)
         x = torch.randn(1, 16, 14, 14)
         out = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x.numpy())).numpy()

@@ -45,7 +45,8 @@ from tvm_nacos.tuning.database import (
     best_run_secs,
     count_records,
     open_database,
-    with_schedule_transfer,
+    apply_tuned_schedules,
+    transfer_schedule,
 )
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import MeasureConfig, make_runner
@@ -222,7 +223,7 @@ class TaskTuner:
             if candidate is transfer:
                 # A transferred trace does not always replay on this kernel by itself (MetaSchedule
                 # re-derives it from the anchor trace), so it is kept in the search state, not in
-                # the database; compiling re-derives it (tuning.database.with_schedule_transfer).
+                # the database; compiling re-derives it (tuning.database.apply_tuned_schedules).
                 session.transfers[self.key] = float(np.mean([float(x) for x in run_secs])) if ok else None
             else:
                 session.database.commit_tuning_record(
@@ -534,13 +535,7 @@ class SearchSession:
 
     def transferred_schedule(self, mod: tvm.IRModule) -> Any:
         """The best schedule of a measured kernel with ``mod``'s anchor block, applied to ``mod``."""
-        if find_anchor_block(mod) is None or not self._anchor_db.has_workload(mod):
-            return None
-        try:
-            return self._anchor_db.query_schedule(mod, self.target, workload_name="main")
-        except Exception as err:  # pylint: disable=broad-except
-            logger.debug("no schedule transfer for %s: %s", mod["main"].attrs, err)
-            return None
+        return transfer_schedule(mod, self._anchor_db, self.target)
 
     def records_of(self, mod: tvm.IRModule) -> list[Any]:
         """Every record of kernel ``mod`` in the database, failed ones included."""
@@ -669,8 +664,7 @@ class SearchSession:
     def compile(self, sample: ArchSample) -> Any:
         """Build ``sample`` with the best schedules in the database."""
         fused = self._fused.get(sample.id) or lower_for_tuning(self.mod, self.target, sample=sample)
-        with self.target, with_schedule_transfer(self.database, self._anchor_db):
-            tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+        tuned = apply_tuned_schedules(fused, self.database, self.target, self._anchor_db)
         return tvm.compile(tuned, target=self.target)
 
     def measure_end_to_end_ms(self, sample: ArchSample, *, repeat: int = 10) -> tuple[float, Any]:

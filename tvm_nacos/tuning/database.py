@@ -30,6 +30,8 @@ RECORD_FILE = "database_tuning_record.json"
 
 #: MetaSchedule records a failed candidate with this run time.
 FAILED_RUN_SECS = 1e9
+#: PrimFunc attribute that marks a kernel as scheduled (MetaScheduleApplyDatabase sets it).
+IS_SCHEDULED_ATTR = "tirx.is_scheduled"
 
 __all__ = [
     "TuningLedger",
@@ -39,7 +41,9 @@ __all__ = [
     "num_records",
     "open_database",
     "repair_json_lines",
-    "with_schedule_transfer",
+    "anchor_database_of",
+    "apply_tuned_schedules",
+    "transfer_schedule",
 ]
 
 
@@ -183,44 +187,105 @@ class TuningLedger:
         os.replace(tmp, self.path)
 
 
-def with_schedule_transfer(database: Any, anchor_database: Any = None) -> Any:
-    """``database``, falling back to schedules transferred between kernels of one anchor block.
+def anchor_database_of(database: Any) -> Any:
+    """An ``anchor-block`` database holding the best valid record of every workload of
+    ``database`` that has an anchor block (a convolution or matmul)."""
+    from tvm_nacos._compat import find_anchor_block, structural_hash  # pylint: disable=import-outside-toplevel
 
-    A kernel with records of its own gets its best one. A kernel without (a fused variant the
-    search measured only through a transferred schedule, see
+    best: dict[int, tuple[float, Any]] = {}
+    for record in database.get_all_tuning_records():
+        secs = [float(s) for s in record.run_secs or []]
+        mean = sum(secs) / len(secs) if secs else FAILED_RUN_SECS
+        if mean >= FAILED_RUN_SECS:
+            continue
+        key = int(structural_hash(record.workload.mod))
+        if key not in best or mean < best[key][0]:
+            best[key] = (mean, record)
+    anchor_database = ms.database.MemoryDatabase(module_equality="anchor-block")
+    for _, record in best.values():
+        if find_anchor_block(record.workload.mod) is not None:
+            anchor_database.commit_tuning_record(
+                ms.database.TuningRecord(
+                    record.trace, anchor_database.commit_workload(record.workload.mod), record.run_secs,
+                    record.target, record.args_info,
+                )
+            )
+    return anchor_database
+
+
+def transfer_schedule(mod: tvm.IRModule, anchor_database: Any, target: tvm.target.Target) -> Any:
+    """``mod`` scheduled with the best schedule of a kernel with its anchor block, or ``None``.
+
+    The record comes from ``anchor_database`` (``anchor-block`` equality); its trace is re-applied
+    to ``mod`` by MetaSchedule's ``ScheduleUsingAnchorTrace`` (``Database.query_schedule`` would
+    replay it on the record's own kernel instead, dropping ``mod``'s epilogue). ``None`` where
+    no such kernel was measured or the trace does not transfer.
+    """
+    from tvm.s_tir.meta_schedule.trace_apply import schedule_using_anchor_trace  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos._compat import find_anchor_block, tir_schedule_class  # pylint: disable=import-outside-toplevel
+
+    if find_anchor_block(mod) is None or not anchor_database.has_workload(mod):
+        return None
+    record = anchor_database.query_tuning_record(mod, target, workload_name="main")
+    if record is None:
+        return None
+    sch = tir_schedule_class()(mod)
+    try:
+        schedule_using_anchor_trace(sch, record.trace, target)
+    except Exception as err:  # pylint: disable=broad-except
+        message = str(err).strip().splitlines()
+        logger.debug("no schedule transfer: %s", message[-1] if message else type(err).__name__)
+        return None
+    return sch
+
+
+def apply_tuned_schedules(
+    fused: tvm.IRModule, database: Any, target: tvm.target.Target, anchor_database: Any = None
+) -> tvm.IRModule:
+    """Schedule the kernels of ``fused`` with the database, and the rest by schedule transfer.
+
+    A kernel with records of its own gets its best one (``MetaScheduleApplyDatabase``). A kernel
+    without (a fused variant the search measured only through a transferred schedule, see
     :meth:`tvm_nacos.cosearch.session.TaskTuner.transfer_candidate`) gets the best schedule of a
-    kernel with the same anchor block (convolution or matmul), re-applied to it by MetaSchedule's
-    anchor-trace transfer. Use it in place of ``database`` under ``MetaScheduleApplyDatabase``.
+    kernel with the same anchor block, re-applied by MetaSchedule's anchor-trace transfer; where
+    that transfer does not apply, the kernel stays unscheduled (and is logged).
 
     Parameters
     ----------
+    fused : tvm.IRModule
+        A module from :func:`tvm_nacos.tuning.tasks.lower_for_tuning`.
     database : ms.database.Database
         The tuning database (structural equality).
+    target : tvm.target.Target
     anchor_database : ms.database.Database, optional
-        An ``anchor-block`` database already holding the best records; by default one is built
-        from the best valid record of every workload of ``database`` that has an anchor block.
+        The ``anchor-block`` database to transfer from; by default :func:`anchor_database_of`.
+
+    Returns
+    -------
+    tvm.IRModule
+        ``fused`` with scheduled kernels, ready for ``tvm.compile``.
     """
-    from tvm_nacos._compat import find_anchor_block  # pylint: disable=import-outside-toplevel
+    from tvm import relax  # pylint: disable=import-outside-toplevel
 
-    if anchor_database is None:
-        from tvm_nacos._compat import structural_hash  # pylint: disable=import-outside-toplevel
-
-        best: dict[int, tuple[float, Any]] = {}
-        for record in database.get_all_tuning_records():
-            secs = [float(s) for s in record.run_secs or []]
-            mean = sum(secs) / len(secs) if secs else FAILED_RUN_SECS
-            if mean >= FAILED_RUN_SECS:
-                continue
-            key = int(structural_hash(record.workload.mod))
-            if key not in best or mean < best[key][0]:
-                best[key] = (mean, record)
-        anchor_database = ms.database.MemoryDatabase(module_equality="anchor-block")
-        for _, record in best.values():
-            if find_anchor_block(record.workload.mod) is not None:
-                anchor_database.commit_tuning_record(
-                    ms.database.TuningRecord(
-                        record.trace, anchor_database.commit_workload(record.workload.mod), record.run_secs,
-                        record.target, record.args_info,
-                    )
-                )
-    return ms.database.OrderedUnionDatabase(database, anchor_database)
+    with target, database:
+        tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
+    unscheduled = [
+        (gv, func) for gv, func in tuned.functions_items()
+        if isinstance(func, tvm.tirx.PrimFunc) and not (func.attrs and func.attrs.get(IS_SCHEDULED_ATTR, False))
+    ]
+    if not unscheduled:
+        return tuned
+    anchor_database = anchor_database if anchor_database is not None else anchor_database_of(database)
+    for gv, func in unscheduled:
+        sch = transfer_schedule(tvm.IRModule({"main": func}), anchor_database, target)
+        if sch is None:
+            logger.info("kernel %s stays unscheduled: no tuned schedule of its own or of its anchor block", gv.name_hint)
+            continue
+        if sch is not None:
+            scheduled = sch.mod["main"].with_attr(IS_SCHEDULED_ATTR, True)
+            symbol = func.attrs.get("global_symbol") if func.attrs is not None else None
+            # The schedule names its function "main"; keep the kernel's own symbol (or none).
+            scheduled = scheduled.with_attr("global_symbol", symbol) if symbol is not None else scheduled.without_attr("global_symbol")
+            tuned[gv] = scheduled
+    return tuned
