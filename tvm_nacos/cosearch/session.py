@@ -105,6 +105,7 @@ class TaskTuner:
         self._pending: list[Any] | None = None
         self._workload: Any = None
         self._transfer: Any = None
+        self._transfer_replays = False
         self._transfer_looked = -1
         if previous and self.best_secs is not None:
             best = min(
@@ -162,6 +163,7 @@ class TaskTuner:
             if sch is not None:
                 # Arguments as the scheduled kernel takes them (weights in a rewritten layout).
                 self._transfer = ms.MeasureCandidate(sch, ms.arg_info.ArgInfo.from_entry_func(sch.mod, remove_preproc=True))
+                self._transfer_replays = _replays(sch, self.mod)
         return self._transfer if self.trials == 0 else None
 
     def predicted_best_secs(self) -> tuple[float, float]:
@@ -220,10 +222,10 @@ class TaskTuner:
         for candidate, result in zip(candidates, results):
             run_secs = result.run_secs if result.error_msg is None and result.run_secs else [FAILED_RUN_SECS * 10]
             ok = result.error_msg is None and bool(result.run_secs)
-            if candidate is transfer:
-                # A transferred trace does not always replay on this kernel by itself (MetaSchedule
-                # re-derives it from the anchor trace), so it is kept in the search state, not in
-                # the database; compiling re-derives it (tuning.database.apply_tuned_schedules).
+            if candidate is transfer and not self._transfer_replays:
+                # A transferred schedule whose trace does not replay on this kernel by itself
+                # cannot be a database record: it is kept in the search state, and compiling
+                # re-derives it (tuning.database.apply_tuned_schedules).
                 session.transfers[self.key] = float(np.mean([float(x) for x in run_secs])) if ok else None
             else:
                 session.database.commit_tuning_record(
@@ -247,6 +249,18 @@ class TaskTuner:
         self.trials += len(candidates)
         _remove_artifacts(builds)
         return len(candidates)
+
+
+def _replays(sch: Any, mod: tvm.IRModule) -> bool:
+    """Whether ``sch``'s trace, replayed on ``mod`` alone, gives ``sch``'s module."""
+    from tvm_nacos._compat import structural_equal, tir_schedule_class  # pylint: disable=import-outside-toplevel
+
+    replay = tir_schedule_class()(mod)
+    try:
+        sch.trace.apply_to_schedule(replay, remove_postproc=False)
+    except Exception:  # pylint: disable=broad-except
+        return False
+    return bool(structural_equal(replay.mod, sch.mod))
 
 
 def _remove_artifacts(builds: Sequence[Any]) -> None:
