@@ -38,27 +38,7 @@ import tempfile
 import time
 
 import numpy as np
-
-
-def _option(text: str) -> tuple[str, int | float | str]:
-    key, _, value = text.partition("=")
-    for kind in (int, float):
-        try:
-            return key, kind(value)
-        except ValueError:
-            pass
-    return key, value
-
-
-def _unique_samples(space, count: int, seed: int) -> list:
-    rng = np.random.default_rng(seed)
-    seen: dict = {}
-    for _ in range(50 * count):  # bounded: stop even if the space is smaller than count
-        sample = space.sample(rng)
-        seen.setdefault(sample.id, sample)
-        if len(seen) == count:
-            break
-    return list(seen.values())
+from _common import parse_option, unique_samples
 
 
 def _spearman(proxy: list[float], tuned: list[float]) -> float:
@@ -99,10 +79,10 @@ def main() -> None:
         print(f"[{time.perf_counter() - wall_start:7.1f} s] {name}: {phases[name]} s", flush=True)
 
     start = time.perf_counter()
-    options = dict(_option(o) for o in args.option)
+    options = dict(parse_option(o) for o in args.option)
     builtin = spaces.get(args.space, **options)
     mod = builtin.ir_module()
-    samples = _unique_samples(builtin.space, args.num_archs, args.seed)
+    samples = unique_samples(builtin.space, args.num_archs, args.seed)
     phase("import", start)
     target = host_target()
     work_dir = args.work_dir or tempfile.mkdtemp(prefix="proxy_ranking_")

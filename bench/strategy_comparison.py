@@ -1,14 +1,17 @@
 """Joint search vs two-stage vs random at an equal measurement budget, over several seeds.
 
-Each run is one ``tvm_nacos.search`` call on ``nas-bench-201`` (accuracy: ``TableAccuracy``,
-CIFAR-10 ``valid_accuracy`` of the NAS-Bench-201 table), target the host CPU, with its own fresh
-work directory: no tuning database is shared between strategies or seeds. Runs go one after
-the other in this process; the space's IR module is imported once and reused.
+Each run is one ``tvm_nacos.search`` call on a built-in space, target the host CPU, with its own
+fresh work directory: no tuning database is shared between strategies or seeds. Runs go one
+after the other in this process; the space's IR module is imported once and reused. Accuracy:
+``nas-bench-201`` uses ``TableAccuracy`` (CIFAR-10 ``valid_accuracy`` of the NAS-Bench-201
+table); a space without a table uses a zero-cost proxy (``--accuracy``, default ``synflow``) on a
+log10 scale, one estimator object (and cache) for every run.
 
 Per run: trials used, wall time, the front (every point tuned and measured end to end), and
 the tuned end-to-end latency of the fastest front architecture whose accuracy reaches the
 thresholds that about 5 % and 20 % of the space reach (the 95th and 80th percentiles of
-``valid_accuracy`` over the 15,625 cells). After all runs, one reference point for every
+``valid_accuracy`` over the 15,625 cells; without a table, of the estimator over
+``--threshold-samples`` random architectures). After all runs, one reference point for every
 hypervolume: accuracy = the 80th-percentile threshold, latency = 1.1 × the largest end-to-end
 latency on any run's front (``hv``), plus a wide variant with the space's lowest accuracy
 (``hv_wide``, dominated by fast, poor cells). The summary is mean ± std over seeds.
@@ -19,6 +22,8 @@ Usage::
     python bench/strategy_comparison.py --budget 300 --seeds 0,1,2 \\
         --strategies joint,two-stage,random --json bench/results/strategy_comparison_nb201.json \\
         --plot bench/results/strategy_comparison_nb201.png
+    python bench/strategy_comparison.py --space mobilenet-v2 --option resolution=32 --budget 500 \\
+        --json bench/results/strategy_comparison_mbv2_b500.json
 """
 
 from __future__ import annotations
@@ -34,34 +39,58 @@ import time
 from typing import Any
 
 import numpy as np
+from _common import log10_estimator, parse_option, unique_samples
 
 
 class _CachedSpace:
     """A built-in space whose IR module is imported once for all runs (10–15 s each otherwise)."""
 
     def __init__(self, builtin: Any) -> None:
-        self._builtin = builtin
+        self.builtin = builtin
         self._mod = None
 
     def ir_module(self, *, seed: int = 0) -> Any:
         if self._mod is None:
-            self._mod = self._builtin.ir_module(seed=seed)
+            self._mod = self.builtin.ir_module(seed=seed)
         return self._mod
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._builtin, name)
+        return getattr(self.builtin, name)
 
 
-def _thresholds() -> dict[str, float]:
-    from tvm_nacos.data.nas_bench_201 import load_table  # pylint: disable=import-outside-toplevel
+def make_accuracy(space: Any, name: str) -> Any:
+    """The estimator every run shares: the NAS-Bench-201 table, or a zero-cost proxy on a log10 scale."""
+    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy  # pylint: disable=import-outside-toplevel
 
-    column = np.asarray(load_table().metric("valid_accuracy"), dtype=float)
+    if name == "table":
+        if space.name != "nas-bench-201":
+            raise SystemExit(f"--accuracy table needs --space nas-bench-201 (the only space with a table), "
+                             f"not {space.name!r}; valid for it: synflow, naswot, grad_norm")
+        return TableAccuracy()
+    proxy = ZeroCostProxy.create(name, space=space.builtin)
+    return log10_estimator(proxy) if name == "synflow" else proxy
+
+
+def _thresholds(space: Any, accuracy: Any, num_samples: int) -> dict[str, float]:
+    """Accuracy levels that about 5 % and 20 % of the space reach, and the space's lowest."""
+    if accuracy.name == "nas-bench-201/valid_accuracy":
+        from tvm_nacos.data.nas_bench_201 import load_table  # pylint: disable=import-outside-toplevel
+
+        column = np.asarray(load_table().metric("valid_accuracy"), dtype=float)
+    else:
+        column = np.asarray(accuracy.evaluate(unique_samples(space.space, num_samples, seed=12345)), dtype=float)
     return {
         "top5pct": float(np.percentile(column, 95)),
         "top20pct": float(np.percentile(column, 80)),
         "space_min": float(column.min()),
         "space_max": float(column.max()),
     }
+
+
+def _arch_str(space: Any, sample: Any) -> str:
+    """The space's own notation (NAS-Bench-201's ``|op~i|+...``), else the options in label order."""
+    arch_str = getattr(space.builtin, "arch_str", None)
+    return arch_str(sample) if arch_str is not None else " ".join(sample.values())
 
 
 def _fastest_above(front: list[dict], threshold: float) -> float | None:
@@ -76,10 +105,9 @@ def _mean_std(values: list[float | None]) -> dict[str, Any]:
     return {"mean": float(np.mean(reached)), "std": float(np.std(reached)), "runs": len(reached)}
 
 
-def run_one(space: Any, strategy: str, seed: int, args: argparse.Namespace, thresholds: dict) -> dict:
+def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.Namespace, thresholds: dict) -> dict:
     """One search in a fresh work directory; the JSON-able record of the run."""
     import tvm_nacos  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.accuracy import TableAccuracy  # pylint: disable=import-outside-toplevel
 
     options: dict[str, Any] = {}
     if strategy in ("two-stage", "random"):
@@ -99,12 +127,12 @@ def run_one(space: Any, strategy: str, seed: int, args: argparse.Namespace, thre
                   f"{time.perf_counter() - wall_start:.0f} s", flush=True)
 
     result = tvm_nacos.search(
-        space, accuracy=TableAccuracy(), budget=args.budget, strategy=strategy, work_dir=work_dir, seed=seed,
+        space, accuracy=accuracy, budget=args.budget, strategy=strategy, work_dir=work_dir, seed=seed,
         strategy_options=options, progress=progress,
     )
     wall_secs = time.perf_counter() - wall_start
     front = [
-        {"arch_id": p.sample.id, "arch_str": space.arch_str(p.sample), "accuracy": p.accuracy,
+        {"arch_id": p.sample.id, "arch_str": _arch_str(space, p.sample), "accuracy": p.accuracy,
          "latency_ms": p.latency_ms, "estimated_latency_ms": p.estimated_latency_ms, "macs": p.macs}
         for p in result.pareto
     ]
@@ -156,7 +184,7 @@ def summarize(runs: list[dict], thresholds: dict) -> tuple[dict, dict]:
     return {"hv": reference, "hv_wide": wide}, summary
 
 
-def plot(runs: list[dict], thresholds: dict, path: str, seed: int) -> None:
+def plot(runs: list[dict], thresholds: dict, path: str, seed: int, space: str, accuracy: str) -> None:
     """Fronts of every strategy for one seed (accuracy up, latency left)."""
     import matplotlib  # pylint: disable=import-outside-toplevel
 
@@ -172,12 +200,14 @@ def plot(runs: list[dict], thresholds: dict, path: str, seed: int) -> None:
         ax.step(lat, acc, where="post", marker="o", label=f"{r['strategy']} ({len(points)} points)")
     for key, style in (("top5pct", ":"), ("top20pct", "--")):
         ax.axhline(thresholds[key], color="grey", linestyle=style, linewidth=0.8,
-                   label=f"{thresholds[key]:.2f}% (top {key[3:-3]} % of the space)")
+                   label=f"{thresholds[key]:.2f} (top {key[3:-3]} % of the space)")
     ax.set_xlabel("tuned end-to-end latency (ms), TVM llvm, 2 cores")
-    ax.set_ylabel("NAS-Bench-201 CIFAR-10 valid accuracy (%)")
+    is_table = accuracy == "nas-bench-201/valid_accuracy"
+    ax.set_ylabel("NAS-Bench-201 CIFAR-10 valid accuracy (%)" if is_table else accuracy)
     budget = runs[0]["budget"] if runs else 0
-    ax.set_title(f"nas-bench-201, budget {budget} trials, seed {seed}")
-    ax.set_ylim(bottom=max(80.0, min((p["accuracy"] for r in runs for p in r["front"]), default=80.0) - 1))
+    ax.set_title(f"{space}, budget {budget} trials, seed {seed}")
+    if is_table:
+        ax.set_ylim(bottom=max(80.0, min((p["accuracy"] for r in runs for p in r["front"]), default=80.0) - 1))
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -193,8 +223,13 @@ def _fmt(stat: dict, digits: int = 3) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--space", default="nas-bench-201", choices=["nas-bench-201"],
-                        help="a space with a table accuracy (only nas-bench-201 has one)")
+    parser.add_argument("--space", default="nas-bench-201", choices=["nas-bench-201", "mobilenet-v2", "resnet"])
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option of the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
+    parser.add_argument("--accuracy", default=None, choices=["table", "synflow", "naswot", "grad_norm"],
+                        help="default: table for nas-bench-201, synflow (log10) otherwise")
+    parser.add_argument("--threshold-samples", type=int, default=500,
+                        help="random architectures that set the accuracy thresholds when there is no table")
     parser.add_argument("--budget", type=int, default=300, help="measurement trials per run")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated")
     parser.add_argument("--strategies", default="joint,two-stage,random", help="comma-separated")
@@ -217,12 +252,15 @@ def main() -> None:
 
     seeds = [int(s) for s in args.seeds.split(",")]
     strategies = args.strategies.split(",")
-    thresholds = _thresholds()
+    options = dict(parse_option(o) for o in args.option)
     start = time.perf_counter()
-    space = _CachedSpace(spaces.get(args.space))
+    space = _CachedSpace(spaces.get(args.space, **options))
     space.ir_module()
     import_secs = time.perf_counter() - start
-    print(f"imported {args.space} in {import_secs:.1f} s; thresholds: {thresholds}", flush=True)
+    accuracy = make_accuracy(space, args.accuracy or ("table" if args.space == "nas-bench-201" else "synflow"))
+    thresholds = _thresholds(space, accuracy, args.threshold_samples)
+    print(f"imported {args.space} in {import_secs:.1f} s; accuracy {accuracy.name}; thresholds: {thresholds} "
+          f"({time.perf_counter() - start:.1f} s)", flush=True)
 
     runs: list[dict] = []
     if args.resume and os.path.exists(args.json):
@@ -235,7 +273,8 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
                     "cores": len(os.sched_getaffinity(0)), "target": str(host_target())},
         "space": args.space,
-        "accuracy": "TableAccuracy(valid_accuracy)",
+        "space_options": options,
+        "accuracy": accuracy.name,
         "budget": args.budget,
         "seeds": seeds,
         "strategies": strategies,
@@ -248,7 +287,7 @@ def main() -> None:
             if any(r["strategy"] == strategy and r["seed"] == seed for r in runs):
                 continue
             print(f"[{time.perf_counter() - start:7.1f} s] {strategy}, seed {seed}, budget {args.budget}", flush=True)
-            run = run_one(space, strategy, seed, args, thresholds)
+            run = run_one(space, accuracy, strategy, seed, args, thresholds)
             runs.append(run)
             print(f"[{time.perf_counter() - start:7.1f} s] {strategy} s{seed}: {run['trials_used']} trials, "
                   f"{run['wall_secs']} s, {len(run['front'])} on the front, {run['num_evaluated']} archs measured; "
@@ -263,10 +302,10 @@ def main() -> None:
                    "total_wall_secs": round(time.perf_counter() - start, 1)})
     with open(args.json, "w", encoding="utf-8") as f:
         json.dump(report, f, indent=1)
-    print(f"\nhypervolume reference: accuracy {references['hv']['accuracy']:.2f} %, "
-          f"latency {references['hv']['latency_ms']} ms (wide: accuracy {references['hv_wide']['accuracy']:.2f} %)\n")
-    print(f"| strategy | seeds | hypervolume | hypervolume (wide) | ms @ ≥{thresholds['top5pct']:.2f}% (runs) | "
-          f"ms @ ≥{thresholds['top20pct']:.2f}% (runs) | trials | wall s |")
+    print(f"\nhypervolume reference: accuracy {references['hv']['accuracy']:.2f}, "
+          f"latency {references['hv']['latency_ms']} ms (wide: accuracy {references['hv_wide']['accuracy']:.2f})\n")
+    print(f"| strategy | seeds | hypervolume | hypervolume (wide) | ms @ ≥{thresholds['top5pct']:.2f} (runs) | "
+          f"ms @ ≥{thresholds['top20pct']:.2f} (runs) | trials | wall s |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for strategy, s in summary.items():
         print(f"| {strategy} | {len(s['seeds'])} | {_fmt(s['hv'])} | {_fmt(s['hv_wide'], 1)} | "
@@ -279,7 +318,7 @@ def main() -> None:
         print(f"| {r['strategy']} | {r['seed']} | {r['hv']:.3f} | {r['latency_ms_at_top5pct'] or '—'} | "
               f"{r['latency_ms_at_top20pct'] or '—'} | {len(r['front'])} | {r['trials_used']} | {r['wall_secs']} |")
     if args.plot:
-        plot(runs, thresholds, args.plot, seeds[0])
+        plot(runs, thresholds, args.plot, seeds[0], args.space, accuracy.name)
         print(f"wrote {args.plot}")
     print(f"wrote {args.json}")
 

@@ -136,3 +136,18 @@ def test_package_import_stays_light() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["True", "True", "ZeroCostProxy", "False"], result.stdout + result.stderr
+
+
+def test_synflow_reaches_through_relu6_on_mobilenet_v2() -> None:
+    # ReLU6 saturates on synflow's all-ones input with non-negative weights; left in place it
+    # stops the flow to every layer before it, and all architectures score the same.
+    space = get("mobilenet-v2", resolution=32)
+    default = space.space.default_sample()
+    wide = ArchSample({**default, "stage3.block2.kernel": "k7"})
+    narrow = ArchSample({**default, "stage3.block2.expand": "e3"})
+    shallow = space.space.canonicalize({**default, "stage3.block2.depth": "skip"})
+    scores = dict(zip(["default", "wide", "narrow", "shallow"],
+                      SynflowProxy(space).evaluate([default, wide, narrow, shallow])))
+    assert len(set(scores.values())) == 4, scores
+    # Fewer channels or fewer blocks on the paths: less flow.
+    assert scores["default"] > scores["narrow"] > scores["shallow"] > 0, scores

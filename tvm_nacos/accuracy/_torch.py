@@ -16,6 +16,7 @@ __all__ = [
     "conv_and_linear_weights",
     "remove_batch_norms",
     "reset_batch_norms",
+    "unclip_activations",
     "select",
 ]
 
@@ -109,6 +110,22 @@ def remove_batch_norms(model: nn.Module) -> nn.Module:
         for name, child in list(parent.named_children()):
             if isinstance(child, nn.modules.batchnorm._BatchNorm):  # pylint: disable=protected-access
                 setattr(parent, name, nn.Identity())
+    return model
+
+
+def unclip_activations(model: nn.Module) -> nn.Module:
+    """Replace every clipping activation (``ReLU6``, ``Hardtanh``) of ``model`` by ``nn.ReLU`` (in place).
+
+    Synflow runs the network on an all-ones input with non-negative weights, where every
+    activation is positive and grows layer by layer: a ``ReLU6`` saturates at 6, its gradient is
+    zero, and no synaptic flow reaches the layers before it (every MobileNetV2 would score its
+    last layers only, the same for all architectures). ``ReLU`` is the identity on positive
+    inputs, the linearization synflow intends.
+    """
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Hardtanh):  # nn.ReLU6 is a Hardtanh
+                setattr(parent, name, nn.ReLU())
     return model
 
 

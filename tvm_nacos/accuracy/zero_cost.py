@@ -56,6 +56,7 @@ from tvm_nacos.accuracy._torch import (
     conv_and_linear_weights,
     remove_batch_norms,
     reset_batch_norms,
+    unclip_activations,
 )
 from tvm_nacos.accuracy.base import AccuracyEstimator
 from tvm_nacos.accuracy.data import DigitsData, load_digits_data
@@ -189,7 +190,8 @@ class SynflowProxy(ZeroCostProxy):
     """Synaptic flow (Tanaka et al. 2020) of the untrained network: a data-free ranking score.
 
     Batch norms are removed (replaced by identities, as ``synflow`` with ``bn=False`` in
-    Abdelfattah et al.'s code), all parameters made non-negative (``abs``) and the network run in
+    Abdelfattah et al.'s code), clipping activations (``ReLU6``) become ``ReLU`` (a saturated
+    ``ReLU6`` would stop the flow to every layer before it), all parameters made non-negative (``abs``) and the network run in
     float64, so the product of weights along every path cannot overflow or cancel. With an all-ones
     input of the space's shape, ``R = sum(output)`` and the score is ``Σ |θ · ∂R/∂θ|`` over the
     weights of the convolutions and linear layers. Values span many orders of magnitude (about
@@ -199,7 +201,7 @@ class SynflowProxy(ZeroCostProxy):
     proxy: ClassVar[str] = "synflow"
 
     def score(self, network: nn.Module) -> float:
-        network = remove_batch_norms(network).double().train()
+        network = unclip_activations(remove_batch_norms(network)).double().train()
         with torch.no_grad():
             for param in network.parameters():
                 param.abs_()

@@ -282,10 +282,9 @@ def apply_tuned_schedules(
         if sch is None:
             logger.info("kernel %s stays unscheduled: no tuned schedule of its own or of its anchor block", gv.name_hint)
             continue
-        if sch is not None:
-            scheduled = sch.mod["main"].with_attr(IS_SCHEDULED_ATTR, True)
-            symbol = func.attrs.get("global_symbol") if func.attrs is not None else None
-            # The schedule names its function "main"; keep the kernel's own symbol (or none).
-            scheduled = scheduled.with_attr("global_symbol", symbol) if symbol is not None else scheduled.without_attr("global_symbol")
-            tuned[gv] = scheduled
+        scheduled = sch.mod["main"].with_attr(IS_SCHEDULED_ATTR, True)
+        symbol = func.attrs.get("global_symbol") if func.attrs is not None else None
+        # The schedule names its function "main"; keep the kernel's own symbol (or none).
+        scheduled = scheduled.with_attr("global_symbol", symbol) if symbol is not None else scheduled.without_attr("global_symbol")
+        tuned[gv] = scheduled
     return tuned

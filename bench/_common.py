@@ -1,0 +1,55 @@
+"""Helpers shared by the benchmark scripts of ``bench/`` (run as ``python bench/<script>.py``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+def parse_option(text: str) -> tuple[str, int | float | str]:
+    """``"KEY=VALUE"`` of ``--option`` → ``(key, value)``, the value an int or float where it parses as one."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise SystemExit(f"--option takes KEY=VALUE (e.g. resolution=32), got {text!r}")
+    for kind in (int, float):
+        try:
+            return key, kind(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def unique_samples(space: Any, count: int, seed: int) -> list:
+    """Up to ``count`` distinct random architectures of ``space`` (fewer if the space is smaller)."""
+    rng = np.random.default_rng(seed)
+    seen: dict = {}
+    for _ in range(50 * count):  # bounded: stop even if the space is smaller than count
+        sample = space.sample(rng)
+        seen.setdefault(sample.id, sample)
+        if len(seen) == count:
+            break
+    return list(seen.values())
+
+
+def log10_estimator(estimator: Any) -> Any:
+    """``estimator`` with its scores on a log10 scale (synflow spans ~1e6 to 1e50).
+
+    The ranking does not change; the hypervolume of a front and the joint strategy's hypervolume
+    acquisition become meaningful (on the raw scale, the largest score is all of it).
+    """
+    from tvm_nacos.accuracy.base import AccuracyEstimator  # pylint: disable=import-outside-toplevel
+
+    class Log10(AccuracyEstimator):
+        is_cheap: ClassVar[bool] = estimator.is_cheap
+
+        @property
+        def name(self) -> str:
+            return f"log10({estimator.name})"
+
+        def _evaluate(self, samples: Sequence[Any]) -> list[float]:
+            return [math.log10(v) if v > 0 else float("-inf") for v in estimator.evaluate(samples)]
+
+    return Log10(estimator.space)
