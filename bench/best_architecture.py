@@ -13,6 +13,8 @@ Example::
 
     python bench/best_architecture.py --work-dir bench/work/strategy_comparison/joint-300-s0 \
         --json bench/results/best_architecture_nb201.json
+    python bench/best_architecture.py --work-dir /tmp/nacos_joint_s0_xyz --option resolution=32 \
+        --json bench/results/best_architecture_mbv2.json
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _common import parse_option
 import tvm
 from tvm import relax
 
@@ -105,13 +108,15 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200, help="timed runs of each model")
     parser.add_argument("--eager-threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--top-kernels", type=int, default=4)
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="an option the search gave the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
 
     result = json.loads((Path(args.work_dir) / "pareto.json").read_text())
     if not result.get("space"):
         raise SystemExit("this script needs the work directory of a search of a built-in space")
-    space = spaces.get(result["space"])
+    space = spaces.get(result["space"], **dict(parse_option(o) for o in args.option))
     target = as_target(json.loads(result["target"]) if result["target"].startswith("{") else result["target"])
     database = open_database(args.work_dir, target)
     mod = space.ir_module()

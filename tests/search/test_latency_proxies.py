@@ -69,3 +69,31 @@ def test_eager_proxy_needs_a_builtin_space_and_a_cpu_target(nb201, supernet, tmp
         )
     with pytest.raises(ValueError, match=r"needs an llvm target, not 'cuda'.*'macs', 'untuned'"):
         TWO_STAGE_PROXIES["eager"](_session(nb201, {"kind": "cuda"}), [nb201.default_sample()])
+
+
+def test_architecture_macs_equal_the_specialized_count(nb201) -> None:
+    from tvm_nacos.cosearch.latency_proxies import ArchitectureMacs, count_macs
+    from tvm_nacos.passes import SpecializeArch
+
+    mod = nb201.ir_module()
+    macs = ArchitectureMacs(mod)
+    rng = np.random.default_rng(3)
+    samples = [nb201.space.sample(rng) for _ in range(6)]
+    samples += [ArchSample({label: "none" for label in EDGE_LABELS}),
+                ArchSample({label: "nor_conv_3x3" for label in EDGE_LABELS})]
+    values = [macs(s) for s in samples]
+    assert values == [count_macs(SpecializeArch(s)(mod)) for s in samples]
+    assert len(set(values)) > 4 and values[-2] < values[-1]
+
+
+def test_architecture_macs_follow_nested_choices(supernet) -> None:
+    # The example supernet has a conditional choice: the MACs of an option inside a parent
+    # option count only when the parent picks it; SpecializeArch is the reference.
+    from tvm_nacos.analysis import search_space as space_of
+    from tvm_nacos.cosearch.latency_proxies import ArchitectureMacs, count_macs
+    from tvm_nacos.passes import SpecializeArch
+
+    space = space_of(supernet)
+    macs = ArchitectureMacs(supernet)
+    for sample in space.enumerate():
+        assert macs(sample) == count_macs(SpecializeArch(sample)(supernet)), sample

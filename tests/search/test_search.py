@@ -34,7 +34,7 @@ def supernet() -> tvm.IRModule:
     return tvm_nacos.from_torch(example_supernet(), (example_input(),))
 
 
-def _fake_search(supernet, tmp_path, strategy: str, seed: int = 0, budget: int = 48, **options):
+def _fake_search(supernet, tmp_path, strategy: str, seed: int = 0, budget: int = 48, accuracy=accuracy, **options):
     return tvm_nacos.search(
         supernet, target=TARGET, accuracy=accuracy, budget=budget, strategy=strategy, work_dir=tmp_path,
         seed=seed, builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7),
@@ -97,6 +97,30 @@ def test_joint_completes_a_front_at_small_budgets(supernet, tmp_path, budget: in
     assert result.trials_used <= budget
 
 
+def _bigger_is_not_better(samples) -> list[float]:
+    """An accuracy under which the larger options lose: most architectures are dominated."""
+    op = {"conv3x3": 92.0, "conv5x5": 90.0, "dwsep3x3": 88.0}
+    return [op[s["block1.op"]] + (3.0 if s["block2.depth"] == "keep" else 0.0) - (1.0 if s.get("block2.kernel") == "k5" else 0.0)
+            for s in samples]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_joint_starts_from_the_accuracy_macs_front(supernet, tmp_path, seed: int) -> None:
+    """The first architectures the joint search looks at are the best by (accuracy, MACs)."""
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.cosearch.latency_proxies import ArchitectureMacs
+    from tvm_nacos.search_space import ArchSample
+
+    _fake_search(supernet, tmp_path, "joint", seed=seed, budget=12, accuracy=_bigger_is_not_better, initial_population=2)
+    state = json.loads((tmp_path / "search" / "state.json").read_text())
+    start = {ArchSample.from_dict(d).id for d in state["strategy_state"]["population"][:2]}
+    everyone = list(search_space(supernet).enumerate())
+    macs = ArchitectureMacs(supernet)
+    front = {everyone[i].id for i in pareto_indices(_bigger_is_not_better(everyone), [macs(s) for s in everyone])}
+    assert 2 <= len(front) <= len(everyone) // 2
+    assert start <= front
+
+
 def _trajectory(work_dir) -> dict:
     """What a run did, in order: every measured candidate (trace, run time) and each batch's task."""
     from tvm_nacos.tuning.database import database_dir
@@ -135,6 +159,8 @@ def test_bad_input(supernet, tmp_path) -> None:
     # Unknown strategy, bad budgets, no choice points ...: tests/test_bad_input.py.
     with pytest.raises(ValueError, match=r"unknown two-stage proxy 'flops'.*'macs'"):
         _fake_search(supernet, tmp_path, "two-stage", proxy="flops")
+    with pytest.raises(ValueError, match=r"seed_candidates must be >= 0 \(0: a random start\), got -1"):
+        _fake_search(supernet, tmp_path / "negative", "joint", seed_candidates=-1)
 
 
 def test_strategy_honours_the_metaschedule_contract(tmp_path) -> None:

@@ -4,7 +4,9 @@ All of them spend the same kind of budget (measured schedule candidates) through
 :class:`~tvm_nacos.cosearch.session.SearchSession`, and return the architectures whose kernels
 were all measured; :func:`tvm_nacos.cosearch.api.search` then measures the front end to end.
 
-- ``joint``: one loop over architectures and schedules. Each round makes new architectures from
+- ``joint``: one loop over architectures and schedules. It starts from the best-ranked of a
+  broad random sample by accuracy and MACs (what two-stage knows before it measures anything,
+  for the price of an accuracy estimate and a MAC count per candidate). Each round makes new architectures from
   the current front (mutation and crossover), estimates every architecture's tuned latency from
   the kernels measured so far and the shared cost model's predictions for the rest, and spends
   the next batch on the kernel whose measurement promises the largest gain summed over the
@@ -89,6 +91,20 @@ def run_exhaustive(session: SearchSession, *, trials_per_task: int = DEFAULT_TRI
     return _fully_measured(session)
 
 
+def _rank_by_proxy(session: SearchSession, candidates: list[ArchSample], proxy: str) -> list[ArchSample]:
+    """``candidates`` in order of non-dominated rank on (accuracy, ``proxy``), the best first."""
+    accuracy = session.accuracy(candidates)
+    values = TWO_STAGE_PROXIES[proxy](session, candidates)
+    remaining = list(range(len(candidates)))
+    order: list[int] = []
+    while remaining:  # peel off non-dominated fronts of (accuracy, proxy)
+        front = pareto_indices([accuracy[i] for i in remaining], [values[i] for i in remaining])
+        order.extend(remaining[i] for i in front)
+        front_set = {remaining[i] for i in front}
+        remaining = [i for i in remaining if i not in front_set]
+    return [candidates[i] for i in order]
+
+
 def run_two_stage(
     session: SearchSession,
     *,
@@ -101,16 +117,8 @@ def run_two_stage(
         raise ValueError(f"unknown two-stage proxy {proxy!r}; valid: {sorted(TWO_STAGE_PROXIES)}")
     # ``session.state["order"]``: the ranked plan (restored on resume, not ranked again).
     if "order" not in session.state:
-        candidates = _unique_samples(session, num_candidates)
-        accuracy = session.accuracy(candidates)
-        values = TWO_STAGE_PROXIES[proxy](session, candidates)
-        remaining = list(range(len(candidates)))
-        order: list[int] = []
-        while remaining:  # peel off non-dominated fronts of (accuracy, proxy)
-            front = pareto_indices([accuracy[i] for i in remaining], [values[i] for i in remaining])
-            order.extend(remaining[i] for i in front)
-            remaining = [i for j, i in enumerate(remaining) if j not in set(front)]
-        session.state["order"] = [candidates[i].to_dict() for i in order]
+        ranked = _rank_by_proxy(session, _unique_samples(session, num_candidates), proxy)
+        session.state["order"] = [s.to_dict() for s in ranked]
     for data in session.state["order"]:
         if session.trials_left <= 0:
             break
@@ -180,6 +188,7 @@ def run_joint(
     session: SearchSession,
     *,
     initial_population: int = 16,
+    seed_candidates: int = 200,
     children_per_round: int = 4,
     optimism: float = 1.0,
     finish_fraction: float = 0.25,
@@ -191,7 +200,12 @@ def run_joint(
     ----------
     session : SearchSession
     initial_population : int
-        Random architectures to start from.
+        Architectures to start from.
+    seed_candidates : int
+        Random architectures ranked as two-stage ranks them (non-dominated fronts of accuracy
+        and MACs); the search starts from the best ``initial_population`` of them. It costs an
+        accuracy estimate and a MAC count per candidate, no measurement. ``0``: start from
+        ``initial_population`` random architectures.
     children_per_round : int
         New architectures (mutations and crossovers of the current front) per round.
     optimism : float
@@ -204,12 +218,19 @@ def run_joint(
     finish_batch : int
         Candidates per unmeasured kernel in that last phase (a first measurement, not a tuning).
     """
+    if seed_candidates < 0:
+        raise ValueError(f"seed_candidates must be >= 0 (0: a random start), got {seed_candidates!r}")
     space, rng = session.space, session.rng
     # ``session.state["population"]``: every architecture looked at (restored on resume).
     if "population" in session.state:
         population = {s.id: s for s in map(ArchSample.from_dict, session.state["population"])}
     else:
-        population = {s.id: s for s in _unique_samples(session, initial_population)}
+        if seed_candidates > 0:
+            ranked = _rank_by_proxy(session, _unique_samples(session, max(seed_candidates, initial_population)), "macs")
+            start = ranked[:initial_population]
+        else:
+            start = _unique_samples(session, initial_population)
+        population = {s.id: s for s in start}
         session.state["population"] = [s.to_dict() for s in population.values()]
 
     def unmeasured(estimate: ArchitectureEstimate) -> list[str]:
