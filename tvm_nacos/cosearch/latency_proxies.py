@@ -68,8 +68,8 @@ class ArchitectureMacs:
     Reads the module once: each Relax function's own conv2d/matmul MACs and the functions it
     calls. An architecture's MACs are then a walk of the call graph from the public functions
     that enters, at each choice point's stub, the option the architecture picks (the default
-    where it picks none): microseconds per architecture, where ``count_macs(SpecializeArch(s)(mod))``
-    takes ~0.3 s on ``nas-bench-201``, and the same value (the tests check it).
+    where it picks none). Same value as ``count_macs(SpecializeArch(s)(mod))`` (the tests check
+    it), which takes ~0.3 s per architecture on ``nas-bench-201``; this walk is pure Python.
 
     Parameters
     ----------
