@@ -33,18 +33,24 @@ Measure = Literal["macs", "params"]
 CAPACITY_MEASURES = ("macs", "params")
 
 
-def count_constant_elements(mod: Any) -> int:
-    """Elements of every tensor constant of the Relax functions of ``mod`` (weights, biases, BN statistics)."""
-    from tvm import relax  # pylint: disable=import-outside-toplevel
-
+def constant_elements(expr: Any) -> int:
+    """Elements of ``expr`` if it is a tensor constant (weights, biases, BN statistics), else 0."""
     from tvm_nacos._compat import GenericConst  # pylint: disable=import-outside-toplevel
+
+    if isinstance(expr, GenericConst) and len(expr.value.shape) > 0:
+        return math.prod(int(d) for d in expr.value.shape)
+    return 0
+
+
+def count_constant_elements(mod: Any) -> int:
+    """Elements of every tensor constant of the Relax functions of ``mod``."""
+    from tvm import relax  # pylint: disable=import-outside-toplevel
 
     total = 0
 
     def visit(expr: Any) -> None:
         nonlocal total
-        if isinstance(expr, GenericConst) and len(expr.value.shape) > 0:
-            total += math.prod(int(d) for d in expr.value.shape)
+        total += constant_elements(expr)
 
     for func in mod.functions.values():
         if isinstance(func, relax.Function):
@@ -79,6 +85,7 @@ class CapacityProxy(AccuracyEstimator):
         super().__init__(search_space(mod))
         self.mod = mod
         self.measure: str = measure
+        self._counter: Any = None
 
     @property
     def name(self) -> str:
@@ -86,13 +93,14 @@ class CapacityProxy(AccuracyEstimator):
         return f"capacity/{self.measure}"
 
     def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
-        from tvm_nacos.cosearch.latency_proxies import count_macs  # pylint: disable=import-outside-toplevel
-        from tvm_nacos.passes import SpecializeArch  # pylint: disable=import-outside-toplevel
+        if self._counter is None:  # read the module once; each architecture is then a call-graph walk
+            from tvm_nacos.cosearch.latency_proxies import ArchitectureCounter, ArchitectureMacs  # pylint: disable=import-outside-toplevel
 
-        count = count_macs if self.measure == "macs" else count_constant_elements
+            self._counter = (ArchitectureMacs(self.mod) if self.measure == "macs"
+                             else ArchitectureCounter(self.mod, constant_elements, per_call=False))
         scores = []
         for sample in samples:
-            value = count(SpecializeArch(sample)(self.mod))
+            value = self._counter(sample)
             scores.append(math.log10(max(value, 1)))
             logger.debug("%s: %s -> %d", self.name, sample.id, value)
         return scores
