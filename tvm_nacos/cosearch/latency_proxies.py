@@ -86,13 +86,17 @@ class ArchitectureCounter:
     """
 
     def __init__(self, mod: tvm.IRModule, count_expr: Callable[[relax.Expr], int], *, per_call: bool = True) -> None:
-        from tvm_nacos.ir.choice import ATTR_CHOICE, ATTR_DEFAULT, ATTR_OPTION_FUNCS, ATTR_OPTIONS  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.ir.choice import find_choice_points  # pylint: disable=import-outside-toplevel
 
         self.per_call = per_call
         self._own: dict[str, int] = {}
         self._calls: dict[str, list[str]] = {}
         #: stub name → (label, {option: option function name}, default option)
-        self._stubs: dict[str, tuple[str, dict[str, str], str]] = {}
+        self._stubs: dict[str, tuple[str, dict[str, str], str]] = {
+            point.stub.name_hint: (point.label, {o: f.name_hint for o, f in zip(point.options, point.option_funcs)},
+                                   point.default)
+            for point in find_choice_points(mod)
+        }
         self._entries: list[str] = []
         for gv, func in mod.functions_items():
             if not isinstance(func, relax.Function):
@@ -108,13 +112,7 @@ class ArchitectureCounter:
 
             relax.analysis.post_order_visit(func.body, visit)
             self._own[name], self._calls[name] = own, calls
-            attrs = func.attrs
-            if attrs is not None and ATTR_CHOICE in attrs:
-                options = [str(o) for o in attrs[ATTR_OPTIONS]]
-                funcs = dict(zip(options, (str(f) for f in attrs[ATTR_OPTION_FUNCS])))
-                default = str(attrs[ATTR_DEFAULT]) if ATTR_DEFAULT in attrs else options[0]
-                self._stubs[name] = (str(attrs[ATTR_CHOICE]), funcs, default)
-            if attrs is not None and "global_symbol" in attrs:
+            if func.attrs is not None and "global_symbol" in func.attrs:
                 self._entries.append(name)
 
     def _resolve(self, name: str, sample: Mapping[str, str]) -> str:
