@@ -6,16 +6,20 @@ were all measured; :func:`tvm_nacos.cosearch.api.search` then measures the front
 
 - ``joint``: one loop over architectures and schedules. It starts from the best-ranked of a
   broad random sample by accuracy and MACs (what two-stage knows before it measures anything,
-  for the price of an accuracy estimate and a MAC count per candidate). Each round makes new architectures from
-  the current front (mutation and crossover), estimates every architecture's tuned latency from
-  the kernels measured so far and the shared cost model's predictions for the rest, and spends
-  the next batch on the kernel whose measurement promises the largest gain summed over the
-  architectures that could still reach the front, each weighted by the hypervolume it could
-  add (so both ends of the front get measured, not only the fastest architectures). The trials
-  that completing the front needs are kept for the end.
+  for the price of an accuracy estimate and a MAC count per candidate). Each round makes new
+  architectures from the current front (mutation and crossover), estimates every
+  architecture's tuned latency from the kernels measured so far and the shared cost model's
+  predictions for the rest, and spends the next batch on the kernel whose measurement promises
+  the largest gain summed over the architectures that could still reach the front, each
+  weighted by the hypervolume it could add (so both ends of the front get measured, not only
+  the fastest architectures). Only what sets architectures apart counts: a kernel that every
+  architecture in view calls (the stem, the classifier) moves them all together, so it is
+  tuned in the finish, for the front that is kept. The trials that completing the front needs
+  are kept for the end.
 - ``two-stage``: hardware-aware NAS as practitioners run it. Rank candidates by a latency the
-  compiler did not tune (MACs, untuned TVM latency, or PyTorch eager latency), keep the accuracy–proxy front in order
-  of non-dominated rank, then tune those architectures one after the other with the budget.
+  compiler did not tune (MACs, untuned TVM latency, or PyTorch eager latency), keep the
+  accuracy–proxy front in order of non-dominated rank, then tune those architectures one after
+  the other with the budget.
 - ``random``: random architectures, each tuned in full, until the budget is spent.
 - ``exhaustive``: every architecture of a small space, in order.
 """
@@ -25,7 +29,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable
-
+from dataclasses import replace
 
 from tvm_nacos.cosearch.latency_proxies import TWO_STAGE_PROXIES, count_macs
 from tvm_nacos.cosearch.objectives import hypervolume, pareto_indices
@@ -158,24 +162,66 @@ def _hypervolume_contributions(
     return contributions
 
 
+def _kernel_usage(session: SearchSession, estimates: list[ArchitectureEstimate]) -> dict[str, float]:
+    """The share of the architectures in ``estimates`` that call each kernel."""
+    counts: dict[str, int] = {}
+    for estimate in estimates:
+        for key in session.pool.architectures[estimate.sample.id].weights:
+            counts[key] = counts.get(key, 0) + 1
+    return {key: count / len(estimates) for key, count in counts.items()}
+
+
+def _removable_secs(session: SearchSession, key: str, weight: float, optimism: float) -> float:
+    """Latency that measuring kernel ``key`` could still remove from an architecture calling it
+    ``weight`` times: weight × estimate × (1 − e^(−optimism·σ)); 0 once it is exhausted."""
+    tuner = session.tuner(key)
+    if tuner.exhausted:
+        return 0.0
+    secs, log_std = tuner.predicted_best_secs()
+    return weight * secs * (1.0 - math.exp(-optimism * log_std))
+
+
+def _distinguishing_estimate(
+    session: SearchSession, estimate: ArchitectureEstimate, usage: dict[str, float], optimism: float
+) -> ArchitectureEstimate:
+    """``estimate`` with an optimistic latency that counts only what sets it apart.
+
+    A kernel that every architecture in view calls moves all of them together when it is
+    measured: it cannot change which of them form the front. Each kernel's optimism is
+    therefore scaled by the share of the architectures in view that do *not* call it
+    (``1 - usage``), so common kernels (stem, classifier, shared first blocks) do not make every
+    architecture look as if it could still reach the front.
+    """
+    weights = session.pool.architectures[estimate.sample.id].weights
+    slack = sum(
+        _removable_secs(session, key, weight, optimism) * (1.0 - usage.get(key, 0.0)) for key, weight in weights.items()
+    )
+    return replace(estimate, optimistic_latency_ms=estimate.latency_ms - slack * 1e3)
+
+
 def _kernel_gains(
-    session: SearchSession, candidates: list[ArchitectureEstimate], value: dict[str, float], optimism: float
+    session: SearchSession,
+    candidates: list[ArchitectureEstimate],
+    value: dict[str, float],
+    optimism: float,
+    usage: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Each kernel's share of what measuring the candidates could gain.
 
     A candidate's value is split over its kernels in proportion to the latency that measuring
-    each could still remove (weight × estimate × (1 − e^(−optimism·σ))); a kernel sums its
-    shares over the candidates that use it.
+    each could still remove (:func:`_removable_secs`), scaled by ``1 - usage`` where a
+    ``usage`` map (:func:`_kernel_usage`) is given: a kernel every architecture in view calls
+    gets nothing, since measuring it cannot change which architectures form the front. A kernel
+    sums its shares over the candidates that use it.
     """
     gains: dict[str, float] = {}
     for estimate in candidates:
         shares: dict[str, float] = {}
         for key, weight in session.pool.architectures[estimate.sample.id].weights.items():
-            tuner = session.tuner(key)
-            if tuner.exhausted:
-                continue
-            secs, log_std = tuner.predicted_best_secs()
-            shares[key] = weight * secs * (1.0 - math.exp(-optimism * log_std))
+            distinguishing = 1.0 if usage is None else 1.0 - usage.get(key, 0.0)
+            share = _removable_secs(session, key, weight, optimism) * distinguishing
+            if share > 0:
+                shares[key] = share
         total = sum(shares.values())
         if total <= 0:
             continue
@@ -243,13 +289,14 @@ def run_joint(
 
     def reserve(front: list[ArchitectureEstimate]) -> int:
         # What the finish needs: a share of the budget, and never less than one trial for each
-        # unmeasured kernel of the front member closest to complete, plus room for first looks
-        # that fail at the rate seen so far (else the front ends empty), unless even the trials
-        # left cannot complete it: then measuring on is all there is.
+        # unmeasured kernel of the front member closest to complete, plus (as far as the trials
+        # left allow) room for first looks that fail at the rate seen so far; else the front
+        # ends empty. When even the trials left cannot complete it, measuring on is all there is.
         closest = min((len(unmeasured(e)) for e in front), default=0)
         failure_rate = session.num_failed / max(1, session.trials_used)
-        needed = closest + (1 + math.ceil(closest * failure_rate) if closest else 0)
-        return max(int(session.budget * finish_fraction), needed if needed <= session.trials_left else 0)
+        margin = 1 + math.ceil(closest * failure_rate) if closest else 0
+        needed = min(closest + margin, session.trials_left) if closest <= session.trials_left else 0
+        return max(int(session.budget * finish_fraction), needed)
 
     rounds = 0
     front = current_front()
@@ -270,6 +317,11 @@ def run_joint(
                 population[child.id] = child
                 session.state["population"].append(child.to_dict())
                 estimates.append(session.estimate(child, optimism=optimism))
+        # Optimism counts only the kernels that set an architecture apart from the others in
+        # view: measuring a kernel that all of them call moves them together (it is tuned in
+        # the finish, for the front that is kept).
+        usage = _kernel_usage(session, estimates)
+        estimates = [_distinguishing_estimate(session, e, usage, optimism) for e in estimates]
         # Which architectures could still reach the front: not dominated even if optimistic.
         promising = [
             e for e in estimates
@@ -281,7 +333,7 @@ def run_joint(
         value = _hypervolume_contributions(estimates, promising)
         if not any(value.values()):
             value = {e.sample.id: 1.0 for e in promising}
-        gains = {k: g for k, g in _kernel_gains(session, promising, value, optimism).items() if g > 0}
+        gains = {k: g for k, g in _kernel_gains(session, promising, value, optimism, usage).items() if g > 0}
         if not gains:
             break
         key = max(gains, key=gains.get)
@@ -341,11 +393,9 @@ def _finish_front(
         gains: dict[str, float] = {}
         for point in session.measured_front():  # architectures with every kernel measured
             for key, weight in session.pool.architectures[point.arch_id].weights.items():
-                tuner = session.tuner(key)
-                if tuner.exhausted or tuner.best_secs is None:
-                    continue
-                secs, log_std = tuner.predicted_best_secs()
-                gains[key] = gains.get(key, 0.0) + weight * secs * (1.0 - math.exp(-optimism * log_std))
+                if session.tuner(key).best_secs is not None:
+                    gains[key] = gains.get(key, 0.0) + _removable_secs(session, key, weight, optimism)
+        gains = {k: g for k, g in gains.items() if g > 0}
         if not gains:
             break
         key = max(gains, key=gains.get)
