@@ -12,6 +12,7 @@ can be compared.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import importlib
 import logging
 import time
@@ -83,6 +84,14 @@ class BuiltinSpace(abc.ABC):
         torch.nn.Module
             The supernet, in eval mode.
         """
+
+    def options(self) -> dict[str, Any]:
+        """The options this space was built with (every field), as ``get(self.name, **options)`` takes them.
+
+        A search records them next to the space's name, so that its work directory can be
+        rebuilt with the same network later (``tvm-nacos compile``).
+        """
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}  # type: ignore[arg-type]
 
     def _models(self) -> Any:
         return importlib.import_module(self.model_module)

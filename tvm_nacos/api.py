@@ -180,7 +180,9 @@ def _import_estimator(spec: str) -> Any:
     return value
 
 
-def resolve_accuracy(name: str | None, *, space: str | None = None, module: Any = None) -> tuple[Any, str]:
+def resolve_accuracy(
+    name: str | None, *, space: str | None = None, module: Any = None, builtin: Any = None
+) -> tuple[Any, str]:
     """An accuracy estimator by name: ``(estimator, its name)``.
 
     Parameters
@@ -193,6 +195,9 @@ def resolve_accuracy(name: str | None, *, space: str | None = None, module: Any 
         The built-in space searched; ``None`` when a model file is searched.
     module : tvm.IRModule, optional
         The model file's module (needed by ``macs`` and ``params``).
+    builtin : BuiltinSpace, optional
+        The space object with its options (``resolution``...), for the zero-cost proxies, which
+        run its networks; by default the space ``space`` names with its default options.
 
     Raises
     ------
@@ -217,7 +222,7 @@ def resolve_accuracy(name: str | None, *, space: str | None = None, module: Any 
     if name in _ZERO_COST:
         from tvm_nacos.accuracy import ZeroCostProxy  # pylint: disable=import-outside-toplevel
 
-        return ZeroCostProxy.create(name, space=space), name
+        return ZeroCostProxy.create(name, space=builtin if builtin is not None else space), name
     if name == "supernet":
         from tvm_nacos.accuracy import SupernetAccuracy  # pylint: disable=import-outside-toplevel
 
@@ -287,6 +292,7 @@ def run_search(
     resume: bool = False,
     progress: Callable[[Any], None] | None = None,
     command: str | None = None,
+    space_options: Mapping[str, Any] | None = None,
     **search_options: Any,
 ) -> SearchRun:
     """Search a built-in space or a model file; write the result and its report to ``work_dir``.
@@ -316,6 +322,9 @@ def run_search(
         Receives a :class:`~tvm_nacos.cosearch.progress.SearchProgress` after every measured batch.
     command : str, optional
         The command line, recorded in ``run.json`` and the report.
+    space_options : Mapping, optional
+        Options of the built-in space (``{"resolution": 32}`` for ``mobilenet-v2``; see
+        :func:`tvm_nacos.search_space.get`), recorded with the result.
     **search_options
         Passed on to :func:`tvm_nacos.search` (``builder``, ``runner``, ``strategy_options``,
         ``measure_end_to_end``...).
@@ -327,8 +336,9 @@ def run_search(
     Raises
     ------
     ValueError
-        Both or a bad space, a bad accuracy name, a bad budget or strategy (messages list the
-        valid values); :class:`~tvm_nacos.errors.WorkDirError` for an unreadable model file.
+        Both or a bad space, a bad space option, a bad accuracy name, a bad budget or strategy
+        (messages list the valid values); :class:`~tvm_nacos.errors.WorkDirError` for an
+        unreadable model file.
     """
     from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
     from tvm_nacos.cosearch.api import search  # pylint: disable=import-outside-toplevel
@@ -337,16 +347,22 @@ def run_search(
 
     if space is not None and model is not None:
         raise ValueError("search a built-in space or a model file, not both")
+    if space_options and model is not None:
+        raise ValueError(f"space options {dict(space_options)} apply to a built-in space, not to a model file")
     work = Path(work_dir)
     subject: Any
     if model is None:
         space = space or DEFAULT_SPACE
-        spaces.get(space)  # an unknown name fails now, listing the valid ones
-        subject = space
+        try:  # an unknown name or option fails now, listing the valid ones
+            subject = spaces.get(space, **dict(space_options or {}))
+        except TypeError as err:
+            raise ValueError(str(err)) from err
     else:
         subject = load_model_file(model)
     if isinstance(accuracy, str) or accuracy is None:
-        estimator, accuracy_name = resolve_accuracy(accuracy, space=space, module=None if model is None else subject)
+        estimator, accuracy_name = resolve_accuracy(
+            accuracy, space=space, module=None if model is None else subject, builtin=None if model else subject
+        )
     else:
         estimator, accuracy_name = accuracy, getattr(accuracy, "name", type(accuracy).__name__)
     keywords = _search_keywords(search, resume=resume, progress=progress)
@@ -355,7 +371,10 @@ def run_search(
         copy_model(model, work)
     write_run_info(
         work,
-        {"space": space, "model": None if model is None else str(model), "accuracy": accuracy_name, "command": command},
+        {
+            "space": space, "space_options": dict(space_options or {}), "model": None if model is None else str(model),
+            "accuracy": accuracy_name, "command": command,
+        },
     )
     started = time.time()
     result = search(
@@ -472,6 +491,7 @@ def architecture_tasks(
     others: int = 8,
     target: Any = None,
     seed: int = 0,
+    space_options: Mapping[str, Any] | None = None,
 ) -> TaskSummary:
     """The fused kernels (tuning tasks) of one architecture, and how many others share each.
 
@@ -488,6 +508,8 @@ def architecture_tasks(
     target : Target, dict or JSON str, optional
         The host CPU by default.
     seed : int
+    space_options : Mapping, optional
+        Options of the built-in space (``{"resolution": 32}``...).
 
     Returns
     -------
@@ -505,8 +527,13 @@ def architecture_tasks(
         raise ValueError("give a built-in space or a model file, not both")
     if isinstance(others, bool) or not isinstance(others, int) or others < 0:
         raise ValueError(f"others must be a number of architectures >= 0, got {others!r}")
+    if space_options and model is not None:
+        raise ValueError(f"space options {dict(space_options)} apply to a built-in space, not to a model file")
     if model is None:
-        builtin = spaces.get(space or DEFAULT_SPACE)
+        try:
+            builtin = spaces.get(space or DEFAULT_SPACE, **dict(space_options or {}))
+        except TypeError as err:  # an option the space does not have: the message lists the valid ones
+            raise ValueError(str(err)) from err
         if sample is not None:
             builtin.space.canonicalize(sample)  # a bad sample fails before the import
         mod = builtin.ir_module()

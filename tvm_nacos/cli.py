@@ -51,6 +51,7 @@ examples:
   tvm-nacos search --budget 1000 --strategy joint --work-dir runs/nb201
   tvm-nacos search --min-accuracy 90 --max-latency-ms 2.5
   tvm-nacos search --space resnet --accuracy synflow --budget 400
+  tvm-nacos search --space mobilenet-v2 --space-option resolution=32 --accuracy synflow --budget 500
   tvm-nacos search --model supernet.json --accuracy mypkg.scores:evaluate
   tvm-nacos search --work-dir runs/nb201 --budget 1000 --resume   # continue after an interruption
   tvm-nacos search --target '{{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}}'
@@ -101,6 +102,10 @@ def _add_space_or_model(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--space", metavar="NAME", help="a built-in space (see `tvm-nacos spaces`); nas-bench-201 by default")
     group.add_argument("--model", metavar="FILE", help="an IRModule with choice points saved with tvm.ir.save_json")
+    parser.add_argument(
+        "--space-option", action="append", default=[], metavar="KEY=VALUE", dest="space_options",
+        help="an option of the built-in space, e.g. resolution=32 for mobilenet-v2 (repeatable)",
+    )
 
 
 def _subparser(commands: Any, name: str, help_text: str, description: str, epilog: str) -> argparse.ArgumentParser:
@@ -207,6 +212,28 @@ def _parse_sample(text: str | None, option: str = "--sample") -> dict[str, str] 
     return value
 
 
+def _parse_space_options(items: list[str]) -> dict[str, Any]:
+    """``["resolution=32", "width_mult=0.75"]`` → ``{"resolution": 32, "width_mult": 0.75}``.
+
+    A value is read as an int, else a float, else kept as text; the space checks the names and
+    values (its error lists the valid options).
+    """
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise ValueError(f"--space-option takes KEY=VALUE, for example resolution=32; got {item!r}")
+        value: Any = text.strip()
+        for convert in (int, float):
+            try:
+                value = convert(value)
+                break
+            except ValueError:
+                continue
+        options[key.strip()] = value
+    return options
+
+
 def _print_files(files: dict[str, Any]) -> None:
     labels = {"json": "result", "csv": "table", "png": "plot", "md": "report"}
     for key in ("json", "csv", "png", "md"):
@@ -225,6 +252,8 @@ def _run_search(args: argparse.Namespace) -> int:
 
     constraints = Constraints(max_latency_ms=args.max_latency_ms, max_macs=args.max_macs, min_accuracy=args.min_accuracy)
     subject = args.model or args.space or "nas-bench-201"
+    if args.space_options:
+        subject += f" ({', '.join(args.space_options)})"
     first = "" if args.model else "; building its supernet comes first"
     print(f"tvm-nacos: searching {subject} ({args.strategy}, {args.budget} trials) into {args.work_dir}{first}",
           file=sys.stderr)
@@ -234,7 +263,7 @@ def _run_search(args: argparse.Namespace) -> int:
         run = run_search(
             args.space, model=args.model, target=args.target, budget=args.budget, accuracy=args.accuracy,
             strategy=args.strategy, constraints=constraints, work_dir=args.work_dir, seed=args.seed,
-            resume=args.resume, progress=printer, command=command,
+            resume=args.resume, progress=printer, command=command, space_options=_parse_space_options(args.space_options),
         )
     except KeyboardInterrupt:
         if printer is not None:
@@ -321,7 +350,7 @@ def _run_tasks(args: argparse.Namespace) -> int:
 
     summary = architecture_tasks(
         args.space, model=args.model, sample=_parse_sample(args.sample), others=args.others,
-        target=args.target, seed=args.seed,
+        target=args.target, seed=args.seed, space_options=_parse_space_options(args.space_options),
     )
     print(f"architecture {summary.sample.id}: {summary.sample.to_json()}")
     name_width = max([len(r.name) for r in summary.rows] + [6])

@@ -209,6 +209,7 @@ def export_architecture(
         "arch_id": chosen.id,
         "sample": chosen.to_dict(),
         "space": space_name,
+        "space_options": result.get("space_options") or {},
         "target": json.loads(str(target)),
         "inputs": inputs,
         "output": _tensor_info(main.ret_ty),

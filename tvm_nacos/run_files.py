@@ -96,9 +96,9 @@ def copy_model(path: str | os.PathLike[str], work_dir: str | os.PathLike[str]) -
 def supernet_of(work_dir: str | os.PathLike[str], result: Mapping[str, Any]) -> tuple[Any, str | None]:
     """The module a search of ``work_dir`` ran on, rebuilt: ``(IRModule, built-in space name or None)``.
 
-    A built-in space (``result["space"]``, or ``run.json``) is imported again with the weights of
-    the search (seed 0, as :func:`tvm_nacos.search` builds it); a model is read from
-    ``model.json``.
+    A built-in space (``result["space"]`` and its ``space_options``, or ``run.json``) is imported
+    again with the weights of the search (seed 0, as :func:`tvm_nacos.search` builds it); a model
+    is read from ``model.json``.
 
     Raises
     ------
@@ -106,12 +106,14 @@ def supernet_of(work_dir: str | os.PathLike[str], result: Mapping[str, Any]) -> 
         Neither is known (the message lists what was looked for).
     """
     work = Path(work_dir)
-    name = result.get("space") or read_run_info(work).get("space")
+    run_info = read_run_info(work)
+    name = result.get("space") or run_info.get("space")
     if name:
         from tvm_nacos.search_space import get  # pylint: disable=import-outside-toplevel
 
-        logger.info("rebuilding the %s supernet", name)
-        return get(str(name)).ir_module(), str(name)
+        options = result.get("space_options") or run_info.get("space_options") or {}
+        logger.info("rebuilding the %s supernet%s", name, f" with {options}" if options else "")
+        return get(str(name), **options).ir_module(), str(name)
     if (work / MODEL_JSON).is_file():
         return load_model_file(work / MODEL_JSON), None
     raise WorkDirError(

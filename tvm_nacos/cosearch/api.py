@@ -95,6 +95,9 @@ class SearchResult:
         What ran and what it cost.
     space : str or None
         The built-in space searched, by name; ``None`` for a user module.
+    space_options : dict
+        The options of that space (``resolution``...; :meth:`BuiltinSpace.options`), so that
+        ``tvm_nacos.search_space.get(space, **space_options)`` builds the searched network again.
     resumed : bool
         Whether the search continued an interrupted run.
     failure_reasons : dict
@@ -118,6 +121,7 @@ class SearchResult:
     target: str
     search_secs: float
     space: str | None = None
+    space_options: dict[str, Any] = field(default_factory=dict)
     resumed: bool = False
     failure_reasons: dict[str, int] = field(default_factory=dict)
     cost_model: dict[str, float] | None = None
@@ -154,6 +158,7 @@ class SearchResult:
             {
                 "schema_version": RESULT_SCHEMA_VERSION,
                 "space": self.space,
+                "space_options": self.space_options,
                 "strategy": self.strategy,
                 "seed": self.seed,
                 "budget_trials": self.budget,
@@ -170,6 +175,13 @@ class SearchResult:
             },
             indent=1,
         )
+
+
+def _space_options_info(builtin: Any) -> dict[str, Any]:
+    """``{"space_options": ...}`` for a built-in space with options, else nothing: a resumed run
+    must be built with the same network (options such as the resolution leave the space as it is)."""
+    options = builtin.options() if builtin is not None else {}
+    return {"space_options": options} if options else {}
 
 
 def _resolve_model(mod_or_space: Any) -> tuple[tvm.IRModule, Any, Any]:
@@ -296,7 +308,7 @@ def search(
         mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
         constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
         source=builtin, resume=resume, progress=progress, check_outputs=check_outputs, cost_model=cost_model,
-        run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {})},
+        run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {}), **_space_options_info(builtin)},
     )
     try:
         candidates = STRATEGIES[strategy](session, **dict(strategy_options or {}))
@@ -320,6 +332,7 @@ def search(
         target=str(tvm_target),
         search_secs=time.perf_counter() - start,
         space=space_name if builtin is not None else None,
+        space_options=builtin.options() if builtin is not None else {},
         resumed=session.resumed,
         failure_reasons=dict(session.failure_reasons),
         cost_model=_cost_model_accuracy(session),
