@@ -11,9 +11,9 @@ For the front of a finished search (``WORK_DIR/pareto.json`` of a built-in space
 
 Example::
 
-    python bench/best_architecture.py --work-dir bench/work/strategy_comparison/joint-300-s0 \
+    python bench/best_architecture.py --work-dir bench/work/strategy_comparison/joint-300-s0 \\
         --json bench/results/best_architecture_nb201.json
-    python bench/best_architecture.py --work-dir /tmp/nacos_joint_s0_xyz --option resolution=32 \
+    python bench/best_architecture.py --work-dir /tmp/nacos_joint_s0_xyz --option resolution=32 \\
         --json bench/results/best_architecture_mbv2.json
 """
 

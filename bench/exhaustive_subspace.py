@@ -16,7 +16,7 @@ the exhaustive hypervolume with ≤ 20 % of its measurements.
 
 Usage::
 
-    python bench/exhaustive_subspace.py --json bench/results/exhaustive_subspace_nb201.json \
+    python bench/exhaustive_subspace.py --json bench/results/exhaustive_subspace_nb201.json \\
         --plot bench/results/exhaustive_subspace_nb201.png
 """
 
