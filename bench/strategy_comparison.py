@@ -241,8 +241,10 @@ def main() -> None:
     parser.add_argument("--json", default="bench/results/strategy_comparison_nb201.json")
     parser.add_argument("--plot", default=None, help="PNG of the fronts of the first seed")
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --json, do the others")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"],
+                        help="INFO shows each joint round: what was measured and why")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
 
     import torch  # pylint: disable=import-outside-toplevel
 

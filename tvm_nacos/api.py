@@ -180,6 +180,30 @@ def _import_estimator(spec: str) -> Any:
     return value
 
 
+def _builtin_space(space: str | None, model: Any, space_options: Mapping[str, Any] | None) -> Any:
+    """The built-in space a call names (``DEFAULT_SPACE`` if none) with its options, or ``None``
+    when it names a model file.
+
+    Raises
+    ------
+    ValueError
+        Both a space and a model file; space options with a model file; an unknown space or
+        option (the message lists the valid ones).
+    """
+    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+
+    if space is not None and model is not None:
+        raise ValueError("give a built-in space or a model file, not both")
+    if model is not None:
+        if space_options:
+            raise ValueError(f"space options {dict(space_options)} apply to a built-in space, not to a model file")
+        return None
+    try:
+        return spaces.get(space or DEFAULT_SPACE, **dict(space_options or {}))
+    except TypeError as err:  # an option the space does not have: the message lists the valid ones
+        raise ValueError(str(err)) from err
+
+
 def resolve_accuracy(
     name: str | None, *, space: str | None = None, module: Any = None, builtin: Any = None
 ) -> tuple[Any, str]:
@@ -340,28 +364,19 @@ def run_search(
         (messages list the valid values); :class:`~tvm_nacos.errors.WorkDirError` for an
         unreadable model file.
     """
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
     from tvm_nacos.cosearch.api import search  # pylint: disable=import-outside-toplevel
     from tvm_nacos.run_files import copy_model, load_model_file, write_run_info  # pylint: disable=import-outside-toplevel
     from tvm_nacos.workdir import prepare_work_dir  # pylint: disable=import-outside-toplevel
 
-    if space is not None and model is not None:
-        raise ValueError("search a built-in space or a model file, not both")
-    if space_options and model is not None:
-        raise ValueError(f"space options {dict(space_options)} apply to a built-in space, not to a model file")
     work = Path(work_dir)
-    subject: Any
-    if model is None:
-        space = space or DEFAULT_SPACE
-        try:  # an unknown name or option fails now, listing the valid ones
-            subject = spaces.get(space, **dict(space_options or {}))
-        except TypeError as err:
-            raise ValueError(str(err)) from err
+    builtin = _builtin_space(space, model, space_options)  # bad names and options fail now
+    if builtin is not None:
+        space, subject = space or DEFAULT_SPACE, builtin
     else:
         subject = load_model_file(model)
     if isinstance(accuracy, str) or accuracy is None:
         estimator, accuracy_name = resolve_accuracy(
-            accuracy, space=space, module=None if model is None else subject, builtin=None if model else subject
+            accuracy, space=space, module=None if builtin is not None else subject, builtin=builtin
         )
     else:
         estimator, accuracy_name = accuracy, getattr(accuracy, "name", type(accuracy).__name__)
@@ -517,23 +532,15 @@ def architecture_tasks(
     """
     import numpy as np  # pylint: disable=import-outside-toplevel
 
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
     from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
     from tvm_nacos.run_files import load_model_file  # pylint: disable=import-outside-toplevel
     from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.tasks import TaskPool  # pylint: disable=import-outside-toplevel
 
-    if space is not None and model is not None:
-        raise ValueError("give a built-in space or a model file, not both")
     if isinstance(others, bool) or not isinstance(others, int) or others < 0:
         raise ValueError(f"others must be a number of architectures >= 0, got {others!r}")
-    if space_options and model is not None:
-        raise ValueError(f"space options {dict(space_options)} apply to a built-in space, not to a model file")
-    if model is None:
-        try:
-            builtin = spaces.get(space or DEFAULT_SPACE, **dict(space_options or {}))
-        except TypeError as err:  # an option the space does not have: the message lists the valid ones
-            raise ValueError(str(err)) from err
+    builtin = _builtin_space(space, model, space_options)
+    if builtin is not None:
         if sample is not None:
             builtin.space.canonicalize(sample)  # a bad sample fails before the import
         mod = builtin.ir_module()

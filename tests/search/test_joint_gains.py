@@ -1,4 +1,5 @@
-"""What the joint search measures next: kernels that tell architectures apart, not common ones."""
+"""What the joint search measures next: kernels that tell architectures apart first, common
+kernels for what they lift the whole front by."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from types import SimpleNamespace
 import pytest
 
 from tvm_nacos.cosearch.session import ArchitectureEstimate
-from tvm_nacos.cosearch.strategies import _distinguishing_estimate, _kernel_gains, _kernel_usage
+from tvm_nacos.cosearch.strategies import (
+    _common_kernel_gains,
+    _distinguishing_estimate,
+    _finish_shortfall,
+    _kernel_gains,
+    _kernel_usage,
+)
 from tvm_nacos.search_space import ArchSample
 
 
@@ -69,3 +76,43 @@ def test_distinguishing_optimism_leaves_out_common_kernels(three_architectures) 
     own_slack_ms = 2 * 0.1 * (1 - math.exp(-0.3)) * (1 - 1 / 3)
     assert first.latency_ms == estimates[0].latency_ms
     assert first.optimistic_latency_ms == pytest.approx(estimates[0].latency_ms - own_slack_ms)
+
+
+def test_a_common_kernel_gains_what_it_lifts_the_whole_front_by(three_architectures) -> None:
+    session, estimates = three_architectures
+    usage = _kernel_usage(session, estimates)
+    gains = _common_kernel_gains(session, estimates, usage, optimism=1.0)
+    # All three are on the front (reference: 90 %, 1.65 ms). Tuning the stem could take
+    # 0.5 ms × (1 − e^−1) off each of them: the front's hypervolume grows by that shift times
+    # the accuracy it spans above the reference (94 − 90).
+    stem_shift_ms = 0.5 * (1 - math.exp(-1.0))
+    assert gains["stem"] == pytest.approx(stem_shift_ms * (94.0 - 90.0))
+    # "b" is called by two of the three: two thirds of its removable latency count here (the
+    # rest is its distinguishing share); "c" is exhausted and gains nothing.
+    b_shift_ms = 2 / 3 * 1e3 * 1e-4 * (1 - math.exp(-0.3))
+    assert gains["b"] == pytest.approx(2 * b_shift_ms * (92.0 - 90.0) + b_shift_ms * (94.0 - 92.0))
+    assert "c" not in gains
+    assert max(gains, key=gains.get) == "stem"
+
+
+def test_common_gains_count_only_the_front(three_architectures) -> None:
+    session, estimates = three_architectures
+    # "a" slowed down until "b" dominates it: tuning "a" alone moves nothing on the front.
+    slow_a = [ArchitectureEstimate(estimates[0].sample, 90.0, 1.3, 1.3, measured=False), *estimates[1:]]
+    gains = _common_kernel_gains(session, slow_a, _kernel_usage(session, slow_a), optimism=1.0)
+    assert "a" not in gains and gains["stem"] > 0
+
+
+def test_shared_kernels_wait_for_the_finish_unless_it_cannot_pay_for_them(three_architectures) -> None:
+    session, estimates = three_architectures
+    usage = _kernel_usage(session, estimates)
+    for tuner in ("stem", "a", "b", "c"):
+        session.tuner(tuner).trials = 0
+    # Only the stem is common (called by all three; "b" by two thirds). A finish of 8 trials
+    # pays a first batch of 4 for it: nothing to add in the main loop.
+    assert _finish_shortfall(session, estimates, usage, finish_trials=8, finish_batch=4) == 0.0
+    # A finish of 1 trial leaves three quarters of that batch unpaid.
+    assert _finish_shortfall(session, estimates, usage, finish_trials=1, finish_batch=4) == pytest.approx(0.75)
+    # Once the stem has had its first batch, nothing is waiting.
+    session.tuner("stem").trials = 4
+    assert _finish_shortfall(session, estimates, usage, finish_trials=1, finish_batch=4) == 0.0
