@@ -37,14 +37,15 @@ def model_file(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def fake_measurement(monkeypatch) -> None:
-    """Searches started by the CLI build and run nothing: deterministic fake run times."""
+    """Searches started by the CLI build and run nothing: deterministic fake run times, and
+    schedule candidates generated on one thread (the same seed, the same search)."""
     import tvm_nacos.cosearch.api as cosearch_api
     from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
 
     monkeypatch.setattr(
         cosearch_api, "search",
         functools.partial(cosearch_api.search, builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7),
-                          measure_end_to_end=False),
+                          measure_end_to_end=False, deterministic=True),
     )
 
 

@@ -12,6 +12,7 @@ from tvm_nacos.cosearch.session import ArchitectureEstimate
 from tvm_nacos.cosearch.strategies import (
     _common_kernel_gains,
     _distinguishing_estimate,
+    _finish_front,
     _finish_shortfall,
     _kernel_gains,
     _kernel_usage,
@@ -116,3 +117,51 @@ def test_shared_kernels_wait_for_the_finish_unless_it_cannot_pay_for_them(three_
     # Once the stem has had its first batch, nothing is waiting.
     session.tuner("stem").trials = 4
     assert _finish_shortfall(session, estimates, usage, finish_trials=1, finish_batch=4) == 0.0
+
+
+class _FinishTuner(SimpleNamespace):
+    def transfer_candidate(self):
+        return None
+
+    def predicted_best_secs(self) -> tuple[float, float]:
+        return 1e-4, 0.3
+
+
+class _FinishSession(SimpleNamespace):
+    """What :func:`_finish_front` reads and spends: trials left, and kernels whose measurements
+    succeed unless listed in ``failing``."""
+
+    def tuner(self, key: str) -> _FinishTuner:
+        return self.tuners[key]
+
+    def measure(self, key: str, limit: int = 16) -> int:
+        spent = min(limit, self.trials_left)
+        self.trials_left -= spent
+        self.measured.append(key)
+        if key not in self.failing:
+            self.tuners[key].best_secs = 1e-4
+        return spent
+
+    def measured_front(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(arch_id=arch) for arch, a in self.pool.architectures.items()
+                if all(self.tuners[k].best_secs is not None for k in a.weights)]
+
+
+def test_a_tight_finish_completes_the_closest_member_first() -> None:
+    # "wide" owns the estimated hypervolume but misses three kernels; "narrow" misses one.
+    wide, narrow = _estimate("wide", 94.0, 1.0), _estimate("narrow", 90.0, 0.5)
+    kernels_of = {wide.sample.id: {"x": 1, "y": 1, "z": 1}, narrow.sample.id: {"w": 1}}
+    tuners = {k: _FinishTuner(best_secs=None, exhausted=False) for k in "xyzw"}
+    architectures = {arch: SimpleNamespace(weights=weights) for arch, weights in kernels_of.items()}
+    session = _FinishSession(pool=SimpleNamespace(architectures=architectures), tuners=tuners, trials_left=3,
+                             measured=[], failing={"z"})
+
+    def unmeasured(estimate):
+        return [k for k in kernels_of[estimate.sample.id] if tuners[k].best_secs is None]
+
+    _finish_front(session, [wide, narrow], unmeasured, finish_batch=4, optimism=1.0)
+    # Three trials could complete "wide" alone, and its failing kernel would leave the front
+    # empty; the member closest to complete goes first, and "wide" no longer fits.
+    assert session.measured[0] == "w"
+    assert [p.arch_id for p in session.measured_front()] == [narrow.sample.id]
+    assert session.trials_left == 0  # what is left tunes the completed member

@@ -452,7 +452,8 @@ def _finish_front(
 
     The trials left are shared out as first measurements over every unmeasured kernel of the
     front (at most ``finish_batch`` each), and front members are completed in order of the
-    hypervolume they could add per kernel still to measure; one that the trials left cannot
+    hypervolume they could add per kernel still to measure (while no architecture is
+    complete, the one closest to complete goes first); one that the trials left cannot
     complete is passed over for a smaller one, and a kernel whose first look failed is looked
     at again. Trials still left then go, a batch at a time, to
     the measured front's kernel with the largest expected gain (weight × latency ×
@@ -462,6 +463,11 @@ def _finish_front(
     missing_anywhere = {key for estimate in front for key in unmeasured(estimate)}
     per_kernel = max(1, min(finish_batch, session.trials_left // max(1, len(missing_anywhere))))
     order = sorted(front, key=lambda e: -value.get(e.sample.id, 0.0) / max(1, len(unmeasured(e))))
+    if order and not session.measured_front():
+        # Nothing complete yet: the member closest to complete goes first, so that a tight
+        # finish (a small budget, failed first looks) still ends with a measured front.
+        closest = min(order, key=lambda e: len(unmeasured(e)))
+        order = [closest] + [e for e in order if e is not closest]
     spent = 1
     while spent and session.trials_left > 0:  # again while a kernel's first look failed
         spent = 0
