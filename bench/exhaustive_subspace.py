@@ -60,6 +60,8 @@ def run_one(mod: Any, builtin: Any, fixed: dict, strategy: str, seed: int, budge
     options: dict[str, Any] = {}
     if strategy in ("exhaustive", "two-stage", "random"):
         options["trials_per_task"] = args.trials_per_task
+    if args.work_root:
+        os.makedirs(args.work_root, exist_ok=True)
     work_dir = tempfile.mkdtemp(prefix=f"nacos_sub_{strategy}_s{seed}_", dir=args.work_root)
     last_print = [0.0]
     start = time.perf_counter()

@@ -115,6 +115,8 @@ def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.
     if strategy == "two-stage":
         options["proxy"] = args.proxy
         options["num_candidates"] = args.num_candidates
+    if args.work_root:
+        os.makedirs(args.work_root, exist_ok=True)
     work_dir = tempfile.mkdtemp(prefix=f"nacos_{strategy}_s{seed}_", dir=args.work_root)
     last_print = [0.0]
     wall_start = time.perf_counter()

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tvm_nacos.cosearch.session import ArchitectureEstimate
+from tvm_nacos.cosearch.session import ArchitectureEstimate, headroom_log_std, tuned_log_std
 from tvm_nacos.cosearch.strategies import (
     _common_kernel_gains,
     _distinguishing_estimate,
@@ -16,11 +16,15 @@ from tvm_nacos.cosearch.strategies import (
     _finish_shortfall,
     _kernel_gains,
     _kernel_usage,
+    _removable_secs,
 )
 from tvm_nacos.search_space import ArchSample
 
 
 class _Tuner(SimpleNamespace):
+    best_secs = None  # unmeasured: the estimate and its std are the prior's
+    trials = 0
+
     def predicted_best_secs(self) -> tuple[float, float]:
         return self.secs, self.log_std
 
@@ -120,6 +124,8 @@ def test_shared_kernels_wait_for_the_finish_unless_it_cannot_pay_for_them(three_
 
 
 class _FinishTuner(SimpleNamespace):
+    trials = 0
+
     def transfer_candidate(self):
         return None
 
@@ -138,6 +144,7 @@ class _FinishSession(SimpleNamespace):
         spent = min(limit, self.trials_left)
         self.trials_left -= spent
         self.measured.append(key)
+        self.tuners[key].trials += spent
         if key not in self.failing:
             self.tuners[key].best_secs = 1e-4
         return spent
@@ -165,3 +172,21 @@ def test_a_tight_finish_completes_the_closest_member_first() -> None:
     assert session.measured[0] == "w"
     assert [p.arch_id for p in session.measured_front()] == [narrow.sample.id]
     assert session.trials_left == 0  # what is left tunes the completed member
+
+
+def test_trials_go_where_tuning_has_been_measured_to_leave_most() -> None:
+    # Two kernels measured at the same latency: one with a single (transferred) trial, one
+    # tuned for 64. The estimates' std barely tells them apart; the measured headroom does.
+    estimate = _estimate("x", 90.0, 1.0)
+    tuners = {
+        "once": _Tuner(secs=1e-4, log_std=tuned_log_std(1, 16), best_secs=1e-4, trials=1, exhausted=False),
+        "tuned": _Tuner(secs=1e-4, log_std=tuned_log_std(64, 16), best_secs=1e-4, trials=64, exhausted=False),
+    }
+    session = _session({estimate.sample.id: {"once": 1, "tuned": 1}}, tuners)
+    assert _removable_secs(session, "once", 1, 1.0, headroom=True) == pytest.approx(1e-4 * (1 - math.exp(-1.0)))
+    assert headroom_log_std(64) == pytest.approx(headroom_log_std(1) / 8)
+    plain = _removable_secs(session, "once", 1, 1.0) / _removable_secs(session, "tuned", 1, 1.0)
+    gains = _kernel_gains(session, [estimate], {estimate.sample.id: 1.0}, optimism=1.0)
+    assert plain < 2.5
+    assert gains["once"] / gains["tuned"] == pytest.approx((1 - math.exp(-1.0)) / (1 - math.exp(-1 / 8)))
+    assert gains["once"] / gains["tuned"] > 5

@@ -36,7 +36,7 @@ from dataclasses import replace
 
 from tvm_nacos.cosearch.latency_proxies import TWO_STAGE_PROXIES, count_macs
 from tvm_nacos.cosearch.objectives import hypervolume, pareto_indices
-from tvm_nacos.cosearch.session import ArchitectureEstimate, SearchSession
+from tvm_nacos.cosearch.session import ArchitectureEstimate, SearchSession, headroom_log_std
 from tvm_nacos.search_space import ArchSample
 
 logger = logging.getLogger(__name__)
@@ -180,13 +180,24 @@ def _kernel_usage(session: SearchSession, estimates: list[ArchitectureEstimate])
     return {key: count / len(estimates) for key, count in counts.items()}
 
 
-def _removable_secs(session: SearchSession, key: str, weight: float, optimism: float) -> float:
+def _removable_secs(
+    session: SearchSession, key: str, weight: float, optimism: float, *, headroom: bool = False
+) -> float:
     """Latency that measuring kernel ``key`` could still remove from an architecture calling it
-    ``weight`` times: weight × estimate × (1 − e^(−optimism·σ)); 0 once it is exhausted."""
+    ``weight`` times: weight × estimate × (1 − e^(−optimism·σ)); 0 once it is exhausted.
+
+    ``headroom``: for a measured kernel, σ is what tuning was measured to leave after that many
+    trials (:func:`~tvm_nacos.cosearch.session.headroom_log_std`) instead of the narrower
+    :func:`~tvm_nacos.cosearch.session.tuned_log_std` that sets how far architectures' estimates
+    may stretch. Used where trials are shared out between kernels, not where it is decided
+    which architectures could still reach the front.
+    """
     tuner = session.tuner(key)
     if tuner.exhausted:
         return 0.0
     secs, log_std = tuner.predicted_best_secs()
+    if headroom and tuner.best_secs is not None:
+        log_std = headroom_log_std(tuner.trials)
     return weight * secs * (1.0 - math.exp(-optimism * log_std))
 
 
@@ -228,7 +239,7 @@ def _kernel_gains(
         shares: dict[str, float] = {}
         for key, weight in session.pool.architectures[estimate.sample.id].weights.items():
             distinguishing = 1.0 if usage is None else 1.0 - usage.get(key, 0.0)
-            share = _removable_secs(session, key, weight, optimism) * distinguishing
+            share = _removable_secs(session, key, weight, optimism, headroom=True) * distinguishing
             if share > 0:
                 shares[key] = share
         total = sum(shares.values())
@@ -266,7 +277,8 @@ def _common_kernel_gains(
     for key in {key for kernels in weights for key in kernels}:
         share = usage.get(key, 0.0)
         shifted = [
-            e.latency_ms - (_removable_secs(session, key, kernels[key], optimism) * share * 1e3 if key in kernels else 0.0)
+            e.latency_ms
+            - (_removable_secs(session, key, kernels[key], optimism, headroom=True) * share * 1e3 if key in kernels else 0.0)
             for e, kernels in zip(front, weights)
         ]
         gain = hypervolume(accuracies, shifted, reference=reference) - base
@@ -483,7 +495,7 @@ def _finish_front(
         for point in session.measured_front():  # architectures with every kernel measured
             for key, weight in session.pool.architectures[point.arch_id].weights.items():
                 if session.tuner(key).best_secs is not None:
-                    gains[key] = gains.get(key, 0.0) + _removable_secs(session, key, weight, optimism)
+                    gains[key] = gains.get(key, 0.0) + _removable_secs(session, key, weight, optimism, headroom=True)
         gains = {k: g for k, g in gains.items() if g > 0}
         if not gains:
             break
