@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -53,3 +55,22 @@ def log10_estimator(estimator: Any) -> Any:
             return [math.log10(v) if v > 0 else float("-inf") for v in estimator.evaluate(samples)]
 
     return Log10(estimator.space)
+
+
+#: MetaSchedule's JSON database writes a failed run as a huge run time.
+FAILED_RUN_SECS = 1e9
+
+
+def database_run_secs(database_dir: Any) -> dict[str, list[float]]:
+    """Mean run seconds of every record of a MetaSchedule JSON database folder, per workload
+    (``"<folder>:<structural hash>"``), in measurement order; a failed run is ``inf``."""
+    folder = Path(database_dir)
+    workloads = [str(json.loads(line)[0]) for line in (folder / "database_workload.json").open()]
+    sequences: dict[str, list[float]] = {}
+    with (folder / "database_tuning_record.json").open() as handle:
+        for line in handle:
+            index, record = json.loads(line)
+            run_secs = record[1]
+            ok = bool(run_secs) and max(run_secs) < FAILED_RUN_SECS
+            sequences.setdefault(f"{folder}:{workloads[index]}", []).append(float(np.mean(run_secs)) if ok else math.inf)
+    return sequences

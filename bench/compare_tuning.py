@@ -13,18 +13,16 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
+from _common import database_run_secs
 
 logger = logging.getLogger("compare_tuning")
 
-#: MetaSchedule writes failed runs as huge run times.
-FAILED_SECS = 1e9
 
 
 def kernel_records(work_dir: Path) -> dict[str, list[float]]:
@@ -34,13 +32,8 @@ def kernel_records(work_dir: Path) -> dict[str, list[float]]:
         raise SystemExit(f"{work_dir}: no tuning database (tuning/<target>/database_tuning_record.json)")
     records: dict[str, list[float]] = {}
     for database in databases:
-        workloads = [str(json.loads(line)[0]) for line in (database.parent / "database_workload.json").open()]
-        with database.open() as handle:
-            for line in handle:
-                index, record = json.loads(line)
-                run_secs = record[1]
-                ok = bool(run_secs) and max(run_secs) < FAILED_SECS
-                records.setdefault(workloads[index], []).append(float(np.mean(run_secs)) if ok else math.inf)
+        for workload, secs in database_run_secs(database.parent).items():
+            records.setdefault(workload.rsplit(":", 1)[1], []).extend(secs)
     return records
 
 

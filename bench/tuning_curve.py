@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import database_run_secs
 
 logger = logging.getLogger("tuning_curve")
 
@@ -38,23 +39,6 @@ logger = logging.getLogger("tuning_curve")
 POINTS = (1, 2, 4, 8, 16, 32, 48, 64, 96, 128)
 #: A kernel faster than this is a no-op (a reshape): its ratios are timer noise.
 MIN_SECS = 2e-6
-#: MetaSchedule writes failed runs as huge run times.
-FAILED_SECS = 1e9
-
-
-def kernel_sequences(database_dir: Path) -> dict[str, list[float]]:
-    """Mean run seconds of every record of ``database_dir``, per workload, in file order."""
-    workloads = [json.loads(line)[0] for line in (database_dir / "database_workload.json").open()]
-    sequences: dict[str, list[float]] = {}
-    with (database_dir / "database_tuning_record.json").open() as handle:
-        for line in handle:
-            index, record = json.loads(line)
-            run_secs = record[1]
-            ok = bool(run_secs) and max(run_secs) < FAILED_SECS
-            sequences.setdefault(f"{database_dir}:{workloads[index]}", []).append(
-                float(np.mean(run_secs)) if ok else math.inf
-            )
-    return sequences
 
 
 def headroom(sequences: dict[str, list[float]], horizon: int) -> dict[int, list[float]]:
@@ -91,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     sequences: dict[str, list[float]] = {}
     for database in databases:
         try:
-            sequences.update(kernel_sequences(database))
+            sequences.update(database_run_secs(database))
         except (OSError, ValueError, IndexError, TypeError) as err:
             logger.warning("skipped %s: not a MetaSchedule JSON database (%s)", database, err)
     table = headroom(sequences, args.horizon)
