@@ -16,6 +16,7 @@ from tvm_nacos.cosearch.strategies import (
     _finish_shortfall,
     _kernel_gains,
     _kernel_usage,
+    _next_step,
     _removable_secs,
 )
 from tvm_nacos.search_space import ArchSample
@@ -24,6 +25,8 @@ from tvm_nacos.search_space import ArchSample
 class _Tuner(SimpleNamespace):
     best_secs = None  # unmeasured: the estimate and its std are the prior's
     trials = 0
+    mod = None
+    sibling = False  # whether a measured variant with its anchor block lends it a schedule
 
     def predicted_best_secs(self) -> tuple[float, float]:
         return self.secs, self.log_std
@@ -32,7 +35,15 @@ class _Tuner(SimpleNamespace):
 def _session(kernels_of: dict[str, dict[str, int]], tuners: dict[str, _Tuner]) -> SimpleNamespace:
     """A session as the gain helpers read it: architectures' kernel weights and kernel tuners."""
     architectures = {arch: SimpleNamespace(weights=weights) for arch, weights in kernels_of.items()}
-    return SimpleNamespace(pool=SimpleNamespace(architectures=architectures), tuner=tuners.__getitem__)
+    siblings = {id(t): t for t in tuners.values()}
+
+    def anchor_sibling_secs(mod) -> float | None:
+        return next((1e-4 for t in siblings.values() if t.mod is mod and t.sibling), None)
+
+    return SimpleNamespace(
+        pool=SimpleNamespace(architectures=architectures), tuner=tuners.__getitem__, batch_size=16,
+        anchor_sibling_secs=anchor_sibling_secs,
+    )
 
 
 def _estimate(arch: str, accuracy: float, latency_ms: float) -> ArchitectureEstimate:
@@ -137,6 +148,8 @@ class _FinishSession(SimpleNamespace):
     """What :func:`_finish_front` reads and spends: trials left, and kernels whose measurements
     succeed unless listed in ``failing``."""
 
+    batch_size = 16
+
     def tuner(self, key: str) -> _FinishTuner:
         return self.tuners[key]
 
@@ -174,19 +187,55 @@ def test_a_tight_finish_completes_the_closest_member_first() -> None:
     assert session.trials_left == 0  # what is left tunes the completed member
 
 
+def test_a_kernel_is_tuned_in_doubling_steps() -> None:
+    tuners = {
+        "fresh": _Tuner(secs=1e-4, log_std=1.0, exhausted=False),
+        "lent": _Tuner(secs=1e-4, log_std=0.3, exhausted=False, mod=object(), sibling=True),
+        "failed": _Tuner(secs=1e-4, log_std=1.0, exhausted=False, trials=4),  # first look failed
+        **{f"after{n}": _Tuner(secs=1e-4, log_std=0.3, best_secs=1e-4, trials=n, exhausted=False) for n in (1, 4, 8, 32)},
+    }
+    session = _session({}, tuners)
+    steps = {key: _next_step(session, key, first_look=4) for key in tuners}
+    assert steps == {"fresh": 4, "lent": 1, "failed": 4, "after1": 4, "after4": 4, "after8": 8, "after32": 16}
+
+
 def test_trials_go_where_tuning_has_been_measured_to_leave_most() -> None:
     # Two kernels measured at the same latency: one with a single (transferred) trial, one
-    # tuned for 64. The estimates' std barely tells them apart; the measured headroom does.
+    # tuned for 64. The estimates' std barely tells them apart; the measured headroom does:
+    # 4 more trials after 1 remove far more than 16 more after 64.
     estimate = _estimate("x", 90.0, 1.0)
     tuners = {
         "once": _Tuner(secs=1e-4, log_std=tuned_log_std(1, 16), best_secs=1e-4, trials=1, exhausted=False),
         "tuned": _Tuner(secs=1e-4, log_std=tuned_log_std(64, 16), best_secs=1e-4, trials=64, exhausted=False),
     }
     session = _session({estimate.sample.id: {"once": 1, "tuned": 1}}, tuners)
-    assert _removable_secs(session, "once", 1, 1.0, headroom=True) == pytest.approx(1e-4 * (1 - math.exp(-1.0)))
-    assert headroom_log_std(64) == pytest.approx(headroom_log_std(1) / 8)
+    once_gap = headroom_log_std(1) - headroom_log_std(5)
+    tuned_gap = headroom_log_std(64) - headroom_log_std(80)
+    assert once_gap == pytest.approx(1 - 1 / math.sqrt(5))
+    assert _removable_secs(session, "once", 1, 1.0, step=4) == pytest.approx(1e-4 * (1 - math.exp(-once_gap)))
     plain = _removable_secs(session, "once", 1, 1.0) / _removable_secs(session, "tuned", 1, 1.0)
-    gains = _kernel_gains(session, [estimate], {estimate.sample.id: 1.0}, optimism=1.0)
+    gains = _kernel_gains(session, [estimate], {estimate.sample.id: 1.0}, optimism=1.0, first_look=4)
     assert plain < 2.5
-    assert gains["once"] / gains["tuned"] == pytest.approx((1 - math.exp(-1.0)) / (1 - math.exp(-1 / 8)))
-    assert gains["once"] / gains["tuned"] > 5
+    assert gains["once"] / gains["tuned"] == pytest.approx((1 - math.exp(-once_gap)) / (1 - math.exp(-tuned_gap)))
+    assert gains["once"] / gains["tuned"] > 20
+
+
+def test_a_first_look_wins_over_a_further_batch_on_what_each_trial_buys() -> None:
+    # One kernel measured at 8 trials, one not measured yet, equally fast by the estimates.
+    # Summed over the architecture, the measured one's next 8 trials remove less than the
+    # unmeasured one's first 4 could (its estimate is far less certain); per trial, far less.
+    estimate = _estimate("x", 90.0, 1.0)
+    tuners = {
+        "measured": _Tuner(secs=1e-4, log_std=tuned_log_std(8, 16), best_secs=1e-4, trials=8, exhausted=False),
+        "unmeasured": _Tuner(secs=1e-4, log_std=1.0, exhausted=False),
+    }
+    session = _session({estimate.sample.id: {"measured": 1, "unmeasured": 1}}, tuners)
+    gains = _kernel_gains(session, [estimate], {estimate.sample.id: 1.0}, optimism=1.0, first_look=4)
+    per_trial = {key: gains[key] / _next_step(session, key, first_look=4) for key in gains}
+    assert per_trial["unmeasured"] > 4 * per_trial["measured"]
+    # A kernel measured once through a lent schedule still has most of its tuning ahead.
+    tuners["measured"].trials = 1
+    gains = _kernel_gains(session, [estimate], {estimate.sample.id: 1.0}, optimism=1.0, first_look=4)
+    assert gains["measured"] / gains["unmeasured"] == pytest.approx(
+        (1 - math.exp(-(1 - 1 / math.sqrt(5)))) / (1 - math.exp(-1.0))
+    )

@@ -9,10 +9,11 @@ were all measured; :func:`tvm_nacos.cosearch.api.search` then measures the front
   for the price of an accuracy estimate and a MAC count per candidate). Each round makes new
   architectures from the current front (mutation and crossover), estimates every
   architecture's tuned latency from the kernels measured so far and the shared cost model's
-  predictions for the rest, and spends the next batch on the kernel whose measurement promises
-  the largest gain summed over the architectures that could still reach the front, each
-  weighted by the hypervolume it could add (so both ends of the front get measured, not only
-  the fastest architectures). Only what sets architectures apart counts: a kernel that every
+  predictions for the rest, and spends the next step on the kernel whose measurement promises
+  the largest gain per trial, summed over the architectures that could still reach the front,
+  each weighted by the hypervolume it could add (so both ends of the front get measured, not
+  only the fastest architectures). A step is a first look of a few trials, then as many trials
+  as the kernel has had (tuning removes about as much per doubling). Only what sets architectures apart counts: a kernel that every
   architecture in view calls (the stem, the classifier) moves them all together, so it cannot
   change which of them form the front, and it is tuned in the finish, for the front that is
   kept. Where the finish is too small to give those shared kernels a first batch each (small
@@ -180,24 +181,42 @@ def _kernel_usage(session: SearchSession, estimates: list[ArchitectureEstimate])
     return {key: count / len(estimates) for key, count in counts.items()}
 
 
+def _next_step(session: SearchSession, key: str, first_look: int) -> int:
+    """Trials of kernel ``key``'s next measurement.
+
+    Its first look: one trial where a measured variant with the same anchor block lends it a
+    schedule, else ``first_look``. After that, as many trials as it has had, between
+    ``first_look`` and one batch: tuning removes about as much per doubling of the trials
+    (``bench/tuning_curve.py``), so a kernel is tuned 4 → 8 → 16 → 32, not 16 at a time from
+    the start.
+    """
+    tuner = session.tuner(key)
+    if tuner.best_secs is None:
+        transfers = tuner.trials == 0 and session.anchor_sibling_secs(tuner.mod) is not None
+        return 1 if transfers else first_look
+    return max(1, min(session.batch_size, max(first_look, tuner.trials)))
+
+
 def _removable_secs(
-    session: SearchSession, key: str, weight: float, optimism: float, *, headroom: bool = False
+    session: SearchSession, key: str, weight: float, optimism: float, *, step: int | None = None
 ) -> float:
-    """Latency that measuring kernel ``key`` could still remove from an architecture calling it
+    """Latency that measuring kernel ``key`` could remove from an architecture calling it
     ``weight`` times: weight × estimate × (1 − e^(−optimism·σ)); 0 once it is exhausted.
 
-    ``headroom``: for a measured kernel, σ is what tuning was measured to leave after that many
-    trials (:func:`~tvm_nacos.cosearch.session.headroom_log_std`) instead of the narrower
-    :func:`~tvm_nacos.cosearch.session.tuned_log_std` that sets how far architectures' estimates
-    may stretch. Used where trials are shared out between kernels, not where it is decided
-    which architectures could still reach the front.
+    Without ``step``, σ is the estimate's own log-space std: how far it could be off, which
+    decides which architectures could still reach the front. With ``step`` (where trials are
+    shared out between kernels), σ of a measured kernel is what ``step`` more trials were
+    measured to remove after the trials it has had: the tuning headroom
+    (:func:`~tvm_nacos.cosearch.session.headroom_log_std`) before them minus after them. Its
+    first batch removed much, the next ones less: 1 → 5 trials ≈ 0.55 in log space, 16 → 32
+    ≈ 0.07.
     """
     tuner = session.tuner(key)
     if tuner.exhausted:
         return 0.0
     secs, log_std = tuner.predicted_best_secs()
-    if headroom and tuner.best_secs is not None:
-        log_std = headroom_log_std(tuner.trials)
+    if step is not None and tuner.best_secs is not None:
+        log_std = headroom_log_std(tuner.trials) - headroom_log_std(tuner.trials + step)
     return weight * secs * (1.0 - math.exp(-optimism * log_std))
 
 
@@ -225,11 +244,13 @@ def _kernel_gains(
     value: dict[str, float],
     optimism: float,
     usage: dict[str, float] | None = None,
+    first_look: int = 4,
 ) -> dict[str, float]:
     """Each kernel's share of what measuring the candidates could gain.
 
-    A candidate's value is split over its kernels in proportion to the latency that measuring
-    each could still remove (:func:`_removable_secs`), scaled by ``1 - usage`` where a
+    A candidate's value is split over its kernels in proportion to the latency that each
+    kernel's next measurement (:func:`_next_step`, ``first_look`` trials for a first one) could
+    remove (:func:`_removable_secs`), scaled by ``1 - usage`` where a
     ``usage`` map (:func:`_kernel_usage`) is given: a kernel every architecture in view calls
     gets nothing, since measuring it cannot change which architectures form the front. A kernel
     sums its shares over the candidates that use it.
@@ -239,7 +260,8 @@ def _kernel_gains(
         shares: dict[str, float] = {}
         for key, weight in session.pool.architectures[estimate.sample.id].weights.items():
             distinguishing = 1.0 if usage is None else 1.0 - usage.get(key, 0.0)
-            share = _removable_secs(session, key, weight, optimism, headroom=True) * distinguishing
+            step = _next_step(session, key, first_look)
+            share = _removable_secs(session, key, weight, optimism, step=step) * distinguishing
             if share > 0:
                 shares[key] = share
         total = sum(shares.values())
@@ -251,7 +273,11 @@ def _kernel_gains(
 
 
 def _common_kernel_gains(
-    session: SearchSession, estimates: list[ArchitectureEstimate], usage: dict[str, float], optimism: float
+    session: SearchSession,
+    estimates: list[ArchitectureEstimate],
+    usage: dict[str, float],
+    optimism: float,
+    first_look: int = 4,
 ) -> dict[str, float]:
     """What tuning each kernel of the estimated front could add by moving its callers together.
 
@@ -259,7 +285,7 @@ def _common_kernel_gains(
     all architectures in view share, which cannot change the front's composition). That share
     still lowers every front member that calls the kernel, and with it the final front: the
     gain here is the hypervolume the front gains when each member's latency drops by
-    ``usage`` × its removable latency in the kernel (:func:`_removable_secs`), in the units of
+    ``usage`` × what the kernel's next measurement could remove (:func:`_removable_secs`), in the units of
     :func:`_hypervolume_contributions`. The joint search adds it, scaled by
     :func:`_finish_shortfall`, only where the finish could not tune those kernels itself:
     counted in full, a front-wide shift outweighs what telling architectures apart is worth
@@ -276,9 +302,10 @@ def _common_kernel_gains(
     gains: dict[str, float] = {}
     for key in {key for kernels in weights for key in kernels}:
         share = usage.get(key, 0.0)
+        step = _next_step(session, key, first_look)
         shifted = [
             e.latency_ms
-            - (_removable_secs(session, key, kernels[key], optimism, headroom=True) * share * 1e3 if key in kernels else 0.0)
+            - (_removable_secs(session, key, kernels[key], optimism, step=step) * share * 1e3 if key in kernels else 0.0)
             for e, kernels in zip(front, weights)
         ]
         gain = hypervolume(accuracies, shifted, reference=reference) - base
@@ -378,10 +405,12 @@ def run_joint(
     def reserve(front: list[ArchitectureEstimate]) -> int:
         # What the finish needs: a share of the budget, and never less than one trial for each
         # unmeasured kernel of the front member closest to complete, plus (as far as the trials
-        # left allow) room for first looks that fail at the rate seen so far; else the front
-        # ends empty. When even the trials left cannot complete it, measuring on is all there is.
+        # left allow) room for first looks that fail at the rate seen so far (Laplace's rule of
+        # succession: a few trials without a failure do not make failures impossible); else
+        # the front ends empty. When even the trials left cannot complete it, measuring on is
+        # all there is.
         closest = min((len(unmeasured(e)) for e in front), default=0)
-        failure_rate = session.num_failed / max(1, session.trials_used)
+        failure_rate = (session.num_failed + 1) / (session.trials_used + 2)
         margin = 1 + math.ceil(closest * failure_rate) if closest else 0
         needed = min(closest + margin, session.trials_left) if closest <= session.trials_left else 0
         return max(int(session.budget * finish_fraction), needed)
@@ -422,22 +451,27 @@ def run_joint(
         in_hypervolume = any(value.values())
         if not in_hypervolume:
             value = {e.sample.id: 1.0 for e in promising}
-        gains = {k: g for k, g in _kernel_gains(session, promising, value, optimism, usage).items() if g > 0}
+        gains = _kernel_gains(session, promising, value, optimism, usage, first_look=finish_batch)
+        gains = {k: g for k, g in gains.items() if g > 0}
         # Shared kernels wait for the finish, unless it is too small to tune them: then they
         # are also worth what they lift the whole front by (the same hypervolume unit).
         shortfall = _finish_shortfall(session, front, usage, reserve(front), finish_batch) if in_hypervolume else 0.0
         if shortfall > 0:
-            for key, gain in _common_kernel_gains(session, estimates, usage, optimism).items():
+            common = _common_kernel_gains(session, estimates, usage, optimism, first_look=finish_batch)
+            for key, gain in common.items():
                 gains[key] = gains.get(key, 0.0) + shortfall * gain
         if not gains:
             break
-        key = max(gains, key=gains.get)
+        # Gain per trial: a first look of a few trials and a further batch on a measured
+        # kernel compete on what each trial buys.
+        steps = {k: _next_step(session, k, finish_batch) for k in gains}
+        key = max(gains, key=lambda k: gains[k] / steps[k])
         # A kernel's first look is a small batch: enough to replace the prior by a measurement;
         # one trial where the best schedule of a variant with the same anchor block transfers.
         # No batch eats into what the finish needs.
         first_look = session.tuner(key).best_secs is None
         look = 1 if session.tuner(key).transfer_candidate() is not None else finish_batch
-        limit = min(look if first_look else session.batch_size, session.trials_left - reserve(front))
+        limit = min(look if first_look else steps[key], session.trials_left - reserve(front))
         if limit <= 0:
             break
         if session.measure(key, limit) == 0 and session.tuner(key).exhausted:
@@ -467,9 +501,9 @@ def _finish_front(
     hypervolume they could add per kernel still to measure (while no architecture is
     complete, the one closest to complete goes first); one that the trials left cannot
     complete is passed over for a smaller one, and a kernel whose first look failed is looked
-    at again. Trials still left then go, a batch at a time, to
-    the measured front's kernel with the largest expected gain (weight × latency ×
-    uncertainty, summed over the architectures using it).
+    at again. Trials still left then go, a step at a time (:func:`_next_step`), to the measured
+    front's kernel whose next step is expected to remove the most latency per trial, summed
+    over the architectures using it (:func:`_removable_secs`).
     """
     value = _hypervolume_contributions(front, front)
     missing_anywhere = {key for estimate in front for key in unmeasured(estimate)}
@@ -491,16 +525,18 @@ def _finish_front(
                 transfer = session.tuner(key).transfer_candidate() is not None
                 spent += session.measure(key, 1 if transfer else per_kernel)
     while session.trials_left > 0:
-        gains: dict[str, float] = {}
+        gains: dict[str, float] = {}  # per trial of each kernel's next step
         for point in session.measured_front():  # architectures with every kernel measured
             for key, weight in session.pool.architectures[point.arch_id].weights.items():
                 if session.tuner(key).best_secs is not None:
-                    gains[key] = gains.get(key, 0.0) + _removable_secs(session, key, weight, optimism, headroom=True)
+                    step = _next_step(session, key, finish_batch)
+                    removable = _removable_secs(session, key, weight, optimism, step=step)
+                    gains[key] = gains.get(key, 0.0) + removable / step
         gains = {k: g for k, g in gains.items() if g > 0}
         if not gains:
             break
         key = max(gains, key=gains.get)
-        if session.measure(key) == 0 and not session.tuner(key).exhausted:
+        if session.measure(key, _next_step(session, key, finish_batch)) == 0 and not session.tuner(key).exhausted:
             break
 
 
