@@ -462,25 +462,34 @@ def run_joint(
                 gains[key] = gains.get(key, 0.0) + shortfall * gain
         if not gains:
             break
-        # Gain per trial: a first look of a few trials and a further batch on a measured
-        # kernel compete on what each trial buys.
+        # Gain per trial: a first look of a few trials and a further step on a measured kernel
+        # compete on what each trial buys. A round spends up to one batch, on the kernels with
+        # the most gain per trial: estimating the population again costs seconds, a trial less
+        # than one. No step eats into what the finish needs.
         steps = {k: _next_step(session, k, finish_batch) for k in gains}
-        key = max(gains, key=lambda k: gains[k] / steps[k])
-        # A kernel's first look is a small batch: enough to replace the prior by a measurement;
-        # one trial where the best schedule of a variant with the same anchor block transfers.
-        # No batch eats into what the finish needs.
-        first_look = session.tuner(key).best_secs is None
-        look = 1 if session.tuner(key).transfer_candidate() is not None else finish_batch
-        limit = min(look if first_look else steps[key], session.trials_left - reserve(front))
-        if limit <= 0:
+        room = min(session.batch_size, session.trials_left - reserve(front))
+        if room <= 0:
             break
-        if session.measure(key, limit) == 0 and session.tuner(key).exhausted:
-            continue
+        chosen: list[str] = []
+        for key in sorted(gains, key=lambda k: -gains[k] / steps[k]):
+            if chosen and sum(steps[k] for k in chosen) + steps[key] > room:
+                break
+            chosen.append(key)
+        for key in chosen:
+            # A kernel's first look is a small batch: enough to replace the prior by a
+            # measurement; one trial where the best schedule of a variant with the same anchor
+            # block transfers.
+            tuner = session.tuner(key)
+            step = (1 if tuner.transfer_candidate() is not None else finish_batch) if tuner.best_secs is None else steps[key]
+            limit = min(step, session.trials_left - reserve(front))
+            if limit <= 0:
+                break
+            session.measure(key, limit)
         front = current_front()
         logger.info(
             "round %d: %d architectures, %d promising, %d tasks; measured %s; %d/%d trials; shared-kernel weight %.2f",
-            rounds, len(population), len(promising), len(session.pool), session.tuner(key).name,
-            session.trials_used, session.budget, shortfall,
+            rounds, len(population), len(promising), len(session.pool),
+            ", ".join(session.tuner(k).name for k in chosen), session.trials_used, session.budget, shortfall,
         )
     _finish_front(session, current_front(), unmeasured, finish_batch=finish_batch, optimism=optimism)
     return _fully_measured(session)
