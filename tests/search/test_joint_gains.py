@@ -17,6 +17,7 @@ from tvm_nacos.cosearch.strategies import (
     _kernel_gains,
     _kernel_usage,
     _next_step,
+    _plan_round,
     _removable_secs,
 )
 from tvm_nacos.search_space import ArchSample
@@ -239,3 +240,14 @@ def test_a_first_look_wins_over_a_further_batch_on_what_each_trial_buys() -> Non
     assert gains["measured"] / gains["unmeasured"] == pytest.approx(
         (1 - math.exp(-(1 - 1 / math.sqrt(5)))) / (1 - math.exp(-1.0))
     )
+
+
+def test_a_round_measures_the_best_gains_per_trial_that_fit_in_a_batch() -> None:
+    gains = {"big": 7.0, "first_look": 2.0, "lent": 1.0, "deep": 3.0}
+    steps = {"big": 16, "first_look": 4, "lent": 1, "deep": 16}
+    # Per trial: lent 1.0, first_look 0.5, big 0.44, deep 0.19. "big" would overflow the batch
+    # after the first two, and the round ends there (no jumping ahead to smaller steps).
+    assert _plan_round(gains, steps, room=16) == ["lent", "first_look"]
+    assert _plan_round(gains, steps, room=21) == ["lent", "first_look", "big"]
+    # The best kernel is measured even when its step does not fit.
+    assert _plan_round({"deep": 3.0}, {"deep": 16}, room=2) == ["deep"]

@@ -345,6 +345,20 @@ def _finish_shortfall(
     return max(0.0, 1.0 - finish_trials / (finish_batch * len(waiting)))
 
 
+def _plan_round(gains: dict[str, float], steps: dict[str, int], room: int) -> list[str]:
+    """The kernels one round measures: in order of gain per trial (``gains[k] / steps[k]``),
+    as many as fit in ``room`` trials; always the first, even if its step does not fit (it is
+    then measured with fewer trials)."""
+    chosen: list[str] = []
+    planned = 0
+    for key in sorted(gains, key=lambda k: -gains[k] / steps[k]):
+        if chosen and planned + steps[key] > room:
+            break
+        chosen.append(key)
+        planned += steps[key]
+    return chosen
+
+
 def run_joint(
     session: SearchSession,
     *,
@@ -470,11 +484,7 @@ def run_joint(
         room = min(session.batch_size, session.trials_left - reserve(front))
         if room <= 0:
             break
-        chosen: list[str] = []
-        for key in sorted(gains, key=lambda k: -gains[k] / steps[k]):
-            if chosen and sum(steps[k] for k in chosen) + steps[key] > room:
-                break
-            chosen.append(key)
+        chosen = _plan_round(gains, steps, room)
         for key in chosen:
             # A kernel's first look is a small batch: enough to replace the prior by a
             # measurement; one trial where the best schedule of a variant with the same anchor
