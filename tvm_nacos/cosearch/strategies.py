@@ -9,17 +9,17 @@ were all measured; :func:`tvm_nacos.cosearch.api.search` then measures the front
   for the price of an accuracy estimate and a MAC count per candidate). Each round makes new
   architectures from the current front (mutation and crossover), estimates every
   architecture's tuned latency from the kernels measured so far and the shared cost model's
-  predictions for the rest, and spends the next step on the kernel whose measurement promises
+  predictions for the rest, and spends the next batch on the kernels whose next step promises
   the largest gain per trial, summed over the architectures that could still reach the front,
   each weighted by the hypervolume it could add (so both ends of the front get measured, not
   only the fastest architectures). A step is a first look of a few trials, then as many trials
-  as the kernel has had (tuning removes about as much per doubling). Only what sets architectures apart counts: a kernel that every
-  architecture in view calls (the stem, the classifier) moves them all together, so it cannot
-  change which of them form the front, and it is tuned in the finish, for the front that is
-  kept. Where the finish is too small to give those shared kernels a first batch each (small
-  budgets), they are also worth, in the main loop, what lowering the whole front by their
-  removable latency adds to the hypervolume. The trials that completing the front needs are
-  kept for the end.
+  as the kernel has had (tuning removes about as much per doubling). Only what sets
+  architectures apart counts: a kernel that every architecture in view calls (the stem, the
+  classifier) moves them all together, so it cannot change which of them form the front, and
+  it is tuned in the finish, for the front that is kept. Where the finish is too small to give
+  those shared kernels a first batch each (small budgets), they are also worth, in the main
+  loop, what lowering the whole front by their removable latency adds to the hypervolume. The
+  trials that completing the front needs are kept for the end.
 - ``two-stage``: hardware-aware NAS as practitioners run it. Rank candidates by a latency the
   compiler did not tune (MACs, untuned TVM latency, or PyTorch eager latency), keep the
   accuracy–proxy front in order of non-dominated rank, then tune those architectures one after
