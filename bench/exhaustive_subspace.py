@@ -143,8 +143,10 @@ def main() -> None:
     parser.add_argument("--json", default="bench/results/exhaustive_subspace_nb201.json")
     parser.add_argument("--plot", default=None)
     parser.add_argument("--resume", action="store_true", help="keep the runs already in --json")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="INFO logs each round of the joint search")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(name)s %(message)s")
 
     import torch  # pylint: disable=import-outside-toplevel
 

@@ -13,7 +13,7 @@ from tvm_nacos.cosearch.strategies import (
     _common_kernel_gains,
     _distinguishing_estimate,
     _finish_front,
-    _finish_shortfall,
+    _finish_look,
     _kernel_gains,
     _kernel_usage,
     _next_step,
@@ -120,19 +120,31 @@ def test_common_gains_count_only_the_front(three_architectures) -> None:
     assert "a" not in gains and gains["stem"] > 0
 
 
+def test_the_finish_look_is_what_the_finish_trials_pay_per_missing_kernel() -> None:
+    assert _finish_look(missing=5, finish_trials=20, finish_batch=4) == 4  # a full first look each
+    assert _finish_look(missing=24, finish_trials=50, finish_batch=4) == 2
+    assert _finish_look(missing=24, finish_trials=20, finish_batch=4) == 1  # never less than one
+    assert _finish_look(missing=0, finish_trials=20, finish_batch=4) == 4
+
+
 def test_shared_kernels_wait_for_the_finish_unless_it_cannot_pay_for_them(three_architectures) -> None:
     session, estimates = three_architectures
     usage = _kernel_usage(session, estimates)
-    for tuner in ("stem", "a", "b", "c"):
-        session.tuner(tuner).trials = 0
-    # Only the stem is common (called by all three; "b" by two thirds). A finish of 8 trials
-    # pays a first batch of 4 for it: nothing to add in the main loop.
-    assert _finish_shortfall(session, estimates, usage, finish_trials=8, finish_batch=4) == 0.0
-    # A finish of 1 trial leaves three quarters of that batch unpaid.
-    assert _finish_shortfall(session, estimates, usage, finish_trials=1, finish_batch=4) == pytest.approx(0.75)
-    # Once the stem has had its first batch, nothing is waiting.
-    session.tuner("stem").trials = 4
-    assert _finish_shortfall(session, estimates, usage, finish_trials=1, finish_batch=4) == 0.0
+    # A finish that gives the stem a first look of 4 trials anyway: looking now gains nothing.
+    assert "stem" not in _common_kernel_gains(session, estimates, usage, optimism=1.0, finish_look=4)
+    # A finish with one trial for it: a first look of 4 now removes the headroom between the
+    # two (measured: 1/√n in log space), lifting all three front members (accuracy span 4).
+    gains = _common_kernel_gains(session, estimates, usage, optimism=1.0, finish_look=1)
+    gap = headroom_log_std(1) - headroom_log_std(4)
+    assert gap == pytest.approx(0.5)
+    assert gains["stem"] == pytest.approx(0.5 * (1 - math.exp(-gap)) * (94.0 - 90.0))
+    # A finish of 2 trials leaves less to gain; once measured, the stem's next step counts as
+    # for any measured kernel (what 4 more trials after 4 remove).
+    assert _common_kernel_gains(session, estimates, usage, optimism=1.0, finish_look=2)["stem"] < gains["stem"]
+    session.tuner("stem").best_secs, session.tuner("stem").trials = 5e-4, 4
+    measured = _common_kernel_gains(session, estimates, usage, optimism=1.0, finish_look=1)
+    step_gap = headroom_log_std(4) - headroom_log_std(8)
+    assert measured["stem"] == pytest.approx(0.5 * (1 - math.exp(-step_gap)) * (94.0 - 90.0))
 
 
 class _FinishTuner(SimpleNamespace):

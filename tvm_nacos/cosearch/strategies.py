@@ -17,9 +17,9 @@ were all measured; :func:`tvm_nacos.cosearch.api.search` then measures the front
   architectures apart counts: a kernel that every architecture in view calls (the stem, the
   classifier) moves them all together, so it cannot change which of them form the front, and
   it is tuned in the finish, for the front that is kept. Where the finish is too small to give
-  those shared kernels a first batch each (small budgets), they are also worth, in the main
-  loop, what lowering the whole front by their removable latency adds to the hypervolume. The
-  trials that completing the front needs are kept for the end.
+  each kernel of the front a first look (small budgets), a first look now is also worth what
+  lowering the whole front by the latency it removes beyond the finish's smaller look adds to
+  the hypervolume. The trials that completing the front needs are kept for the end.
 - ``two-stage``: hardware-aware NAS as practitioners run it. Rank candidates by a latency the
   compiler did not tune (MACs, untuned TVM latency, or PyTorch eager latency), keep the
   accuracy–proxy front in order of non-dominated rank, then tune those architectures one after
@@ -198,7 +198,13 @@ def _next_step(session: SearchSession, key: str, first_look: int) -> int:
 
 
 def _removable_secs(
-    session: SearchSession, key: str, weight: float, optimism: float, *, step: int | None = None
+    session: SearchSession,
+    key: str,
+    weight: float,
+    optimism: float,
+    *,
+    step: int | None = None,
+    finish_look: int | None = None,
 ) -> float:
     """Latency that measuring kernel ``key`` could remove from an architecture calling it
     ``weight`` times: weight × estimate × (1 − e^(−optimism·σ)); 0 once it is exhausted.
@@ -209,7 +215,9 @@ def _removable_secs(
     measured to remove after the trials it has had: the tuning headroom
     (:func:`~tvm_nacos.cosearch.session.headroom_log_std`) before them minus after them. Its
     first batch removed much, the next ones less: 1 → 5 trials ≈ 0.55 in log space, 16 → 32
-    ≈ 0.07.
+    ≈ 0.07. With ``finish_look`` as well, an unmeasured kernel is one that the finish would
+    measure with ``finish_look`` trials anyway: a first look of ``step`` trials now removes
+    only the headroom between the two (0 when ``finish_look`` ≥ ``step``).
     """
     tuner = session.tuner(key)
     if tuner.exhausted:
@@ -217,6 +225,8 @@ def _removable_secs(
     secs, log_std = tuner.predicted_best_secs()
     if step is not None and tuner.best_secs is not None:
         log_std = headroom_log_std(tuner.trials) - headroom_log_std(tuner.trials + step)
+    elif step is not None and finish_look is not None:
+        log_std = max(0.0, headroom_log_std(finish_look) - headroom_log_std(step))
     return weight * secs * (1.0 - math.exp(-optimism * log_std))
 
 
@@ -278,6 +288,7 @@ def _common_kernel_gains(
     usage: dict[str, float],
     optimism: float,
     first_look: int = 4,
+    finish_look: int | None = None,
 ) -> dict[str, float]:
     """What tuning each kernel of the estimated front could add by moving its callers together.
 
@@ -285,12 +296,16 @@ def _common_kernel_gains(
     all architectures in view share, which cannot change the front's composition). That share
     still lowers every front member that calls the kernel, and with it the final front: the
     gain here is the hypervolume the front gains when each member's latency drops by
-    ``usage`` × what the kernel's next measurement could remove (:func:`_removable_secs`), in the units of
-    :func:`_hypervolume_contributions`. The joint search adds it, scaled by
-    :func:`_finish_shortfall`, only where the finish could not tune those kernels itself:
-    counted in full, a front-wide shift outweighs what telling architectures apart is worth
-    (mobilenet-v2 at 500 trials put up to 94 trials on one shared kernel, and one seed of three
-    fell behind two-stage).
+    ``usage`` × what the kernel's next step could remove (:func:`_removable_secs`), in the
+    units of :func:`_hypervolume_contributions`.
+
+    ``finish_look``: the trials the finish would give each unmeasured kernel of the front
+    anyway (:func:`_finish_look`). An unmeasured kernel's first look then gains only what it
+    removes beyond that look: nothing while the finish can pay a first look of ``first_look``
+    trials for every kernel it still has to measure. The joint search counts these gains only
+    when it cannot: counted in full at 500 trials, a front-wide shift outweighed telling
+    architectures apart (mobilenet-v2: up to 94 trials on one shared kernel, one seed of three
+    behind two-stage).
     """
     if not estimates:
         return {}
@@ -305,7 +320,11 @@ def _common_kernel_gains(
         step = _next_step(session, key, first_look)
         shifted = [
             e.latency_ms
-            - (_removable_secs(session, key, kernels[key], optimism, step=step) * share * 1e3 if key in kernels else 0.0)
+            - (
+                _removable_secs(session, key, kernels[key], optimism, step=step, finish_look=finish_look) * share * 1e3
+                if key in kernels
+                else 0.0
+            )
             for e, kernels in zip(front, weights)
         ]
         gain = hypervolume(accuracies, shifted, reference=reference) - base
@@ -314,35 +333,15 @@ def _common_kernel_gains(
     return gains
 
 
-def _finish_shortfall(
-    session: SearchSession,
-    front: list[ArchitectureEstimate],
-    usage: dict[str, float],
-    finish_trials: int,
-    finish_batch: int,
-    common_usage: float = 0.9,
-) -> float:
-    """The share of the front's common kernels whose first batch the finish cannot pay for.
+def _finish_look(missing: int, finish_trials: int, finish_batch: int) -> int:
+    """Trials the finish gives each of ``missing`` unmeasured kernels of the front from
+    ``finish_trials``: a first look of ``finish_batch`` where they cover it, down to one trial.
 
-    Common kernels (called by at least ``common_usage`` of the architectures in view) are
-    tuned in the finish, from the ``finish_trials`` kept for it. While those cover a first
-    batch of ``finish_batch`` trials for each common kernel of the front that has not had one,
-    waiting costs nothing: 0. At small budgets they do not (83 trials, 22 kernels that every
-    cell of a small NAS-Bench-201 subspace shares: one transferred trial each, and the front's
-    latency is left to chance); the share left unpaid, up to 1, is how much the main loop
-    values those kernels by what they lift the whole front by.
+    At small budgets they do not: 83 trials, ~24 kernels that every cell of a small
+    NAS-Bench-201 subspace shares, one trial each, and a kernel measured once is about e
+    (``headroom_log_std(1)``) slower than tuned.
     """
-    waiting = {
-        key
-        for estimate in front
-        for key in session.pool.architectures[estimate.sample.id].weights
-        if usage.get(key, 0.0) >= common_usage
-        and session.tuner(key).trials < finish_batch
-        and not session.tuner(key).exhausted
-    }
-    if not waiting:
-        return 0.0
-    return max(0.0, 1.0 - finish_trials / (finish_batch * len(waiting)))
+    return max(1, min(finish_batch, finish_trials // max(1, missing)))
 
 
 def _plan_round(gains: dict[str, float], steps: dict[str, int], room: int) -> list[str]:
@@ -467,13 +466,15 @@ def run_joint(
             value = {e.sample.id: 1.0 for e in promising}
         gains = _kernel_gains(session, promising, value, optimism, usage, first_look=finish_batch)
         gains = {k: g for k, g in gains.items() if g > 0}
-        # Shared kernels wait for the finish, unless it is too small to tune them: then they
-        # are also worth what they lift the whole front by (the same hypervolume unit).
-        shortfall = _finish_shortfall(session, front, usage, reserve(front), finish_batch) if in_hypervolume else 0.0
-        if shortfall > 0:
-            common = _common_kernel_gains(session, estimates, usage, optimism, first_look=finish_batch)
+        # Shared kernels wait for the finish, unless it is too small to give each kernel of
+        # the front a first look: then a first look now is worth what it lifts the whole
+        # front by beyond the finish's smaller look (the same hypervolume unit), and a
+        # further step on a measured one what that step lifts it by.
+        look = _finish_look(len({k for e in front for k in unmeasured(e)}), reserve(front), finish_batch)
+        if in_hypervolume and look < finish_batch:
+            common = _common_kernel_gains(session, estimates, usage, optimism, first_look=finish_batch, finish_look=look)
             for key, gain in common.items():
-                gains[key] = gains.get(key, 0.0) + shortfall * gain
+                gains[key] = gains.get(key, 0.0) + gain
         if not gains:
             break
         # Gain per trial: a first look of a few trials and a further step on a measured kernel
@@ -497,9 +498,9 @@ def run_joint(
             session.measure(key, limit)
         front = current_front()
         logger.info(
-            "round %d: %d architectures, %d promising, %d tasks; measured %s; %d/%d trials; shared-kernel weight %.2f",
+            "round %d: %d architectures, %d promising, %d tasks; measured %s; %d/%d trials; finish look %d",
             rounds, len(population), len(promising), len(session.pool),
-            ", ".join(session.tuner(k).name for k in chosen), session.trials_used, session.budget, shortfall,
+            ", ".join(session.tuner(k).name for k in chosen), session.trials_used, session.budget, look,
         )
     _finish_front(session, current_front(), unmeasured, finish_batch=finish_batch, optimism=optimism)
     return _fully_measured(session)
@@ -526,7 +527,7 @@ def _finish_front(
     """
     value = _hypervolume_contributions(front, front)
     missing_anywhere = {key for estimate in front for key in unmeasured(estimate)}
-    per_kernel = max(1, min(finish_batch, session.trials_left // max(1, len(missing_anywhere))))
+    per_kernel = _finish_look(len(missing_anywhere), session.trials_left, finish_batch)
     order = sorted(front, key=lambda e: -value.get(e.sample.id, 0.0) / max(1, len(unmeasured(e))))
     if order and not session.measured_front():
         # Nothing complete yet: the member closest to complete goes first, so that a tight
