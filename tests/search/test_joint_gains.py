@@ -14,6 +14,7 @@ from tvm_nacos.cosearch.strategies import (
     _distinguishing_estimate,
     _finish_front,
     _finish_look,
+    _finish_reserve,
     _kernel_gains,
     _kernel_usage,
     _next_step,
@@ -263,3 +264,29 @@ def test_a_round_measures_the_best_gains_per_trial_that_fit_in_a_batch() -> None
     assert _plan_round(gains, steps, room=21) == ["lent", "first_look", "big"]
     # The best kernel is measured even when its step does not fit.
     assert _plan_round({"deep": 3.0}, {"deep": 16}, room=2) == ["deep"]
+
+
+def _budget(budget: int, used: int, failed: int = 0) -> SimpleNamespace:
+    return SimpleNamespace(budget=budget, trials_used=used, trials_left=budget - used, num_failed=failed)
+
+
+def test_the_finish_keeps_enough_to_complete_the_whole_front() -> None:
+    # Three members sharing 20 unmeasured kernels, each missing 2 of its own: 26 in all.
+    shared = [f"s{i}" for i in range(20)]
+    missing = [shared + [f"{m}{i}" for i in range(2)] for m in "abc"]
+    # 83 trials, 20 used, none failed: 26 kernels + 1 + ⌈26 × 1/22⌉ = 29, above the 25 % share (20).
+    assert _finish_reserve(_budget(83, 20), missing, finish_fraction=0.25) == 29
+    # Late in the run, all that is left is kept (26 + 1 + 1 > 27 left).
+    assert _finish_reserve(_budget(83, 56), missing, finish_fraction=0.25) == 27
+    # The whole front no longer fits: enough for the member closest to complete (22 + 1 + 1) ...
+    assert _finish_reserve(_budget(83, 58), missing, finish_fraction=0.25) == 24
+    # ... and once not even that fits, the share.
+    assert _finish_reserve(_budget(83, 62), missing, finish_fraction=0.25) == 20
+    # More than half the budget would be kept: the closest member only (at the start, no
+    # measurement yet: a failure rate of 1/2, so 30 + 1 + 15); at 500 trials the share covers it.
+    wide = [[f"{m}{i}" for i in range(30)] for m in "abc"]  # 90 kernels, 30 per member
+    assert _finish_reserve(_budget(150, 0), wide, finish_fraction=0.25) == 46
+    assert _finish_reserve(_budget(500, 100), wide, finish_fraction=0.25) == 125
+    # Failures seen raise the margin; a complete front needs only the share.
+    assert _finish_reserve(_budget(83, 20, failed=10), missing, finish_fraction=0.25) == 26 + 1 + 13
+    assert _finish_reserve(_budget(83, 20), [[], []], finish_fraction=0.25) == 20
