@@ -17,9 +17,10 @@ were all measured; :func:`tvm_nacos.cosearch.api.search` then measures the front
   architectures apart counts: a kernel that every architecture in view calls (the stem, the
   classifier) moves them all together, so it cannot change which of them form the front, and
   it is tuned in the finish, for the front that is kept. Where the finish is too small to give
-  each kernel of the front a first look (small budgets), a first look now is also worth what
-  lowering the whole front by the latency it removes beyond the finish's smaller look adds to
-  the hypervolume. The trials that completing the front needs are kept for the end.
+  each kernel of the front a first look (small budgets, or fronts of many kernels), a first
+  look now is also worth what lowering the whole front by the latency it removes beyond the
+  finish's smaller look adds to the hypervolume. The trials that completing the whole front
+  needs are kept for the end (up to half the budget).
 - ``two-stage``: hardware-aware NAS as practitioners run it. Rank candidates by a latency the
   compiler did not tune (MACs, untuned TVM latency, or PyTorch eager latency), keep the
   accuracy–proxy front in order of non-dominated rank, then tune those architectures one after
@@ -369,8 +370,8 @@ def _finish_reserve(session: SearchSession, missing: list[list[str]], finish_fra
     at the rate seen so far (Laplace's rule of succession: a few trials without a failure do
     not make failures impossible). When even the trials left cannot complete one member,
     measuring on is all there is. Keeping trials for the closest member only left the
-    81-cell subspace benchmark (83 trials) with one complete architecture on 1 seed of 6, at
-    54-58 % of the exhaustive hypervolume.
+    81-cell subspace benchmark (83 trials) with one complete architecture on one seed of six,
+    before and after :func:`_finish_look` (54 and 58 % of the exhaustive hypervolume).
     """
     share = int(session.budget * finish_fraction)
     failure_rate = (session.num_failed + 1) / (session.trials_used + 2)
