@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import tvm
 from tuning_helpers import matmul
@@ -27,10 +28,27 @@ def test_builds_batches_with_one_pool() -> None:
         second = builder.build(_batch(victim=False))
         assert builder._pool is pool  # the same workers served both batches
         for result in first + second:
-            assert result.error_msg is None and result.artifact_path.endswith(".tar")
+            assert result.error_msg is None and result.artifact_path.endswith(".o")
         assert builder.num_builds == 6 and builder.num_failures == 0
     finally:
         builder.shutdown()
+
+
+def test_cpu_artifact_is_an_object_file_that_loads_and_computes() -> None:
+    """The runner loads a CPU candidate from a plain ``.o`` (no tar), and it computes a matmul."""
+    builder = PersistentBuilder(max_workers=1)
+    try:
+        (result,) = builder.build([ms.builder.BuilderInput(matmul(16), TARGET)])
+    finally:
+        builder.shutdown()
+    assert result.error_msg is None and result.artifact_path.endswith(".o")
+    lib = tvm.runtime.load_module(result.artifact_path)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((16, 16), dtype="float32"), rng.standard_normal((16, 16), dtype="float32")
+    device = tvm.cpu()
+    out = tvm.runtime.tensor(np.zeros((16, 16), dtype="float32"), device)
+    lib["main"](tvm.runtime.tensor(a, device), tvm.runtime.tensor(b, device), out)
+    np.testing.assert_allclose(out.numpy(), a @ b, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -49,12 +49,18 @@ def _without_layout_rewrite(mod: tvm.IRModule) -> tvm.IRModule:
 
 
 def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, *, keep_layout_rewrite: bool = False) -> str:
-    """Compile one scheduled candidate and export it as a tar for the runner.
+    """Compile one scheduled candidate and write it where the runner loads it from.
 
     Runs in a builder worker. Unlike MetaSchedule's ``default_build`` it does not import the
     tensor intrinsics, which compiled candidates do not need. Blocks that rewrite the layout of
     weights are removed (the compiled network rewrites constant weights once, ahead of time),
     unless ``keep_layout_rewrite``.
+
+    A CPU candidate is one LLVM module without imports: it is written as a plain object file
+    (``candidate.o``), which ``tvm.runtime.load_module`` links as it links a tar's contents.
+    That skips the temporary folder, the copy and the ``tar -czf`` subprocess of
+    ``export_library`` here, and the ``tar -xf`` subprocess in the runner. A module with imports
+    (a GPU kernel under its host module) is exported as a tar, as MetaSchedule does.
     """
     import warnings  # pylint: disable=import-outside-toplevel
 
@@ -67,8 +73,13 @@ def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, *, keep_layout
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         rt_mod = tirx.build(mod, target=target)
-    path = os.path.join(tempfile.mkdtemp(prefix="nacos-build-"), "candidate." + tar.output_format)
-    rt_mod.export_library(path, fcompile=tar)
+    folder = tempfile.mkdtemp(prefix="nacos-build-")
+    if rt_mod.kind == "llvm" and not rt_mod.imports:
+        path = os.path.join(folder, "candidate.o")
+        rt_mod.write_to_file(path)
+    else:
+        path = os.path.join(folder, "candidate." + tar.output_format)
+        rt_mod.export_library(path, fcompile=tar)
     return path
 
 
