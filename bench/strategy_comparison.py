@@ -11,7 +11,8 @@ Per run: trials used, wall time, the front (every point tuned and measured end t
 the tuned end-to-end latency of the fastest front architecture whose accuracy reaches the
 thresholds that about 5 % and 20 % of the space reach (the 95th and 80th percentiles of
 ``valid_accuracy`` over the 15,625 cells; without a table, of the estimator over
-``--threshold-samples`` random architectures). After all runs, one reference point for every
+``--threshold-samples`` random architectures), and the shared cost model's 5-fold held-out
+Spearman and median relative error. After all runs, one reference point for every
 hypervolume: accuracy = the 80th-percentile threshold, latency = 1.1 × the largest end-to-end
 latency on any run's front (``hv``), plus a wide variant with the space's lowest accuracy
 (``hv_wide``, dominated by fast, poor cells). The summary is mean ± std over seeds.
@@ -156,6 +157,8 @@ def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.
         ],
         "latency_ms_at_top5pct": _fastest_above(front, thresholds["top5pct"]),
         "latency_ms_at_top20pct": _fastest_above(front, thresholds["top20pct"]),
+        # The shared cost model on measurements it was not trained on (5-fold; None if too few).
+        "cost_model": result.cost_model,
     }
 
 

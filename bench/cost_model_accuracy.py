@@ -1,0 +1,92 @@
+"""How well the shared XGBoost cost model predicted measurements it was not trained on.
+
+Every ``tvm_nacos.search`` run writes ``pareto.json`` into its work directory, with the cost
+model's 5-fold held-out figures over all the run's measurements (``result.cost_model``): the
+Spearman rank correlation of predicted and measured kernel latency, and the median of
+|predicted − measured| / measured. This script collects them from finished work directories
+(for example those that ``bench/strategy_comparison.py`` left under its ``--work-root``) and
+prints one row per run and the mean per (space, strategy, budget). It measures nothing.
+
+Usage::
+
+    python bench/cost_model_accuracy.py /tmp/nbc8 /tmp/mbn8 --json bench/results/cost_model_accuracy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+
+def collect(roots: list[str]) -> list[dict]:
+    """One record per ``pareto.json`` found in ``roots`` (a work directory or a folder of them)."""
+    records = []
+    for root in roots:
+        paths = [Path(root) / "pareto.json"] if (Path(root) / "pareto.json").is_file() else sorted(
+            Path(root).glob("*/pareto.json"))
+        if not paths:
+            raise SystemExit(f"no pareto.json in {root} or its sub-folders: is it a finished search's work directory?")
+        for path in paths:
+            data = json.loads(path.read_text())
+            figures = data.get("cost_model")
+            records.append({
+                "work_dir": str(path.parent),
+                "space": data.get("space"),
+                "strategy": data.get("strategy"),
+                "seed": data.get("seed"),
+                "budget": data.get("budget_trials"),
+                "trials_used": data.get("trials_used"),
+                "spearman": figures["spearman"] if figures else None,
+                "median_abs_rel_error": figures["median_abs_rel_error"] if figures else None,
+                "num_samples": figures["num_samples"] if figures else None,
+            })
+    return records
+
+
+def summarize(records: list[dict]) -> list[dict]:
+    """Mean and range of the figures per (space, strategy, budget)."""
+    groups: dict[tuple, list[dict]] = {}
+    for record in records:
+        if record["spearman"] is not None:
+            groups.setdefault((record["space"], record["strategy"], record["budget"]), []).append(record)
+    rows = []
+    for (space, strategy, budget), mine in groups.items():
+        rho = [r["spearman"] for r in mine]
+        err = [r["median_abs_rel_error"] for r in mine]
+        rows.append({"space": space, "strategy": strategy, "budget": budget, "runs": len(mine),
+                     "spearman_mean": statistics.mean(rho), "spearman_min": min(rho), "spearman_max": max(rho),
+                     "median_abs_rel_error_mean": statistics.mean(err), "median_abs_rel_error_min": min(err),
+                     "median_abs_rel_error_max": max(err)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("roots", nargs="+", help="work directories, or folders holding them")
+    parser.add_argument("--json", default=None, help="write the records and the summary here")
+    args = parser.parse_args()
+
+    records = collect(args.roots)
+    print("| space | strategy | budget | seed | held-out Spearman | median rel. error | measurements |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in sorted(records, key=lambda r: (str(r["space"]), str(r["strategy"]), r["budget"] or 0, r["seed"] or 0)):
+        rho = "—" if r["spearman"] is None else f"{r['spearman']:.3f}"
+        err = "—" if r["median_abs_rel_error"] is None else f"{100 * r['median_abs_rel_error']:.1f} %"
+        print(f"| {r['space']} | {r['strategy']} | {r['budget']} | {r['seed']} | {rho} | {err} | {r['num_samples']} |")
+    rows = summarize(records)
+    print("\n| space | strategy | budget | runs | Spearman, mean (min–max) | median rel. error, mean (min–max) |")
+    print("|---|---|---:|---:|---:|---:|")
+    for row in rows:
+        print(f"| {row['space']} | {row['strategy']} | {row['budget']} | {row['runs']} | "
+              f"{row['spearman_mean']:.3f} ({row['spearman_min']:.3f}–{row['spearman_max']:.3f}) | "
+              f"{100 * row['median_abs_rel_error_mean']:.1f} % ({100 * row['median_abs_rel_error_min']:.1f}–"
+              f"{100 * row['median_abs_rel_error_max']:.1f} %) |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"runs": records, "summary": rows}, indent=1) + "\n")
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
