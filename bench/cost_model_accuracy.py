@@ -22,14 +22,16 @@ from pathlib import Path
 
 def collect(roots: list[str]) -> list[dict]:
     """One record per ``pareto.json`` found in ``roots`` (a work directory or a folder of them)."""
+    from tvm_nacos.report import PARETO_JSON, load_pareto  # pylint: disable=import-outside-toplevel
+
     records = []
     for root in roots:
-        paths = [Path(root) / "pareto.json"] if (Path(root) / "pareto.json").is_file() else sorted(
-            Path(root).glob("*/pareto.json"))
+        paths = [Path(root) / PARETO_JSON] if (Path(root) / PARETO_JSON).is_file() else sorted(
+            Path(root).glob(f"*/{PARETO_JSON}"))
         if not paths:
-            raise SystemExit(f"no pareto.json in {root} or its sub-folders: is it a finished search's work directory?")
+            raise SystemExit(f"no {PARETO_JSON} in {root} or its sub-folders: is it a finished search's work directory?")
         for path in paths:
-            data = json.loads(path.read_text())
+            data = load_pareto(path)
             figures = data.get("cost_model")
             records.append({
                 "work_dir": str(path.parent),
