@@ -6,7 +6,12 @@ workloads, with the same runner, search strategy, cost model, seed and 16 candid
 
 - ``matmul``: one 256×256×256 float32 matmul task, 64 trials;
 - ``cnn``: the convolution tasks of one CNN architecture (the example supernet at 32 channels,
-  its largest architecture, unless ``--space`` names a built-in space), 16 trials each.
+  its largest architecture, unless ``--space`` names a built-in space), 16 trials each;
+- ``cosearch``: tvm-nacos's own loop, a joint search of ``nas-bench-201`` (or ``--space``; the
+  NAS-Bench-201 table as accuracy, a zero-cost proxy elsewhere) with a budget of 128 trials
+  (``--trials``), seed 0, without the final end-to-end timing. Its time per phase comes from
+  the search's own ``time_breakdown``; ``--strategy`` does not apply (the joint search drives
+  ``NACOSSearchStrategy``).
 
 Both sides use the same schedule search: MetaSchedule's ``EvolutionarySearch`` by default, or
 ``--strategy nacos`` for tvm-nacos's ``NACOSSearchStrategy`` (a smaller population).
@@ -63,8 +68,51 @@ def _cnn_kernels(target, space_name: str | None) -> list:
     return [(str(t.task_name), t.dispatched[0], float(t.weight)) for t in tasks if "conv2d" in str(t.task_name)]
 
 
+def run_cosearch(builder_kind: str, budget: int, space_name: str | None) -> dict:
+    """A joint search with ``builder_kind`` in this process; trials per minute and time by phase."""
+    start = time.perf_counter()
+    import tvm_nacos  # pylint: disable=import-outside-toplevel
+    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy  # pylint: disable=import-outside-toplevel
+
+    space = spaces.get(space_name or "nas-bench-201")
+    accuracy = TableAccuracy() if space.name == "nas-bench-201" else ZeroCostProxy.create("synflow", space=space)
+    builder = meta_schedule().builder.LocalBuilder() if builder_kind == "stock" else None  # None: PersistentBuilder
+    batches: list[int] = []
+
+    def progress(event) -> None:
+        batches.append(event.trials_used - sum(batches))
+
+    with tempfile.TemporaryDirectory() as work_dir:
+        setup_secs = time.perf_counter() - start
+        result = tvm_nacos.search(space, accuracy=accuracy, budget=budget, strategy="joint", work_dir=work_dir,
+                                  seed=0, builder=builder, measure_end_to_end=False, progress=progress)
+    times = result.time_breakdown
+    return {
+        "builder": builder_kind,
+        "workload": "cosearch",
+        "strategy": "joint (NACOSSearchStrategy)",
+        "space": space.name,
+        "trials": result.trials_used,
+        "failed": result.failed_trials,
+        "batches": len(batches),
+        "mean_batch": round(result.trials_used / max(1, len(batches)), 1),
+        "setup_secs": round(setup_secs, 1),
+        "tune_secs": round(times["total"], 1),
+        "trials_per_min": round(result.trials_used / times["total"] * 60, 1),
+        "send_to_builder_secs": round(times["build"], 1),
+        "send_to_runner_secs": round(times["run"], 1),
+        "builder_share": round(times["build"] / times["total"], 3),
+        "best_matmul_gflops": None,
+        "profile": {k: round(v, 2) for k, v in times.items()},
+    }
+
+
 def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str | None, strategy: str) -> dict:
     """Tune ``workload`` with ``builder_kind`` in this process; return the measurements."""
+    if workload == "cosearch":
+        return run_cosearch(builder_kind, trials_per_kernel, space)
     start = time.perf_counter()
     import tvm  # pylint: disable=import-outside-toplevel
 
@@ -141,9 +189,10 @@ def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workloads", nargs="+", default=["matmul", "cnn"], choices=["matmul", "cnn"])
+    parser.add_argument("--workloads", nargs="+", default=["matmul", "cnn"], choices=["matmul", "cnn", "cosearch"])
     parser.add_argument("--builders", nargs="+", default=["stock", "ours"], choices=["stock", "ours"])
-    parser.add_argument("--trials", type=int, default=None, help="trials per kernel (64 matmul, 16 cnn)")
+    parser.add_argument("--trials", type=int, default=None,
+                        help="trials per kernel (64 matmul, 16 cnn); the budget of cosearch (128)")
     parser.add_argument("--space", default=None, help="built-in space for the cnn workload")
     parser.add_argument("--strategy", default="evolutionary", choices=["evolutionary", "nacos"],
                         help="schedule search of both sides: MetaSchedule's default EvolutionarySearch "
@@ -152,7 +201,7 @@ def main() -> None:
     parser.add_argument("--json", help="write all results to this file")
     args = parser.parse_args()
     if args.one:
-        trials = args.trials or (64 if args.one[1] == "matmul" else 16)
+        trials = args.trials or {"matmul": 64, "cnn": 16, "cosearch": 128}[args.one[1]]
         print(json.dumps(run_one(args.one[0], args.one[1], trials, args.space, args.strategy)))
         return
     results = []

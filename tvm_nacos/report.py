@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tvm_nacos.cosearch.timing import describe_breakdown
 from tvm_nacos.errors import WorkDirError
 
 logger = logging.getLogger(__name__)
@@ -310,6 +311,10 @@ def _markdown(data: Mapping[str, Any], table: Sequence[Mapping[str, Any]], run_i
         f"| budget | {data.get('trials_used', '?')} of {data.get('budget_trials', '?')} measurement trials used, "
         f"{data.get('failed_trials', 0)} failed |",
         f"| search time | {_duration(float(data.get('search_secs', 0.0)))} |",
+    ]
+    if data.get("time_breakdown"):
+        lines.append(f"| where the time went | {describe_breakdown(data['time_breakdown'])} |")
+    lines += [
         f"| architectures with every kernel measured | {len(table)} |",
         f"| architectures on the front | {len(data['pareto'])} |",
     ]

@@ -89,6 +89,21 @@ def test_strategies_respect_the_budget_and_skip_failures(seed0_runs, strategy: s
     assert '"schema_version": 1' in result.to_json()
 
 
+@pytest.mark.parametrize("strategy", ["joint", "two-stage"])
+def test_result_says_where_the_time_went(seed0_runs, strategy: str) -> None:
+    work_dir, result = seed0_runs(strategy)
+    times = result.time_breakdown
+    assert set(times) == {"schedule search", "build", "run", "cost model", "end-to-end timing", "other", "total"}
+    # Every batch searched, built, ran and updated the cost model; nothing was timed end to end.
+    for phase in ("schedule search", "build", "run", "cost model"):
+        assert times[phase] > 0, phase
+    assert times["end-to-end timing"] == 0
+    assert sum(v for k, v in times.items() if k != "total") == pytest.approx(times["total"], abs=0.01)
+    assert times["total"] == pytest.approx(result.search_secs, abs=0.01)
+    assert json.loads((work_dir / "pareto.json").read_text())["time_breakdown"] == times
+    assert "| where the time went | " in (work_dir / "report.md").read_text()
+
+
 @pytest.mark.parametrize("budget,seed", [(12, 1), (24, 2), (48, 3)])
 def test_joint_completes_a_front_at_small_budgets(supernet, tmp_path, budget: int, seed: int) -> None:
     """However its gains pick kernels, the joint search keeps what completing the front needs."""
@@ -198,6 +213,10 @@ def test_small_real_joint_search(supernet, tmp_path) -> None:
     assert result.cost_model["spearman"] > 0.3
     assert json.loads((tmp_path / "pareto.json").read_text())["cost_model"] == result.cost_model
     assert "cost model, held-out | Spearman" in (tmp_path / "report.md").read_text()
+    # Real builds and runs took time, and so did compiling and timing the front end to end.
+    times = result.time_breakdown
+    assert times["build"] > 0 and times["run"] > 0 and times["end-to-end timing"] > 0
+    assert times["build"] + times["run"] < times["total"]
     best = result.best()
     vm = relax.VirtualMachine(result.compile(best.sample), tvm.cpu())
     x = example_input(seed=2)

@@ -20,6 +20,7 @@ from tvm_nacos.cosearch.progress import SearchProgress
 from tvm_nacos.cosearch.session import SearchSession
 from tvm_nacos.cosearch.latency_proxies import count_macs
 from tvm_nacos.cosearch.strategies import STRATEGIES
+from tvm_nacos.cosearch.timing import describe_breakdown
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.target import as_target
 
@@ -109,6 +110,10 @@ class SearchResult:
     measured_end_to_end : bool
         Whether the front's ``latency_ms`` were timed on whole compiled networks (else they
         are the kernel-sum estimates).
+    time_breakdown : dict
+        Wall seconds of this session by phase: ``schedule search``, ``build``, ``run``,
+        ``cost model``, ``end-to-end timing``, ``other`` (architecture search, lowering, task
+        extraction, checkpoints) and ``total`` (see :mod:`tvm_nacos.cosearch.timing`).
     """
 
     pareto: list[ParetoPoint]
@@ -126,6 +131,7 @@ class SearchResult:
     failure_reasons: dict[str, int] = field(default_factory=dict)
     cost_model: dict[str, float] | None = None
     measured_end_to_end: bool = True
+    time_breakdown: dict[str, float] = field(default_factory=dict)
     _compile: Callable[[ArchSample], Any] | None = None
 
     def best(self, min_accuracy: float | None = None) -> ParetoPoint:
@@ -170,6 +176,7 @@ class SearchResult:
                 "failure_reasons": self.failure_reasons,
                 "cost_model": self.cost_model,
                 "measured_end_to_end": self.measured_end_to_end,
+                "time_breakdown": self.time_breakdown,
                 "pareto": [p.to_dict() for p in self.pareto],
                 "evaluated": [p.to_dict() for p in self.evaluated],
             },
@@ -315,12 +322,16 @@ def search(
         logger.info("%s: %d trials, %d fully measured architectures", strategy, session.trials_used, len(candidates))
         evaluated = _evaluate(session, candidates)
         if measure_end_to_end:
-            pareto = _measure_front(session, evaluated)
+            with session.times.phase("end-to-end timing"):
+                pareto = _measure_front(session, evaluated)
         else:
             keep = pareto_indices([p.accuracy for p in evaluated], [p.latency_ms for p in evaluated])
             pareto = [evaluated[i] for i in keep]
     finally:
         session.close()
+    search_secs = time.perf_counter() - start
+    time_breakdown = session.times.breakdown(search_secs)
+    logger.info("time: %s", describe_breakdown(time_breakdown))
     result = SearchResult(
         pareto=pareto,
         evaluated=evaluated,
@@ -330,13 +341,14 @@ def search(
         trials_used=session.trials_used,
         failed_trials=session.num_failed,
         target=str(tvm_target),
-        search_secs=time.perf_counter() - start,
+        search_secs=search_secs,
         space=space_name if builtin is not None else None,
         space_options=builtin.options() if builtin is not None else {},
         resumed=session.resumed,
         failure_reasons=dict(session.failure_reasons),
         cost_model=_cost_model_accuracy(session),
         measured_end_to_end=measure_end_to_end,
+        time_breakdown=time_breakdown,
         _compile=session.compile,
     )
     _write_results(result, work_dir)

@@ -36,6 +36,7 @@ from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.objectives import Constraints, pareto_indices
 from tvm_nacos.cosearch.progress import FrontPoint, SearchProgress
 from tvm_nacos.cosearch.strategy import NACOSSearchStrategy
+from tvm_nacos.cosearch.timing import PhaseTimes
 from tvm_nacos.errors import SearchConfigError, WorkDirError
 from tvm_nacos.search_space import ArchSample, SearchSpace
 from tvm_nacos.target import device_for
@@ -147,31 +148,38 @@ class TaskTuner:
 
     def _ensure_context(self) -> Any:
         if self._context is None:
-            session = self.session
-            self._context = ms.TuneContext(
-                mod=self.mod,
-                target=session.target,
-                space_generator="post-order-apply",
-                search_strategy=self._strategy,
-                task_name=self.name,
-                num_threads=session.num_threads,
-                rand_state=session.seed + len(session.tuners),
-            )
-            self._context.pre_tuning(
-                max_trials=1 << 20,
-                num_trials_per_iter=session.batch_size,
-                design_spaces=self._context.generate_design_space(),
-                database=session.database,
-                cost_model=session.cost_model,
-            )
-            self._workload = session.database.commit_workload(self.mod)
-            if getattr(session.builder, "check_outputs", False):
-                session.builder.add_reference(self.mod)
+            with self.session.times.phase("schedule search"):
+                self._make_context()
         return self._context
+
+    def _make_context(self) -> None:
+        """The task's tuning context: design spaces, our strategy, the shared database and cost model."""
+        session = self.session
+        self._context = ms.TuneContext(
+            mod=self.mod,
+            target=session.target,
+            space_generator="post-order-apply",
+            search_strategy=self._strategy,
+            task_name=self.name,
+            num_threads=session.num_threads,
+            rand_state=session.seed + len(session.tuners),
+        )
+        self._context.pre_tuning(
+            max_trials=1 << 20,
+            num_trials_per_iter=session.batch_size,
+            design_spaces=self._context.generate_design_space(),
+            database=session.database,
+            cost_model=session.cost_model,
+        )
+        self._workload = session.database.commit_workload(self.mod)
+        if getattr(session.builder, "check_outputs", False):
+            session.builder.add_reference(self.mod)
 
     def _proposal(self) -> list[Any] | None:
         if self._pending is None and not self.exhausted:
-            self._pending = self._ensure_context().generate_measure_candidates()
+            context = self._ensure_context()
+            with self.session.times.phase("schedule search"):
+                self._pending = context.generate_measure_candidates()
             if not self._pending:
                 self.exhausted, self._pending = True, None
         return self._pending
@@ -237,16 +245,18 @@ class TaskTuner:
         self._transfer = None
         session = self.session
         context = self._ensure_context()
-        builds = session.builder.build([ms.builder.BuilderInput(c.sch.mod, session.target) for c in candidates])
+        with session.times.phase("build"):
+            builds = session.builder.build([ms.builder.BuilderInput(c.sch.mod, session.target) for c in candidates])
         runnable = [
             (i, ms.runner.RunnerInput(b.artifact_path, session.device_type, c.args_info))
             for i, (c, b) in enumerate(zip(candidates, builds))
             if b.error_msg is None
         ]
-        futures = session.runner.run([r for _, r in runnable])
         results: list[Any] = [ms.runner.RunnerResult(None, b.error_msg) for b in builds]
-        for (i, _), future in zip(runnable, futures):
-            results[i] = future.result()
+        with session.times.phase("run"):
+            futures = session.runner.run([r for _, r in runnable])
+            for (i, _), future in zip(runnable, futures):
+                results[i] = future.result()
         context.notify_runner_results(candidates, results)
         for candidate, result in zip(candidates, results):
             run_secs = result.run_secs if result.error_msg is None and result.run_secs else [FAILED_RUN_SECS * 10]
@@ -274,7 +284,8 @@ class TaskTuner:
             else:
                 session.num_failed += 1
                 session.record_failure(self.name, result.error_msg or "no run time")
-        session.cost_model.update(context, candidates, results)
+        with session.times.phase("cost model"):
+            session.cost_model.update(context, candidates, results)
         self.trials += len(candidates)
         _remove_artifacts(builds)
         return len(candidates)
@@ -376,6 +387,9 @@ class SearchSession:
         checkpoint and restored on resume.
     resumed : bool
         Whether this session continues a saved run.
+    times : PhaseTimes
+        Wall seconds this session spent in schedule search, build, run and cost-model updates
+        (:mod:`tvm_nacos.cosearch.timing`).
     """
 
     def __init__(
@@ -443,6 +457,8 @@ class SearchSession:
         self._fused: dict[str, tvm.IRModule] = {}
         self.history: list[dict[str, Any]] = []
         self.started = time.perf_counter()
+        #: Wall seconds of this session in each phase of measurement (not carried over on resume).
+        self.times = PhaseTimes()
         self.state: dict[str, Any] = {}
         self.failure_reasons: dict[str, int] = {}
         self._prior_fit: tuple[int, float, float, float] | None = None

@@ -1,0 +1,51 @@
+"""Phase timing of a search (tvm_nacos.cosearch.timing)."""
+
+import time
+
+import pytest
+
+from tvm_nacos.cosearch.timing import PHASES, PhaseTimes, describe_breakdown
+
+
+def test_phases_accumulate_and_the_rest_is_other() -> None:
+    times = PhaseTimes()
+    for _ in range(2):
+        with times.phase("build"):
+            time.sleep(0.02)
+    with times.phase("run"):
+        time.sleep(0.01)
+    breakdown = times.breakdown(total_secs=0.1)
+    assert breakdown["build"] >= 0.04 and breakdown["run"] >= 0.01
+    assert breakdown["schedule search"] == 0
+    assert breakdown["other"] == pytest.approx(0.1 - breakdown["build"] - breakdown["run"], abs=1e-3)
+    assert breakdown["total"] == 0.1
+    assert list(breakdown) == [*PHASES, "other", "total"]
+
+
+def test_a_phase_that_raises_is_still_timed() -> None:
+    times = PhaseTimes()
+    with pytest.raises(RuntimeError):
+        with times.phase("build"):
+            time.sleep(0.01)
+            raise RuntimeError("build worker crashed")
+    assert times.seconds["build"] >= 0.01
+
+
+def test_total_never_below_the_timed_phases() -> None:
+    times = PhaseTimes()
+    with times.phase("run"):
+        time.sleep(0.02)
+    breakdown = times.breakdown(total_secs=0.0)
+    assert breakdown["other"] == 0 and breakdown["total"] == breakdown["run"]
+
+
+def test_unknown_phase_names_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown phase 'compile'; valid: \['schedule search', 'build'"):
+        with PhaseTimes().phase("compile"):
+            pass
+
+
+def test_description_lists_shares_largest_first() -> None:
+    line = describe_breakdown({"schedule search": 1.0, "build": 3.0, "run": 6.0, "other": 0.0, "total": 10.0})
+    assert line == "run 60 % (6.0 s), build 30 % (3.0 s), schedule search 10 % (1.0 s)"
+    assert describe_breakdown({"total": 0.0}) == "no time recorded"
