@@ -1,18 +1,20 @@
 """Where a candidate's build time goes, and whether LLVM's optimization level buys any of it back.
 
-Draws one batch of schedule candidates for a 256×256×256 float32 matmul (MetaSchedule's
+Draws one batch of schedule candidates for a 256×256×256 float32 matmul, or (``--workload
+cnn``) for each convolution task of ``bench/builder_throughput.py``'s CNN (MetaSchedule's
 evolutionary search with a random cost model, fixed seed), then, in this process:
 
 1. builds each as :func:`tvm_nacos.tuning.builder.build_candidate` does, timing its phases:
    layout-rewrite removal, the TIR lowering pipeline, host finalization, LLVM code generation,
    and writing the object file (LLVM's machine-code emission); then, for comparison, the same
    module exported as a tar, as MetaSchedule's builder does;
-2. builds the batch again at each LLVM ``opt-level`` (3, 2, 1, 0) and times the compiled
-   kernels, to see whether a cheaper build would still measure what the final compile runs.
+2. (matmul only) builds the batch again at each LLVM ``opt-level`` (3, 2, 1, 0) and times the
+   compiled kernels, to see whether a cheaper build would still measure what the final compile runs.
 
 Usage::
 
     python bench/build_breakdown.py --json bench/results/build_breakdown.json
+    python bench/build_breakdown.py --workload cnn --json bench/results/build_breakdown_cnn.json
 """
 
 from __future__ import annotations
@@ -30,40 +32,62 @@ import numpy as np
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workload", default="matmul", choices=["matmul", "cnn"])
     parser.add_argument("--candidates", type=int, default=16)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
 
-    import tvm  # pylint: disable=import-outside-toplevel
-    from tvm import te  # pylint: disable=import-outside-toplevel
-    from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
-    from tvm.tirx.build import split_host_device_mods, tir_to_runtime  # pylint: disable=import-outside-toplevel
-
-    from tvm_nacos._compat import meta_schedule, tirx  # pylint: disable=import-outside-toplevel
     from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.builder import _without_layout_rewrite  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
 
-    ms = meta_schedule()
     target = host_target()
     register_tensor_intrinsics(target)
-    n = 256
-    a = te.placeholder((n, n), name="A")
-    b = te.placeholder((n, n), name="B")
-    k = te.reduce_axis((0, n), name="k")
-    c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="C")
-    mod = tvm.IRModule({"main": te.create_prim_func([a, b, c])})
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from builder_throughput import _cnn_kernels, _matmul_kernels  # pylint: disable=import-outside-toplevel
+
+    kernels = _matmul_kernels() if args.workload == "matmul" else _cnn_kernels(target, None)
+    folder = tempfile.mkdtemp(prefix="nacos-build-breakdown-")
+    by_kernel, levels = {}, {}
+    for name, mod, _ in kernels:
+        candidates = _draw_candidates(mod, target, args.candidates, args.seed)
+        by_kernel[name] = _time_phases(candidates, target, folder)
+        print(f"{name}: build phases, ms per candidate:", json.dumps(by_kernel[name]), flush=True)
+        if args.workload == "matmul":
+            levels = _opt_levels(candidates, target, folder)
+    per_candidate_ms = by_kernel[kernels[0][0]] if len(kernels) == 1 else None
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"benchmark": "build_breakdown", "date": time.strftime("%Y-%m-%d"),
+                       "command": " ".join(["python", *sys.argv]), "target": str(target),
+                       "machine": {"platform": platform.platform(), "cores": len(os.sched_getaffinity(0))},
+                       "workload": args.workload, "phases_ms_per_candidate": per_candidate_ms,
+                       "phases_ms_per_candidate_by_kernel": by_kernel, "opt_levels": levels}, f, indent=1)
+        print(f"wrote {args.json}")
+
+
+def _draw_candidates(mod, target, num: int, seed: int) -> list:
+    """One batch of ``num`` schedule candidates of ``mod`` (evolutionary search, random cost model)."""
+    from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
+
+    ms = meta_schedule()
     context = ms.TuneContext(
-        mod=mod, target=target, space_generator="post-order-apply", num_threads=1, rand_state=args.seed,
+        mod=mod, target=target, space_generator="post-order-apply", num_threads=1, rand_state=seed,
         search_strategy=ms.search_strategy.EvolutionarySearch(population_size=64, init_min_unmeasured=16,
                                                               genetic_num_iters=1),
     )
-    context.pre_tuning(max_trials=args.candidates, num_trials_per_iter=args.candidates,
-                       design_spaces=context.generate_design_space(), database=ms.database.MemoryDatabase(),
-                       cost_model=ms.cost_model.RandomModel())
-    candidates = context.generate_measure_candidates()
-    folder = tempfile.mkdtemp(prefix="nacos-build-breakdown-")
+    context.pre_tuning(max_trials=num, num_trials_per_iter=num, design_spaces=context.generate_design_space(),
+                       database=ms.database.MemoryDatabase(), cost_model=ms.cost_model.RandomModel())
+    return context.generate_measure_candidates()
+
+
+def _time_phases(candidates, target, folder: str) -> dict:
+    """Milliseconds per candidate in each phase of ``build_candidate``, and a tar export for comparison."""
+    import tvm  # pylint: disable=import-outside-toplevel
+    from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
+    from tvm.tirx.build import split_host_device_mods, tir_to_runtime  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos.tuning.builder import _without_layout_rewrite  # pylint: disable=import-outside-toplevel
 
     phases = {"remove layout rewrite": 0.0, "TIR pipeline": 0.0, "host finalization": 0.0, "LLVM codegen": 0.0,
               "write object file (.o)": 0.0}
@@ -90,8 +114,18 @@ def main() -> None:
     per_candidate_ms = {name: round(secs / len(candidates) * 1e3, 1) for name, secs in phases.items()}
     per_candidate_ms["total"] = round(sum(phases.values()) / len(candidates) * 1e3, 1)
     per_candidate_ms["export as tar instead of .o"] = round(tar_export_secs / len(candidates) * 1e3, 1)
-    print("build phases, ms per candidate:", json.dumps(per_candidate_ms), flush=True)
+    return per_candidate_ms
 
+
+def _opt_levels(candidates, target, folder: str) -> dict:
+    """Build time and kernel time of the matmul batch at each LLVM ``opt-level``."""
+    import tvm  # pylint: disable=import-outside-toplevel
+    from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos._compat import tirx  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.builder import _without_layout_rewrite  # pylint: disable=import-outside-toplevel
+
+    n = 256
     device = tvm.cpu()
     rng = np.random.default_rng(0)
     arrays = [tvm.runtime.tensor(rng.random((n, n), dtype=np.float32), device) for _ in range(2)]
@@ -111,13 +145,7 @@ def main() -> None:
         levels[level] = {"build_ms_per_candidate": round(build_secs / len(candidates) * 1e3, 1), "run_us": run_us}
         print(f"opt-level {level}: build {levels[level]['build_ms_per_candidate']} ms per candidate; "
               f"kernels (us): {run_us}", flush=True)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"benchmark": "build_breakdown", "date": time.strftime("%Y-%m-%d"),
-                       "command": " ".join(["python", *sys.argv]), "target": str(target),
-                       "machine": {"platform": platform.platform(), "cores": len(os.sched_getaffinity(0))},
-                       "phases_ms_per_candidate": per_candidate_ms, "opt_levels": levels}, f, indent=1)
-        print(f"wrote {args.json}")
+    return levels
 
 
 if __name__ == "__main__":

@@ -202,6 +202,7 @@ def test_search_with_fake_measurement_writes_results_and_progress(
     used = int(re.search(r"search done: joint, (\d+)/16 trials", out).group(1))
     assert 0 < used <= 16
     assert "accuracy: macs" in out
+    assert re.search(r"^time: .*build \d+ % \(\d+\.\d s\)", out, re.M), out  # where the time went
     assert "| arch_id | accuracy | latency_ms |" in out
     for name in ("pareto.json", "pareto.csv", "pareto.png", "report.md"):
         assert str(work / name) in out

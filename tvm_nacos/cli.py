@@ -248,6 +248,7 @@ def _run_search(args: argparse.Namespace) -> int:
     from tvm_nacos.api import run_search  # pylint: disable=import-outside-toplevel
     from tvm_nacos.cli_progress import ProgressPrinter, format_duration  # pylint: disable=import-outside-toplevel
     from tvm_nacos.cosearch.objectives import Constraints  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.timing import describe_breakdown  # pylint: disable=import-outside-toplevel
     from tvm_nacos.report import front_table, load_pareto  # pylint: disable=import-outside-toplevel
 
     constraints = Constraints(max_latency_ms=args.max_latency_ms, max_macs=args.max_macs, min_accuracy=args.min_accuracy)
@@ -281,6 +282,8 @@ def _run_search(args: argparse.Namespace) -> int:
         f"in {format_duration(result.search_secs)}; accuracy: {run.accuracy}; {len(result.evaluated)} architectures "
         f"measured, {len(result.pareto)} on the front"
     )
+    if result.time_breakdown:
+        print(f"time: {describe_breakdown(result.time_breakdown)}")
     if result.pareto:
         print("front, fastest first (latency: tuned, end to end):")
         print(front_table(data, max_rows=8))
