@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import tvm
 from tvm import relax
 
-from tvm_nacos.analysis import search_space
+from tvm_nacos.analysis import space_of_choice_points
 from tvm_nacos.ir.choice import find_choice_points, is_choice_function
 from tvm_nacos.search_space import ArchSample
 
@@ -87,14 +87,15 @@ class SpecializeArch:
         self.sample = sample if isinstance(sample, ArchSample) else ArchSample(sample)
 
     def transform_module(self, mod: tvm.IRModule, _ctx: tvm.transform.PassContext) -> tvm.IRModule:
-        space = search_space(mod)
+        points = find_choice_points(mod)  # walked once: it is most of this pass's time on big supernets
+        space = space_of_choice_points(points)
         space.validate(self.sample)
         active = set(space.active_labels(self.sample))
 
         # Stubs of the reachable choice points call the selected option (inactive ones keep
         # their default: they live inside dropped options and disappear with them).
         inline_map: dict[tvm.ir.GlobalVar, relax.Function] = {}
-        for cp in find_choice_points(mod):
+        for cp in points:
             option = self.sample[cp.label] if cp.label in active else cp.default
             inline_map[cp.stub] = _stub_calling(mod[cp.stub], cp.option_func(option))
             for gv in cp.option_funcs:

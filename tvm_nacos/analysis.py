@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import tvm
 
-from tvm_nacos.ir.choice import find_choice_points
+from collections.abc import Iterable
+
+from tvm_nacos.ir.choice import ChoicePoint, find_choice_points
 from tvm_nacos.search_space import ChoiceSpec, Condition, SearchSpace
 
-__all__ = ["search_space"]
+__all__ = ["search_space", "space_of_choice_points"]
 
 
 def search_space(mod: tvm.IRModule) -> SearchSpace:
@@ -26,8 +28,14 @@ def search_space(mod: tvm.IRModule) -> SearchSpace:
         (sites) are one choice. A module without choice points gives
         an empty space (size 1: the module itself).
     """
+    return space_of_choice_points(find_choice_points(mod))
+
+
+def space_of_choice_points(points: Iterable[ChoicePoint]) -> SearchSpace:
+    """The search space of choice points already found by :func:`~tvm_nacos.ir.find_choice_points`
+    (what :func:`search_space` returns, without walking the module again)."""
     specs: dict[str, ChoiceSpec] = {}
-    for cp in find_choice_points(mod):
+    for cp in points:
         # Sites of one label are one choice (find_choice_points checked that they agree).
         specs.setdefault(
             cp.label,

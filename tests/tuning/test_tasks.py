@@ -33,7 +33,7 @@ def test_batch_norm_is_folded_into_convolutions(supernet: tvm.IRModule) -> None:
     assert len(folded) < len(unfolded)
 
 
-def test_shared_layers_share_tasks(supernet: tvm.IRModule) -> None:
+def test_shared_layers_share_tasks(supernet: tvm.IRModule, monkeypatch: pytest.MonkeyPatch) -> None:
     pool = TaskPool(TARGET)
     a = pool.add_architecture(supernet, {"block1.op": "conv3x3", "block2.depth": "keep", "block2.kernel": "k3"})
     b = pool.add_architecture(supernet, {"block1.op": "conv3x3", "block2.depth": "keep", "block2.kernel": "k5"})
@@ -45,8 +45,15 @@ def test_shared_layers_share_tasks(supernet: tvm.IRModule) -> None:
         assert set(pool[key].architectures) >= {a.sample.id, b.sample.id}
     assert pool.sharing_ratio() > 1.0
     assert pool.sharing_ratio([a.sample.id]) == 1.0
-    # Adding an architecture again changes nothing.
+    # Adding an architecture again changes nothing, lowered or not, and extracts nothing.
     assert pool.add_architecture(supernet, a.sample) is a and len(pool.architectures) == 3
+    import tvm_nacos.tuning.tasks as tasks_module
+
+    fused = lower_for_tuning(supernet, TARGET, sample=b.sample)
+    extractions: list = []
+    original = tasks_module.extract_tasks
+    monkeypatch.setattr(tasks_module, "extract_tasks", lambda *args: extractions.append(args) or original(*args))
+    assert pool.add_fused(b.sample, fused) is b and not extractions
     # A kernel's weight counts its calls: block2 "k3" and block1 "conv3x3" are the same conv.
     assert sum(a.weights.values()) == a.num_calls >= len(a.weights)
 

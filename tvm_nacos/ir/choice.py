@@ -153,7 +153,8 @@ def called_global_vars(func: relax.Function) -> list[tvm.ir.GlobalVar]:
     return list(called.values())
 
 
-def _stub_info(mod: tvm.IRModule, stub: tvm.ir.GlobalVar) -> ChoicePoint:
+def _stub_info(mod: tvm.IRModule, stub: tvm.ir.GlobalVar, defined: set[str]) -> ChoicePoint:
+    """The choice point declared by ``stub``; ``defined``: the names of ``mod``'s functions."""
     attrs = mod[stub].attrs
     label = str(attrs[ATTR_CHOICE])
     options = tuple(str(o) for o in attrs[ATTR_OPTIONS]) if ATTR_OPTIONS in attrs else ()
@@ -177,7 +178,6 @@ def _stub_info(mod: tvm.IRModule, stub: tvm.ir.GlobalVar) -> ChoicePoint:
             f"but {len(func_names)} option functions {list(func_names)}",
             label=label,
         )
-    defined = {gv.name_hint for gv in mod.get_global_vars()}
     option_funcs = []
     for option, name in zip(options, func_names):
         if name not in defined:
@@ -233,9 +233,11 @@ def find_choice_points(mod: tvm.IRModule) -> list[ChoicePoint]:
     stubs: dict[str, ChoicePoint] = {}
     sites_seen: dict[tuple[str, str | None], str] = {}
     first_of_label: dict[str, ChoicePoint] = {}
-    for gv, func in mod.functions_items():
+    functions = list(mod.functions_items())
+    defined = {gv.name_hint for gv, _ in functions}
+    for gv, func in functions:
         if isinstance(func, relax.Function) and func.attrs is not None and ATTR_CHOICE in func.attrs:
-            info = _stub_info(mod, gv)
+            info = _stub_info(mod, gv, defined)
             key = (info.label, info.site)
             if key in sites_seen:
                 where = "" if info.site is None else f" at site {info.site!r}"

@@ -275,7 +275,13 @@ class TaskPool:
         return self.add_fused(sample, fused)
 
     def add_fused(self, sample: ArchSample, fused: tvm.IRModule) -> ArchitectureTasks:
-        """Merge the tasks of an already lowered architecture (see :func:`lower_for_tuning`)."""
+        """Merge the tasks of an already lowered architecture (see :func:`lower_for_tuning`).
+
+        Cached like :meth:`add_architecture`: an architecture already in the pool returns its
+        tasks without extracting them again.
+        """
+        if sample.id in self._architectures:
+            return self._architectures[sample.id]
         weights: dict[str, int] = {}
         for extracted in extract_tasks(fused, self.target):
             task_mod = extracted.dispatched[0]
