@@ -193,7 +193,8 @@ def main() -> None:
     parser.add_argument("--builders", nargs="+", default=["stock", "ours"], choices=["stock", "ours"])
     parser.add_argument("--trials", type=int, default=None,
                         help="trials per kernel (64 matmul, 16 cnn); the budget of cosearch (128)")
-    parser.add_argument("--space", default=None, help="built-in space for the cnn workload")
+    parser.add_argument("--space", default=None, help="built-in space for the cnn workload (its default architecture) and "
+                        "the cosearch workload (nas-bench-201 by default)")
     parser.add_argument("--strategy", default="evolutionary", choices=["evolutionary", "nacos"],
                         help="schedule search of both sides: MetaSchedule's default EvolutionarySearch "
                         "(population 512) or NACOSSearchStrategy (population 64)")

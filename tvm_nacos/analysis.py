@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import tvm
-
 from collections.abc import Iterable
+
+import tvm
 
 from tvm_nacos.ir.choice import ChoicePoint, find_choice_points
 from tvm_nacos.search_space import ChoiceSpec, Condition, SearchSpace

@@ -148,32 +148,28 @@ class TaskTuner:
 
     def _ensure_context(self) -> Any:
         if self._context is None:
-            with self.session.times.phase("schedule search"):
-                self._make_context()
+            session = self.session
+            with session.times.phase("schedule search"):  # design spaces are the search's first step
+                self._context = ms.TuneContext(
+                    mod=self.mod,
+                    target=session.target,
+                    space_generator="post-order-apply",
+                    search_strategy=self._strategy,
+                    task_name=self.name,
+                    num_threads=session.num_threads,
+                    rand_state=session.seed + len(session.tuners),
+                )
+                self._context.pre_tuning(
+                    max_trials=1 << 20,
+                    num_trials_per_iter=session.batch_size,
+                    design_spaces=self._context.generate_design_space(),
+                    database=session.database,
+                    cost_model=session.cost_model,
+                )
+            self._workload = session.database.commit_workload(self.mod)
+            if getattr(session.builder, "check_outputs", False):
+                session.builder.add_reference(self.mod)
         return self._context
-
-    def _make_context(self) -> None:
-        """The task's tuning context: design spaces, our strategy, the shared database and cost model."""
-        session = self.session
-        self._context = ms.TuneContext(
-            mod=self.mod,
-            target=session.target,
-            space_generator="post-order-apply",
-            search_strategy=self._strategy,
-            task_name=self.name,
-            num_threads=session.num_threads,
-            rand_state=session.seed + len(session.tuners),
-        )
-        self._context.pre_tuning(
-            max_trials=1 << 20,
-            num_trials_per_iter=session.batch_size,
-            design_spaces=self._context.generate_design_space(),
-            database=session.database,
-            cost_model=session.cost_model,
-        )
-        self._workload = session.database.commit_workload(self.mod)
-        if getattr(session.builder, "check_outputs", False):
-            session.builder.add_reference(self.mod)
 
     def _proposal(self) -> list[Any] | None:
         if self._pending is None and not self.exhausted:
