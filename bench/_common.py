@@ -36,6 +36,14 @@ def unique_samples(space: Any, count: int, seed: int) -> list:
     return list(seen.values())
 
 
+def table_or_synflow(space: Any) -> Any:
+    """The accuracy a throughput benchmark searches with: the NAS-Bench-201 table for that space,
+    the synflow zero-cost proxy for any other built-in space."""
+    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy  # pylint: disable=import-outside-toplevel
+
+    return TableAccuracy() if space.name == "nas-bench-201" else ZeroCostProxy.create("synflow", space=space)
+
+
 def log10_estimator(estimator: Any) -> Any:
     """``estimator`` with its scores on a log10 scale (synflow spans ~1e6 to 1e50).
 

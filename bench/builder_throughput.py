@@ -74,10 +74,10 @@ def run_cosearch(builder_kind: str, budget: int, space_name: str | None) -> dict
     import tvm_nacos  # pylint: disable=import-outside-toplevel
     from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
     from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy  # pylint: disable=import-outside-toplevel
+    from _common import table_or_synflow  # pylint: disable=import-outside-toplevel
 
     space = spaces.get(space_name or "nas-bench-201")
-    accuracy = TableAccuracy() if space.name == "nas-bench-201" else ZeroCostProxy.create("synflow", space=space)
+    accuracy = table_or_synflow(space)
     builder = meta_schedule().builder.LocalBuilder() if builder_kind == "stock" else None  # None: PersistentBuilder
     batches: list[int] = []
 

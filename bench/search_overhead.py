@@ -37,12 +37,12 @@ def main() -> None:
 
     import tvm_nacos  # pylint: disable=import-outside-toplevel
     from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy  # pylint: disable=import-outside-toplevel
+    from _common import table_or_synflow  # pylint: disable=import-outside-toplevel
     from tvm_nacos.cosearch.cost_model import LatencyCostModel  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner  # pylint: disable=import-outside-toplevel
 
     space = spaces.get(args.space)
-    accuracy = TableAccuracy() if space.name == "nas-bench-201" else ZeroCostProxy.create("synflow", space=space)
+    accuracy = table_or_synflow(space)
     with tempfile.TemporaryDirectory() as work_dir:
         start = time.perf_counter()
         result = tvm_nacos.search(
