@@ -132,7 +132,7 @@ def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str
     runner = make_runner("local")
     def make_strategy():
         if strategy == "nacos":
-            from tvm_nacos.cosearch.strategy import NACOSSearchStrategy  # pylint: disable=import-outside-toplevel
+            from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy  # pylint: disable=import-outside-toplevel
 
             return NACOSSearchStrategy()
         return "evolutionary"

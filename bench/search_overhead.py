@@ -1,7 +1,7 @@
 """The search's own time, without measurement: a joint search with instant fake builds and runs.
 
-Runs ``tvm_nacos.search`` on a built-in space with :class:`~tvm_nacos.tuning.fake.DeterministicBuilder`
-and :class:`~tvm_nacos.tuning.fake.DeterministicRunner` (nothing is compiled or timed; a
+Runs ``tvm_nacos.search`` on a built-in space with :class:`~tvm_nacos.testing.fake.DeterministicBuilder`
+and :class:`~tvm_nacos.testing.fake.DeterministicRunner` (nothing is compiled or timed; a
 candidate's "latency" is a function of its hash), one thread, a small cost model, fixed seed:
 the trajectory is a pure function of the code, so two versions of the code can be compared
 candidate by candidate (``--records-digest``) and by time. What is left is the search's own
@@ -39,7 +39,7 @@ def main() -> None:
     from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
     from _common import table_or_synflow  # pylint: disable=import-outside-toplevel
     from tvm_nacos.cosearch.cost_model import LatencyCostModel  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner  # pylint: disable=import-outside-toplevel
 
     space = spaces.get(args.space)
     accuracy = table_or_synflow(space)

@@ -18,7 +18,7 @@ from tvm_nacos.errors import InvalidSampleError, NacosError, NoChoicePointError,
 from tvm_nacos.frontend.torch import Choice
 from tvm_nacos.passes import SpecializeArch
 from tvm_nacos.target import TargetError, as_target
-from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
+from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 from tvm_nacos.tuning.runner import RunnerSpecError
 
 TARGET = {"kind": "llvm", "num-cores": 2}

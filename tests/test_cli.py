@@ -39,8 +39,8 @@ def model_file(tmp_path_factory) -> Path:
 def fake_measurement(monkeypatch) -> None:
     """Searches started by the CLI build and run nothing: deterministic fake run times, and
     schedule candidates generated on one thread (the same seed, the same search)."""
-    import tvm_nacos.cosearch.api as cosearch_api
-    from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
+    import tvm_nacos.cosearch.search as cosearch_api
+    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 
     monkeypatch.setattr(
         cosearch_api, "search",

@@ -48,7 +48,7 @@ def test_search_records_the_options_and_compile_rebuilds_with_them(tmp_path: Pat
     """A resnet searched at 16×16 is rebuilt at 16×16 (its default is 32), from pareto.json or run.json."""
     import tvm_nacos
     from tvm_nacos.run_files import supernet_of
-    from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
+    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 
     builtin = get("resnet", resolution=16)
     tvm_nacos.search(

@@ -34,7 +34,7 @@ from tvm import relax
 
 import tvm_nacos
 from tvm_nacos.analysis import search_space
-from tvm_nacos.cosearch.latency_proxies import count_macs
+from tvm_nacos.analysis import count_macs
 from tvm_nacos.passes import ExposeKernelSize, ExposeSkip, ExposeWidth, SpecializeArch
 
 budget = int(os.environ.get("NACOS_TUTORIAL_BUDGET", "64"))

@@ -14,7 +14,7 @@ the host CPU:
 
 1. the space and the accuracy table;
 2. :func:`tvm_nacos.search` with a small budget, printing progress as it goes;
-3. the front, :meth:`SearchResult.best <tvm_nacos.cosearch.api.SearchResult.best>`, and the
+3. the front, :meth:`SearchResult.best <tvm_nacos.cosearch.search.SearchResult.best>`, and the
    report files in the work directory;
 4. the fastest architecture above an accuracy, compiled with its tuned kernels, checked
    against PyTorch.

@@ -19,9 +19,9 @@ _LAZY_ATTRS = {
     "from_torch": ("tvm_nacos.frontend.torch", "from_torch"),
     "host_target": ("tvm_nacos.target", "host_target"),
     "tune_architecture": ("tvm_nacos.tuning.tune", "tune_architecture"),
-    "search": ("tvm_nacos.cosearch.api", "search"),
-    "SearchResult": ("tvm_nacos.cosearch.api", "SearchResult"),
-    "NACOSSearchStrategy": ("tvm_nacos.cosearch.strategy", "NACOSSearchStrategy"),
+    "search": ("tvm_nacos.cosearch.search", "search"),
+    "SearchResult": ("tvm_nacos.cosearch.search", "SearchResult"),
+    "NACOSSearchStrategy": ("tvm_nacos.cosearch.schedule_strategy", "NACOSSearchStrategy"),
     "ArchSample": ("tvm_nacos.search_space", "ArchSample"),
     "SearchSpace": ("tvm_nacos.search_space", "SearchSpace"),
 }

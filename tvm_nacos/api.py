@@ -364,7 +364,7 @@ def run_search(
         (messages list the valid values); :class:`~tvm_nacos.errors.WorkDirError` for an
         unreadable model file.
     """
-    from tvm_nacos.cosearch.api import search  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.search import search  # pylint: disable=import-outside-toplevel
     from tvm_nacos.run_files import copy_model, load_model_file, write_run_info  # pylint: disable=import-outside-toplevel
     from tvm_nacos.workdir import prepare_work_dir  # pylint: disable=import-outside-toplevel
 

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tvm_nacos import __version__
+from tvm_nacos.cosearch.strategies import strategy_names
 
 #: Default ``--budget`` of ``tvm-nacos search``, in measurement trials. With the other defaults
 #: (nas-bench-201, table accuracy, joint strategy, host CPU) it is the Quick start's main job,
@@ -25,7 +26,6 @@ from tvm_nacos import __version__
 #: the strategy changes.
 DEFAULT_BUDGET = 200
 DEFAULT_WORK_DIR = "nacos-work"
-STRATEGY_CHOICES = ("joint", "two-stage", "random", "exhaustive")
 
 EXAMPLE_EPILOG = """examples:
   tvm-nacos example
@@ -136,7 +136,7 @@ def _build_parser() -> argparse.ArgumentParser:
     search.add_argument("--budget", type=int, default=DEFAULT_BUDGET, metavar="N",
                         help=f"measurement trials (schedule candidates built and run); default {DEFAULT_BUDGET}")
     search.add_argument("--accuracy", metavar="NAME", help="accuracy estimator (see below); table for nas-bench-201")
-    search.add_argument("--strategy", choices=STRATEGY_CHOICES, default="joint",
+    search.add_argument("--strategy", choices=strategy_names(), default="joint",
                         help="joint (NACOS, default), or a baseline at the same budget")
     search.add_argument("--max-latency-ms", type=float, metavar="MS", help="keep architectures whose tuned end-to-end latency is at most MS")
     search.add_argument("--max-macs", type=int, metavar="N", help="keep architectures with at most N multiply-accumulates")

@@ -1,7 +1,7 @@
 """Reports of a search: ``pareto.csv``, ``pareto.png`` and ``report.md`` from ``pareto.json``.
 
 :func:`tvm_nacos.search` writes ``WORK_DIR/pareto.json`` (:meth:`SearchResult.to_json
-<tvm_nacos.cosearch.api.SearchResult.to_json>`); :func:`write_report` turns it into
+<tvm_nacos.cosearch.search.SearchResult.to_json>`); :func:`write_report` turns it into
 
 - ``pareto.csv``: one row per architecture whose kernels were all measured, ``on_front`` set for
   the architectures of the front, units in the column names;

@@ -1,7 +1,7 @@
 """The files of a work directory that the command line reads and writes, and the searched module.
 
 - ``pareto.json``: the result (:meth:`SearchResult.to_json
-  <tvm_nacos.cosearch.api.SearchResult.to_json>`, with the built-in ``space`` or ``null``);
+  <tvm_nacos.cosearch.search.SearchResult.to_json>`, with the built-in ``space`` or ``null``);
 - ``pareto.csv``, ``pareto.png``, ``report.md``: its report (:mod:`tvm_nacos.report`);
 - ``run.json``: how the command line started the search (space or model file, accuracy
   estimator, the command);

@@ -41,7 +41,7 @@ def test_counts_equal_those_of_the_specialized_module(supernet) -> None:
     # The proxy walks the call graph instead of specializing; the specialized count is the reference.
     from tvm_nacos.accuracy.capacity import count_constant_elements
     from tvm_nacos.analysis import search_space
-    from tvm_nacos.cosearch.latency_proxies import count_macs
+    from tvm_nacos.analysis import count_macs
     from tvm_nacos.passes import SpecializeArch
 
     samples = list(search_space(supernet).enumerate())

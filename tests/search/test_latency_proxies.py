@@ -15,7 +15,7 @@ from tvm_nacos.cosearch.latency_proxies import TWO_STAGE_PROXIES, eager_latency_
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.search_space.nas_bench_201 import EDGE_LABELS
-from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
+from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 
 TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
 #: The proxy times PyTorch on the target's cores: one here, since two PyTorch threads on a shared
@@ -72,7 +72,7 @@ def test_eager_proxy_needs_a_builtin_space_and_a_cpu_target(nb201, supernet, tmp
 
 
 def test_architecture_macs_equal_the_specialized_count(nb201) -> None:
-    from tvm_nacos.cosearch.latency_proxies import ArchitectureMacs, count_macs
+    from tvm_nacos.analysis import ArchitectureMacs, count_macs
     from tvm_nacos.passes import SpecializeArch
 
     mod = nb201.ir_module()
@@ -90,7 +90,7 @@ def test_architecture_macs_follow_nested_choices(supernet) -> None:
     # The example supernet has a conditional choice: the MACs of an option inside a parent
     # option count only when the parent picks it; SpecializeArch is the reference.
     from tvm_nacos.analysis import search_space as space_of
-    from tvm_nacos.cosearch.latency_proxies import ArchitectureMacs, count_macs
+    from tvm_nacos.analysis import ArchitectureMacs, count_macs
     from tvm_nacos.passes import SpecializeArch
 
     space = space_of(supernet)

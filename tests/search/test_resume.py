@@ -22,7 +22,7 @@ from tvm_nacos.errors import WorkDirError
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.target import as_target
 from tvm_nacos.tuning.database import RECORD_FILE, WORKLOAD_FILE, database_dir, open_database
-from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
+from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 from tvm_nacos.workdir import WORK_DIR_FORMAT
 
 TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
@@ -116,7 +116,7 @@ _KILLED_SEARCH = textwrap.dedent(
     import sys
     import tvm_nacos
     from tvm_nacos.examples import example_input, example_supernet
-    from tvm_nacos.tuning.fake import DeterministicBuilder, DeterministicRunner
+    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
     from tvm_nacos.cosearch.cost_model import LatencyCostModel
     sys.path.insert(0, {tests!r})
     from search.test_resume import BUDGET, TARGET, accuracy

@@ -9,7 +9,7 @@ from tuning_helpers import matmul
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.tuning import PersistentBuilder
-from tvm_nacos.tuning.faults import FaultyBuild
+from tvm_nacos.testing.faults import FaultyBuild
 
 ms = meta_schedule()
 TARGET = tvm.target.Target({"kind": "llvm"})

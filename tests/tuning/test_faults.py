@@ -11,11 +11,11 @@ import tvm
 from tuning_helpers import matmul
 
 from tvm_nacos._compat import meta_schedule
-from tvm_nacos.cosearch.strategy import NACOSSearchStrategy
+from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 from tvm_nacos.tuning import MeasureConfig, PersistentBuilder, make_runner
 from tvm_nacos.tuning.check import CHECK_FILE_SUFFIX, compare_outputs
-from tvm_nacos.tuning.fake import DeterministicRunner
-from tvm_nacos.tuning.faults import FaultPlanBuilder, FaultyBuild
+from tvm_nacos.testing.fake import DeterministicRunner
+from tvm_nacos.testing.faults import FaultPlanBuilder, FaultyBuild
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import CheckingLocalRunner, RunnerSpecError
 

@@ -94,7 +94,7 @@ class CapacityProxy(AccuracyEstimator):
 
     def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
         if self._counter is None:  # read the module once; each architecture is then a call-graph walk
-            from tvm_nacos.cosearch.latency_proxies import ArchitectureCounter, ArchitectureMacs  # pylint: disable=import-outside-toplevel
+            from tvm_nacos.analysis import ArchitectureCounter, ArchitectureMacs  # pylint: disable=import-outside-toplevel
 
             self._counter = (ArchitectureMacs(self.mod) if self.measure == "macs"
                              else ArchitectureCounter(self.mod, constant_elements, per_call=False))

@@ -7,7 +7,7 @@ runner, and the count of measured trials. Strategies differ only in *which* arch
 look at and *which* task they measure next.
 
 Measurement is MetaSchedule's loop, driven one task and one batch at a time
-(:class:`TaskTuner`): the task's :class:`~tvm_nacos.cosearch.strategy.NACOSSearchStrategy`
+(:class:`TaskTuner`): the task's :class:`~tvm_nacos.cosearch.schedule_strategy.NACOSSearchStrategy`
 proposes a batch, the builder and runner measure it, and the results go to the strategy, the
 database (appended as they arrive) and the shared cost model. Driving it ourselves, rather than
 through ``ms.tune_tasks``, lets the pool grow while the search moves through architectures.
@@ -35,7 +35,7 @@ from tvm_nacos._compat import estimate_tir_flops, find_anchor_block, meta_schedu
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.objectives import Constraints, pareto_indices
 from tvm_nacos.cosearch.progress import FrontPoint, SearchProgress
-from tvm_nacos.cosearch.strategy import NACOSSearchStrategy
+from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 from tvm_nacos.cosearch.timing import PhaseTimes
 from tvm_nacos.errors import SearchConfigError, WorkDirError
 from tvm_nacos.search_space import ArchSample, SearchSpace

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import os
@@ -18,8 +17,8 @@ from tvm_nacos.errors import NoChoicePointError, SearchConfigError
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.progress import SearchProgress
 from tvm_nacos.cosearch.session import SearchSession
-from tvm_nacos.cosearch.latency_proxies import count_macs
-from tvm_nacos.cosearch.strategies import STRATEGIES
+from tvm_nacos.analysis import count_macs
+from tvm_nacos.cosearch.strategies import get_strategy, strategy_options as options_of
 from tvm_nacos.cosearch.timing import describe_breakdown
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.target import as_target
@@ -297,12 +296,10 @@ def search(
         Also written to ``work_dir/pareto.json``, with ``pareto.csv``, ``pareto.png`` and
         ``report.md`` beside it.
     """
-    if strategy not in STRATEGIES:
-        raise SearchConfigError(f"unknown strategy {strategy!r}; valid: {sorted(STRATEGIES)}")
+    run_strategy = get_strategy(strategy)
     if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
         raise SearchConfigError(f"budget must be a positive number of trials, got {budget!r}")
-    parameters = inspect.signature(STRATEGIES[strategy]).parameters
-    valid_options = sorted(n for n, p in parameters.items() if p.kind is p.KEYWORD_ONLY)
+    valid_options = options_of(strategy)
     unknown = sorted(set(strategy_options or {}) - set(valid_options))
     if unknown:
         raise SearchConfigError(f"unknown option(s) {unknown} of strategy {strategy!r}; valid options: {valid_options}")
@@ -318,7 +315,7 @@ def search(
         run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {}), **_space_options_info(builtin)},
     )
     try:
-        candidates = STRATEGIES[strategy](session, **dict(strategy_options or {}))
+        candidates = run_strategy(session, **dict(strategy_options or {}))
         logger.info("%s: %d trials, %d fully measured architectures", strategy, session.trials_used, len(candidates))
         evaluated = _evaluate(session, candidates)
         if measure_end_to_end:

@@ -1,0 +1,278 @@
+"""The ``joint`` strategy: the NACOS loop, architecture moves and schedule measurements in one.
+
+It starts from the best-ranked of a broad random sample by accuracy and MACs (what two-stage
+knows before it measures anything, for the price of an accuracy estimate and a MAC count per
+candidate). Each round makes new architectures from the current front (mutation and
+crossover), estimates every architecture's tuned latency from the kernels measured so far and
+the shared cost model's predictions for the rest, and spends the next batch on the kernels
+whose next step promises the largest gain per trial (:mod:`tvm_nacos.cosearch.gains`), summed
+over the architectures that could still reach the front, each weighted by the hypervolume it
+could add. Kernels that every architecture in view calls cannot change which of them form the
+front: they are tuned in the finish, for the front that is kept. The trials that completing
+the whole front needs are kept for the end (up to half the budget).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from tvm_nacos.cosearch.gains import (
+    common_kernel_gains,
+    distinguishing_estimate,
+    finish_look,
+    finish_reserve,
+    hypervolume_contributions,
+    kernel_gains,
+    kernel_usage,
+    next_step,
+    plan_round,
+    removable_secs,
+)
+from tvm_nacos.cosearch.objectives import pareto_indices
+from tvm_nacos.cosearch.session import ArchitectureEstimate, SearchSession
+from tvm_nacos.cosearch.strategies.common import fully_measured, rank_by_proxy, unique_samples
+from tvm_nacos.search_space import ArchSample
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["JointSearch", "run_joint"]
+
+
+@dataclass
+class JointSearch:
+    """One run of the joint strategy over a session (see :func:`run_joint` for the options).
+
+    The session's ``state["population"]`` holds every architecture looked at, so that a
+    resumed run continues from the same population.
+    """
+
+    session: SearchSession
+    initial_population: int = 16
+    seed_candidates: int = 200
+    children_per_round: int = 4
+    optimism: float = 1.0
+    finish_fraction: float = 0.25
+    finish_batch: int = 4
+
+    def __post_init__(self) -> None:
+        if self.seed_candidates < 0:
+            raise ValueError(f"seed_candidates must be >= 0 (0: a random start), got {self.seed_candidates!r}")
+        self.population: dict[str, ArchSample] = {}
+
+    def _start_population(self) -> dict[str, ArchSample]:
+        session = self.session
+        if "population" in session.state:
+            return {s.id: s for s in map(ArchSample.from_dict, session.state["population"])}
+        if self.seed_candidates > 0:
+            candidates = unique_samples(session, max(self.seed_candidates, self.initial_population))
+            start = rank_by_proxy(session, candidates, "macs")[: self.initial_population]
+        else:
+            start = unique_samples(session, self.initial_population)
+        population = {s.id: s for s in start}
+        session.state["population"] = [s.to_dict() for s in population.values()]
+        return population
+
+    # -- what the loop asks of the session -------------------------------------------------------
+
+    def unmeasured(self, estimate: ArchitectureEstimate) -> list[str]:
+        """Kernels of ``estimate``'s architecture without a measurement (and not exhausted)."""
+        session = self.session
+        keys = session.pool.architectures[estimate.sample.id].weights
+        return [k for k in keys if session.tuner(k).best_secs is None and not session.tuner(k).exhausted]
+
+    def estimates(self) -> list[ArchitectureEstimate]:
+        """Every architecture of the population, estimated."""
+        return [self.session.estimate(s, optimism=self.optimism) for s in self.population.values()]
+
+    def current_front(self) -> list[ArchitectureEstimate]:
+        """The non-dominated architectures of the population by their estimates."""
+        estimates = self.estimates()
+        return [estimates[i] for i in pareto_indices([e.accuracy for e in estimates], [e.latency_ms for e in estimates])]
+
+    def reserve(self, front: list[ArchitectureEstimate]) -> int:
+        """Trials kept for the finish, given the current front (:func:`~tvm_nacos.cosearch.gains.finish_reserve`)."""
+        return finish_reserve(self.session, [self.unmeasured(e) for e in front], self.finish_fraction)
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    def run(self) -> list[ArchSample]:
+        """Rounds while the budget exceeds the finish's reserve, then the finish."""
+        session = self.session
+        self.population = self._start_population()
+        rounds = 0
+        front = self.current_front()
+        while session.trials_left > self.reserve(front):
+            rounds += 1
+            chosen = self.round(rounds)
+            if chosen is None:
+                break
+            front = self.current_front()
+            logger.info(
+                "round %d: %d architectures, %d tasks; measured %s; %d/%d trials; finish: %d trials kept",
+                rounds, len(self.population), len(session.pool), ", ".join(session.tuner(k).name for k in chosen),
+                session.trials_used, session.budget, self.reserve(front),
+            )
+        self.finish(self.current_front())
+        return fully_measured(session)
+
+    def _add_children(self, front: list[ArchitectureEstimate], estimates: list[ArchitectureEstimate]) -> None:
+        """Architecture moves: mutations and crossovers of the current front join the population."""
+        session, space, rng = self.session, self.session.space, self.session.rng
+        for _ in range(self.children_per_round):
+            if len(self.population) >= space.size:
+                break
+            if len(front) >= 2 and rng.random() < 0.5:
+                a, b = rng.choice(len(front), size=2, replace=False)
+                child = space.crossover(front[a].sample, front[b].sample, rng)
+            else:
+                child = space.mutate(front[int(rng.integers(len(front)))].sample, rng)
+            if child.id not in self.population:
+                self.population[child.id] = child
+                session.state["population"].append(child.to_dict())
+                estimates.append(session.estimate(child, optimism=self.optimism))
+
+    def round(self, number: int) -> list[str] | None:
+        """One round: new architectures, the kernels worth most per trial, one batch measured.
+
+        Returns the kernels measured, or ``None`` when nothing is worth measuring (or no room
+        is left before the finish's reserve).
+        """
+        session, optimism = self.session, self.optimism
+        estimates = self.estimates()
+        front = [estimates[i] for i in pareto_indices([e.accuracy for e in estimates], [e.latency_ms for e in estimates])]
+        self._add_children(front, estimates)
+        # Optimism counts only the kernels that set an architecture apart from the others in
+        # view: measuring a kernel that all of them call moves them together.
+        usage = kernel_usage(session, estimates)
+        estimates = [distinguishing_estimate(session, e, usage, optimism) for e in estimates]
+        # Which architectures could still reach the front: not dominated even if optimistic.
+        promising = [
+            e for e in estimates
+            if not any(o.accuracy >= e.accuracy and o.latency_ms < e.optimistic_latency_ms and o is not e for o in estimates)
+        ]
+        # What measuring each kernel is worth: the hypervolume its architectures could add,
+        # shared out over their kernels by the latency each could still remove. Without any
+        # hypervolume in reach (all estimates agree), the latency itself decides.
+        value = hypervolume_contributions(estimates, promising)
+        in_hypervolume = any(value.values())
+        if not in_hypervolume:
+            value = {e.sample.id: 1.0 for e in promising}
+        gains = kernel_gains(session, promising, value, optimism, usage, first_look=self.finish_batch)
+        gains = {k: g for k, g in gains.items() if g > 0}
+        # Shared kernels wait for the finish, unless it is too small to give each kernel of
+        # the front a first look: then a first look now is worth what it lifts the whole
+        # front by beyond the finish's smaller look.
+        look = finish_look(len({k for e in front for k in self.unmeasured(e)}), self.reserve(front), self.finish_batch)
+        if in_hypervolume and look < self.finish_batch:
+            common = common_kernel_gains(session, estimates, usage, optimism, first_look=self.finish_batch, finish_look=look)
+            for key, gain in common.items():
+                gains[key] = gains.get(key, 0.0) + gain
+        if not gains:
+            return None
+        # Gain per trial: first looks and further steps compete on what each trial buys. A
+        # round spends up to one batch: estimating the population again costs seconds, a
+        # trial less than one. No step eats into what the finish needs.
+        steps = {k: next_step(session, k, self.finish_batch) for k in gains}
+        room = min(session.batch_size, session.trials_left - self.reserve(front))
+        if room <= 0:
+            return None
+        chosen = plan_round(gains, steps, room)
+        for key in chosen:
+            # A first look is a small batch; one trial where a sibling's schedule transfers.
+            tuner = session.tuner(key)
+            step = (1 if tuner.transfer_candidate() is not None else self.finish_batch) if tuner.best_secs is None else steps[key]
+            limit = min(step, session.trials_left - self.reserve(front))
+            if limit <= 0:
+                break
+            session.measure(key, limit)
+        logger.debug("round %d: %d promising, finish look %d", number, len(promising), look)
+        return chosen
+
+    def finish(self, front: list[ArchitectureEstimate]) -> None:
+        """The last phase: complete the estimated front, then tune what it kept.
+
+        The trials left are shared out as first measurements over every unmeasured kernel of
+        the front (at most ``finish_batch`` each), and front members are completed in order of
+        the hypervolume they could add per kernel still to measure (while no architecture is
+        complete, the one closest to complete goes first); one that the trials left cannot
+        complete is passed over for a smaller one, and a kernel whose first look failed is
+        looked at again. Trials still left then go, a step at a time, to the measured front's
+        kernel whose next step is expected to remove the most latency per trial, summed over
+        the architectures using it.
+        """
+        session, unmeasured = self.session, self.unmeasured
+        value = hypervolume_contributions(front, front)
+        missing_anywhere = {key for estimate in front for key in unmeasured(estimate)}
+        per_kernel = finish_look(len(missing_anywhere), session.trials_left, self.finish_batch)
+        order = sorted(front, key=lambda e: -value.get(e.sample.id, 0.0) / max(1, len(unmeasured(e))))
+        if order and not session.measured_front():
+            # Nothing complete yet: the member closest to complete goes first, so that a tight
+            # finish (a small budget, failed first looks) still ends with a measured front.
+            closest = min(order, key=lambda e: len(unmeasured(e)))
+            order = [closest] + [e for e in order if e is not closest]
+        spent = 1
+        while spent and session.trials_left > 0:  # again while a kernel's first look failed
+            spent = 0
+            for estimate in order:
+                missing = unmeasured(estimate)
+                if not missing or session.trials_left < len(missing):
+                    continue
+                for key in missing:  # one trial where a schedule transfers from the same anchor block
+                    transfer = session.tuner(key).transfer_candidate() is not None
+                    spent += session.measure(key, 1 if transfer else per_kernel)
+        while session.trials_left > 0:
+            gains: dict[str, float] = {}  # per trial of each kernel's next step
+            for point in session.measured_front():  # architectures with every kernel measured
+                for key, weight in session.pool.architectures[point.arch_id].weights.items():
+                    if session.tuner(key).best_secs is not None:
+                        step = next_step(session, key, self.finish_batch)
+                        removable = removable_secs(session, key, weight, self.optimism, step=step)
+                        gains[key] = gains.get(key, 0.0) + removable / step
+            gains = {k: g for k, g in gains.items() if g > 0}
+            if not gains:
+                break
+            key = max(gains, key=gains.get)
+            if session.measure(key, next_step(session, key, self.finish_batch)) == 0 and not session.tuner(key).exhausted:
+                break
+
+
+def run_joint(
+    session: SearchSession,
+    *,
+    initial_population: int = 16,
+    seed_candidates: int = 200,
+    children_per_round: int = 4,
+    optimism: float = 1.0,
+    finish_fraction: float = 0.25,
+    finish_batch: int = 4,
+) -> list[ArchSample]:
+    """The NACOS loop: architecture moves and schedule measurements in one loop.
+
+    Parameters
+    ----------
+    session : SearchSession
+    initial_population : int
+        Architectures to start from.
+    seed_candidates : int
+        Random architectures ranked as two-stage ranks them (non-dominated fronts of accuracy
+        and MACs); the search starts from the best ``initial_population`` of them. It costs an
+        accuracy estimate and a MAC count per candidate, no measurement. ``0``: start from
+        ``initial_population`` random architectures.
+    children_per_round : int
+        New architectures (mutations and crossovers of the current front) per round.
+    optimism : float
+        How many standard deviations below its estimate a kernel could still go; drives both
+        which architectures count as promising and the gain of measuring a kernel.
+    finish_fraction : float
+        Share of the budget kept to measure the unmeasured kernels of the final front (more
+        when completing the estimated front needs more, up to half the budget); what that
+        leaves over tunes the completed front further.
+    finish_batch : int
+        Candidates per unmeasured kernel in that last phase (a first measurement, not a tuning).
+    """
+    return JointSearch(
+        session, initial_population=initial_population, seed_candidates=seed_candidates,
+        children_per_round=children_per_round, optimism=optimism, finish_fraction=finish_fraction,
+        finish_batch=finish_batch,
+    ).run()

@@ -1,0 +1,6 @@
+"""Test doubles for tvm-nacos's measurement seams (as ``tvm.s_tir.meta_schedule.testing``).
+
+- :mod:`tvm_nacos.testing.fake`: a builder and runner that compile nothing and time nothing,
+  with latencies that are a function of the candidate (same seed, same trajectory);
+- :mod:`tvm_nacos.testing.faults`: builders that fail, crash or hang on chosen candidates.
+"""
