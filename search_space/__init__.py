@@ -12,11 +12,14 @@ This package is pure Python (numpy only).  It provides
   :class:`UnknownSpaceError`, all :class:`ValueError` subclasses;
 * the built-in spaces: :func:`names` lists them and :func:`get` returns one as a
   :class:`BuiltinSpace` (``"nas-bench-201"``, ``"mobilenet-v2"``, ``"resnet"``;
-  see :mod:`.registry`). Their network methods import PyTorch and TVM when
-  called; importing this package never does.
+  see :mod:`.registry`).
+
+It imports nothing of the rest of tvm-nacos, and neither PyTorch nor TVM. The network methods
+of the built-in spaces call the builder that :mod:`tvm_nacos.models` registers with
+:func:`register_network_builder` when ``tvm_nacos`` is imported (see :mod:`.builtin`).
 """
 
-from .builtin import BuiltinSpace
+from .builtin import BuiltinSpace, NetworkBuilder, register_network_builder
 from .errors import InvalidSampleError, SearchSpaceError, UnknownSpaceError
 from .mobilenet_v2 import MobileNetV2Space
 from .nas_bench_201 import NasBench201Space
@@ -34,9 +37,11 @@ __all__ = [
     "InvalidSampleError",
     "UnknownSpaceError",
     "BuiltinSpace",
+    "NetworkBuilder",
     "MobileNetV2Space",
     "NasBench201Space",
     "ResNetSpace",
     "get",
     "names",
+    "register_network_builder",
 ]

@@ -1,8 +1,10 @@
 """The common interface of the built-in search spaces.
 
 A built-in space couples a pure-Python :class:`~.space.SearchSpace` with the network it
-describes. The space itself is built without PyTorch or TVM; the methods that build networks
-import them (and the model code in :mod:`tvm_nacos.models`) when called.
+describes. This package only *defines* spaces: it imports nothing of the rest of tvm-nacos and
+neither PyTorch nor TVM. The network methods of :class:`BuiltinSpace` call the builder that
+:mod:`tvm_nacos.models` registers with :func:`register_network_builder` when ``tvm_nacos`` is
+imported, so the dependency points one way, ``tvm_nacos.models`` → ``search_space``.
 
 Every network method takes a ``seed`` that fixes the weights: the supernet, the reference of one
 architecture and the IR module built with the same seed hold the same weights, so their outputs
@@ -13,22 +15,72 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import importlib
-import logging
-import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from .sample import ArchSample
 from .space import SearchSpace
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import torch
-    import tvm
+__all__ = ["BuiltinSpace", "NetworkBuilder", "register_network_builder"]
 
-__all__ = ["BuiltinSpace"]
 
-logger = logging.getLogger(__name__)
+class NetworkBuilder(Protocol):
+    """What builds the networks of the built-in spaces (:mod:`tvm_nacos.models` is one).
+
+    Each function receives the space whose network it builds (and an architecture of it, which
+    it validates); the return types are those of the :class:`BuiltinSpace` method of the same name.
+    """
+
+    def torch_supernet(self, space: BuiltinSpace, *, seed: int) -> Any:
+        """The PyTorch supernet of ``space``."""
+
+    def torch_reference(self, space: BuiltinSpace, sample: Mapping[str, str], *, seed: int) -> Any:
+        """The eager PyTorch model of one architecture."""
+
+    def ir_module(self, space: BuiltinSpace, *, seed: int) -> Any:
+        """The Relax IR of the supernet."""
+
+    def example_input(self, space: BuiltinSpace, *, seed: int) -> Any:
+        """A deterministic input tensor of ``space.input_shape``."""
+
+    def num_params(self, space: BuiltinSpace, sample: Mapping[str, str]) -> int:
+        """Trainable parameters of one architecture."""
+
+
+_network_builder: NetworkBuilder | None = None
+
+
+def register_network_builder(builder: NetworkBuilder) -> None:
+    """Set what the network methods of every :class:`BuiltinSpace` call.
+
+    ``import tvm_nacos`` registers :mod:`tvm_nacos.models`; register another builder to build
+    the networks of the built-in spaces differently.
+
+    Parameters
+    ----------
+    builder : NetworkBuilder
+        An object (or module) with the functions of :class:`NetworkBuilder`.
+
+    Raises
+    ------
+    TypeError
+        If ``builder`` lacks one of them (the message names the missing ones).
+    """
+    required = ("torch_supernet", "torch_reference", "ir_module", "example_input", "num_params")
+    missing = [name for name in required if not callable(getattr(builder, name, None))]
+    if missing:
+        raise TypeError(f"network builder {builder!r} lacks {missing}; a builder needs {list(required)}")
+    global _network_builder  # pylint: disable=global-statement
+    _network_builder = builder
+
+
+def _builder() -> NetworkBuilder:
+    if _network_builder is None:
+        raise RuntimeError(
+            "no network builder is registered for the built-in spaces; import tvm_nacos (it registers "
+            "tvm_nacos.models) or call tvm_nacos.search_space.register_network_builder"
+        )
+    return _network_builder
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -51,14 +103,13 @@ class BuiltinSpace(abc.ABC):
     """A named search space with its PyTorch supernet and its Relax IR.
 
     Subclasses are frozen dataclasses whose fields are the options of the space (resolution,
-    width...); they set :attr:`name` and :attr:`model_module`, and implement :attr:`space`,
-    :attr:`input_shape` and :meth:`torch_supernet`.
+    width...); they set :attr:`name` and implement :attr:`space` and :attr:`input_shape`. The
+    network methods build with the registered :class:`NetworkBuilder`
+    (:mod:`tvm_nacos.models`), which imports PyTorch and TVM when called.
     """
 
     #: Registry name of the space.
     name: ClassVar[str]
-    #: The module of :mod:`tvm_nacos.models` that builds the networks (imported on first use).
-    model_module: ClassVar[str]
 
     @property
     @abc.abstractmethod
@@ -70,8 +121,21 @@ class BuiltinSpace(abc.ABC):
     def input_shape(self) -> tuple[int, int, int, int]:
         """Shape ``(batch, channels, height, width)`` of :meth:`example_input` and of the IR's input."""
 
-    @abc.abstractmethod
-    def torch_supernet(self, *, seed: int = 0) -> torch.nn.Module:
+    def options(self) -> dict[str, Any]:
+        """The options this space was built with (every field), as ``get(self.name, **options)`` takes them.
+
+        A search records them next to the space's name, so that its work directory can be
+        rebuilt with the same network later (``tvm-nacos compile``).
+        """
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}  # type: ignore[arg-type]
+
+    def default_sample(self) -> ArchSample:
+        """The architecture that the unspecialized supernet and IR run."""
+        return self.space.default_sample()
+
+    # -- networks, built by the registered NetworkBuilder ---------------------------------------
+
+    def torch_supernet(self, *, seed: int = 0) -> Any:
         """The PyTorch supernet made of ``tvm_nacos.frontend.torch.Choice`` modules.
 
         Parameters
@@ -84,19 +148,9 @@ class BuiltinSpace(abc.ABC):
         torch.nn.Module
             The supernet, in eval mode.
         """
+        return _builder().torch_supernet(self, seed=seed)
 
-    def options(self) -> dict[str, Any]:
-        """The options this space was built with (every field), as ``get(self.name, **options)`` takes them.
-
-        A search records them next to the space's name, so that its work directory can be
-        rebuilt with the same network later (``tvm-nacos compile``).
-        """
-        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}  # type: ignore[arg-type]
-
-    def _models(self) -> Any:
-        return importlib.import_module(self.model_module)
-
-    def torch_reference(self, sample: Mapping[str, str], *, seed: int = 0) -> torch.nn.Module:
+    def torch_reference(self, sample: Mapping[str, str], *, seed: int = 0) -> Any:
         """An eager PyTorch model of one architecture, with the supernet's weights.
 
         The supernet of ``seed`` with every choice fixed to ``sample``, and every ``Choice``
@@ -121,13 +175,9 @@ class BuiltinSpace(abc.ABC):
             If ``sample`` is not an architecture of the space (the message names the bad label
             or option and the valid ones).
         """
-        from tvm_nacos.frontend.torch import apply_sample  # pylint: disable=import-outside-toplevel
-        from tvm_nacos.models._common import materialize  # pylint: disable=import-outside-toplevel
+        return _builder().torch_reference(self, sample, seed=seed)
 
-        canonical = self.space.canonicalize(sample)
-        return materialize(apply_sample(self.torch_supernet(seed=seed), canonical)).eval()
-
-    def ir_module(self, *, seed: int = 0) -> tvm.IRModule:
+    def ir_module(self, *, seed: int = 0) -> Any:
         """The Relax IR of the supernet, with one choice point per ``Choice`` site.
 
         Built by :func:`tvm_nacos.from_torch` from :meth:`torch_supernet` and an input of
@@ -149,23 +199,11 @@ class BuiltinSpace(abc.ABC):
         a second each: minutes for the NAS-Bench-201 supernet (450 options). Build it once and
         keep it.
         """
-        from tvm_nacos.frontend.torch import from_torch  # pylint: disable=import-outside-toplevel
+        return _builder().ir_module(self, seed=seed)
 
-        start = time.perf_counter()
-        mod = from_torch(self.torch_supernet(seed=seed), (self.example_input(),))
-        logger.info(
-            "imported the %s supernet (%d choices) in %.1f s",
-            self.name,
-            len(self.space.labels),
-            time.perf_counter() - start,
-        )
-        return mod
-
-    def example_input(self, *, seed: int = 0) -> torch.Tensor:
-        """A deterministic float32 input of :attr:`input_shape` (standard normal values)."""
-        import torch  # pylint: disable=import-outside-toplevel
-
-        return torch.randn(*self.input_shape, generator=torch.Generator().manual_seed(seed))
+    def example_input(self, *, seed: int = 0) -> Any:
+        """A deterministic float32 ``torch.Tensor`` of :attr:`input_shape` (standard normal values)."""
+        return _builder().example_input(self, seed=seed)
 
     def num_params(self, sample: Mapping[str, str]) -> int:
         """Trainable parameters of one architecture.
@@ -182,11 +220,10 @@ class BuiltinSpace(abc.ABC):
         -------
         int
             The number of parameter elements.
+
+        Raises
+        ------
+        InvalidSampleError
+            If ``sample`` is not an architecture of the space.
         """
-        from tvm_nacos.models._common import count_parameters  # pylint: disable=import-outside-toplevel
-
-        return count_parameters(self.torch_reference(sample))
-
-    def default_sample(self) -> ArchSample:
-        """The architecture that the unspecialized supernet and IR run."""
-        return self.space.default_sample()
+        return _builder().num_params(self, sample)

@@ -21,13 +21,10 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from .builtin import BuiltinSpace, _check_int
 from .space import ChoiceSpec, Condition, SearchSpace
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import torch
 
 __all__ = [
     "DEFAULT_EXPAND",
@@ -115,7 +112,6 @@ class MobileNetV2Space(BuiltinSpace):
     """
 
     name: ClassVar[str] = "mobilenet-v2"
-    model_module: ClassVar[str] = "tvm_nacos.models.mobilenet_v2"
 
     resolution: int = 64
     width_mult: float = 1.0
@@ -140,7 +136,3 @@ class MobileNetV2Space(BuiltinSpace):
     def input_shape(self) -> tuple[int, int, int, int]:
         """``(1, 3, resolution, resolution)``."""
         return (1, 3, self.resolution, self.resolution)
-
-    def torch_supernet(self, *, seed: int = 0) -> torch.nn.Module:
-        """The supernet: expansion, kernel and depth ``Choice`` modules, nested as in the space."""
-        return self._models().supernet(width_mult=self.width_mult, num_classes=self.num_classes, seed=seed)

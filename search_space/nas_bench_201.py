@@ -17,27 +17,33 @@ edge   label           place in ``arch_str``
 
 so ``|nor_conv_3x3~0|+|none~0|skip_connect~1|+|...`` is
 ``{"edge.1<-0": "nor_conv_3x3", "edge.2<-0": "none", "edge.2<-1": "skip_connect", ...}``. The
-benchmark index of a cell comes from the NAS-Bench-201 table shipped in
-:mod:`tvm_nacos.data.nas_bench_201` (read on first use). The network is described in
-:mod:`tvm_nacos.models.nas_bench_201`.
+benchmark index of a cell comes from the NAS-Bench-201 table: ``import tvm_nacos`` registers
+the one shipped in :mod:`tvm_nacos.data.nas_bench_201` with :func:`register_table` (it is read on
+first use). The network is described in :mod:`tvm_nacos.models.nas_bench_201`.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 from .builtin import BuiltinSpace
 from .errors import InvalidSampleError, _quote_list
 from .sample import ArchSample
 from .space import ChoiceSpec, SearchSpace
 
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import torch
-
-__all__ = ["DEFAULT_OP", "EDGES", "EDGE_LABELS", "NUM_CELLS", "OPS", "NasBench201Space"]
+__all__ = [
+    "DEFAULT_OP",
+    "EDGES",
+    "EDGE_LABELS",
+    "NUM_CELLS",
+    "OPS",
+    "BenchmarkTable",
+    "NasBench201Space",
+    "register_table",
+]
 
 #: The operations of an edge, in the benchmark's order.
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -49,6 +55,54 @@ EDGE_LABELS = tuple(f"edge.{j}<-{i}" for j, i in EDGES)
 DEFAULT_OP = "nor_conv_3x3"
 #: Number of cells in the space, ``len(OPS) ** len(EDGES)``.
 NUM_CELLS = len(OPS) ** len(EDGES)
+
+
+
+
+class BenchmarkTable(Protocol):
+    """The part of the NAS-Bench-201 table that maps cells to benchmark indices."""
+
+    #: The cell of each index, in the benchmark's ``arch_str`` form.
+    arch_str: Sequence[str]
+
+    def __len__(self) -> int:
+        """Number of rows (15,625)."""
+
+    def index_of(self, arch_str: str) -> int:
+        """The index of a cell given in the table's exact ``arch_str`` form."""
+
+
+_load_table: Callable[[], BenchmarkTable] | None = None
+
+
+def register_table(load: Callable[[], BenchmarkTable]) -> None:
+    """Set where :meth:`NasBench201Space.index` and :meth:`~NasBench201Space.sample_from_index` read the table.
+
+    ``import tvm_nacos`` registers :func:`tvm_nacos.data.nas_bench_201.load_table`.
+
+    Parameters
+    ----------
+    load : Callable[[], BenchmarkTable]
+        Returns the table; called on every lookup, so it should cache what it reads.
+
+    Raises
+    ------
+    TypeError
+        If ``load`` is not callable.
+    """
+    if not callable(load):
+        raise TypeError(f"load must be a callable returning the table, got {type(load).__name__} {load!r}")
+    global _load_table  # pylint: disable=global-statement
+    _load_table = load
+
+
+def _table() -> BenchmarkTable:
+    if _load_table is None:
+        raise RuntimeError(
+            "no NAS-Bench-201 table is registered; import tvm_nacos (it registers "
+            "tvm_nacos.data.nas_bench_201.load_table) or call register_table"
+        )
+    return _load_table()
 
 
 @functools.cache
@@ -75,7 +129,6 @@ class NasBench201Space(BuiltinSpace):
     """
 
     name: ClassVar[str] = "nas-bench-201"
-    model_module: ClassVar[str] = "tvm_nacos.models.nas_bench_201"
 
     #: The benchmark's network: first-stage width C, cells per stage N, classes, input side.
     channels: ClassVar[int] = 16
@@ -92,15 +145,6 @@ class NasBench201Space(BuiltinSpace):
     def input_shape(self) -> tuple[int, int, int, int]:
         """``(1, 3, 32, 32)``."""
         return (1, 3, self.resolution, self.resolution)
-
-    def torch_supernet(self, *, seed: int = 0) -> torch.nn.Module:
-        """The supernet: every edge of every cell is a ``Choice`` (label of the edge, site of the cell)."""
-        return self._models().supernet(
-            channels=self.channels,
-            cells_per_stage=self.cells_per_stage,
-            num_classes=self.num_classes,
-            seed=seed,
-        )
 
     # -- the benchmark's encodings -------------------------------------------------------------
 
@@ -126,7 +170,7 @@ class NasBench201Space(BuiltinSpace):
         self.space.validate(sample)
         nodes = []
         for to_node in (1, 2, 3):
-            ops = [f"{sample[label]}~{i}" for (j, i), label in zip(EDGES, EDGE_LABELS) if j == to_node]
+            ops = [f"{sample[label]}~{i}" for (j, i), label in zip(EDGES, EDGE_LABELS, strict=True) if j == to_node]
             nodes.append("|" + "|".join(ops) + "|")
         return "+".join(nodes)
 
@@ -196,9 +240,7 @@ class NasBench201Space(BuiltinSpace):
         InvalidSampleError
             If ``sample`` is not an architecture of the space.
         """
-        from tvm_nacos.data.nas_bench_201 import load_table  # pylint: disable=import-outside-toplevel
-
-        return load_table().index_of(self.arch_str(sample))
+        return _table().index_of(self.arch_str(sample))
 
     def sample_from_index(self, index: int) -> ArchSample:
         """The cell of a benchmark index, from the NAS-Bench-201 table.
@@ -220,11 +262,9 @@ class NasBench201Space(BuiltinSpace):
         InvalidSampleError
             If ``index`` is out of range (the message gives the valid range).
         """
-        from tvm_nacos.data.nas_bench_201 import load_table  # pylint: disable=import-outside-toplevel
-
         if isinstance(index, bool) or not hasattr(index, "__index__"):
             raise TypeError(f"index must be an int, got {type(index).__name__} {index!r}")
-        table = load_table()
+        table = _table()
         i = int(index)
         if not 0 <= i < len(table):
             raise InvalidSampleError(

@@ -22,7 +22,8 @@ name               space
     mbv2 = search_space.get("mobilenet-v2", resolution=96, width_mult=0.75)
     mod = mbv2.ir_module()          # imports PyTorch and TVM only now
 
-Nothing here imports PyTorch or TVM; the spaces' network methods do, when called.
+Nothing here imports PyTorch or TVM; the spaces' network methods call
+:mod:`tvm_nacos.models`, which does, when called.
 """
 
 from __future__ import annotations

@@ -22,14 +22,11 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 from .builtin import BuiltinSpace, _check_int
 from .mobilenet_v2 import DEPTH_OPTIONS, depth_label, kernel_label
 from .space import ChoiceSpec, Condition, SearchSpace
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import torch
 
 __all__ = [
     "DEFAULT_KERNEL",
@@ -101,7 +98,6 @@ class ResNetSpace(BuiltinSpace):
     """
 
     name: ClassVar[str] = "resnet"
-    model_module: ClassVar[str] = "tvm_nacos.models.resnet"
 
     resolution: int = 32
     num_classes: int = 10
@@ -119,7 +115,3 @@ class ResNetSpace(BuiltinSpace):
     def input_shape(self) -> tuple[int, int, int, int]:
         """``(1, 3, resolution, resolution)``."""
         return (1, 3, self.resolution, self.resolution)
-
-    def torch_supernet(self, *, seed: int = 0) -> torch.nn.Module:
-        """The supernet: width, depth and kernel ``Choice`` modules, nested as in the space."""
-        return self._models().supernet(num_classes=self.num_classes, seed=seed)

@@ -590,7 +590,7 @@ class SearchSpace:
             The active labels.
         """
         mask = self._active_mask(sample)
-        return tuple(label for label, on in zip(self._labels, mask) if on)
+        return tuple(label for label, on in zip(self._labels, mask, strict=True) if on)
 
     # -- validation ---------------------------------------------------------
 
@@ -634,7 +634,7 @@ class SearchSpace:
                 )
         mask = self._active_mask(sample)
         missing = [
-            label for label, on in zip(self._labels, mask) if on and label not in sample
+            label for label, on in zip(self._labels, mask, strict=True) if on and label not in sample
         ]
         if missing:
             raise InvalidSampleError(
@@ -682,7 +682,7 @@ class SearchSpace:
         self.validate(sample)
         mask = self._active_mask(sample)
         return ArchSample(
-            (label, sample[label]) for label, on in zip(self._labels, mask) if on
+            (label, sample[label]) for label, on in zip(self._labels, mask, strict=True) if on
         )
 
     # -- construction of samples --------------------------------------------

@@ -5,7 +5,10 @@ passes in :mod:`tvm_nacos.passes` inspect and specialize them; :mod:`tvm_nacos.s
 is the pure-Python model of the space.
 
 Importing this package does not import TVM or PyTorch: the names below load on first use, so
-``import tvm_nacos.search_space`` stays light.
+``import tvm_nacos.search_space`` stays light. It registers, without importing anything heavy,
+what the pure-Python built-in spaces call to build networks (:mod:`tvm_nacos.models`) and to
+read the NAS-Bench-201 table (:mod:`tvm_nacos.data.nas_bench_201`): ``search_space`` imports
+nothing of tvm-nacos, so the dependency points one way.
 """
 
 from __future__ import annotations
@@ -41,6 +44,20 @@ _LAZY_MODULES = (
 )
 
 __all__ = ["__version__", *_LAZY_ATTRS, *_LAZY_MODULES]
+
+
+def _register_builtin_space_backends() -> None:
+    """Let the built-in spaces build networks and look up NAS-Bench-201 indices (no I/O, no torch/tvm)."""
+    # pylint: disable=import-outside-toplevel
+    from tvm_nacos import models
+    from tvm_nacos.data.nas_bench_201 import load_table
+    from tvm_nacos.search_space import nas_bench_201, register_network_builder
+
+    register_network_builder(models)
+    nas_bench_201.register_table(load_table)
+
+
+_register_builtin_space_backends()
 
 
 def __getattr__(name: str) -> Any:

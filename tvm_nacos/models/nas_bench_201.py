@@ -104,7 +104,7 @@ class Cell(nn.Module):
         nodes = [x]
         for to_node in (1, 2, 3):
             total = None
-            for (j, i), label in zip(EDGES, EDGE_LABELS):
+            for (j, i), label in zip(EDGES, EDGE_LABELS, strict=True):
                 if j != to_node:
                     continue
                 out = self.edges[_edge_key(label)](nodes[i])
