@@ -72,7 +72,7 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from tvm_nacos._compat import GenericConst, structural_equal
+from tvm_nacos._compat import GenericConst, TensorType, structural_equal, tirx
 from tvm_nacos.errors import ChoicePointError, SearchSpaceError
 from tvm_nacos.ir.builder import add_choice_point
 from tvm_nacos.ir.choice import (
@@ -129,11 +129,11 @@ _OP_NAME = re.compile(r"^(?P<kind>.*\D)(?P<index>\d+)$")
 def static_shape(expr: relax.Expr) -> tuple[int, ...] | None:
     """The static shape of a tensor-typed expression, or ``None`` (not a tensor, symbolic shape)."""
     ty = expr.ty
-    if not isinstance(ty, relax.TensorType) or not isinstance(ty.shape, relax.ShapeExpr):
+    if not isinstance(ty, TensorType) or not isinstance(ty.shape, relax.ShapeExpr):
         return None
     dims = []
     for value in ty.shape.values:
-        if not isinstance(value, tvm.tirx.IntImm):
+        if not isinstance(value, tirx.IntImm):
             return None
         dims.append(int(value))
     return tuple(dims)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tvm
 from tvm import relax
 
+from tvm_nacos._compat import TensorType
 from tvm_nacos.passes.expose_base import ExposePass, MatchContext, OptionBuilder, Region, same_type
 
 __all__ = ["ExposeSkip"]
@@ -92,7 +93,7 @@ class ExposeSkip(ExposePass):
         return (
             isinstance(a, relax.Var)
             and isinstance(b, relax.Var)
-            and isinstance(call.ty, relax.TensorType)
+            and isinstance(call.ty, TensorType)
             and same_type(a, call)
             and same_type(b, call)
         )

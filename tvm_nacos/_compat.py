@@ -19,6 +19,17 @@ from tvm_nacos import errors as _errors
 #: TIR (``tvm.tir`` before 0.27).
 tirx = tvm.tirx
 
+#: The package of tensor intrinsics (``tvm.tir.tensor_intrin`` before 0.27), as a module name.
+TENSOR_INTRIN_PACKAGE = "tvm.s_tir.tensor_intrin"
+
+#: Prefix of MetaSchedule's global functions, such as a custom schedule rule
+#: ``f"{META_SCHEDULE_FFI_PREFIX}.{target_key}.{rule}"`` (``meta_schedule`` before 0.27).
+META_SCHEDULE_FFI_PREFIX = "s_tir.meta_schedule"
+
+#: PrimFunc attribute that marks a kernel as scheduled; MetaScheduleApplyDatabase sets it
+#: (``tir.is_scheduled`` before 0.27).
+IS_SCHEDULED_ATTR = "tirx.is_scheduled"
+
 #: Structural equality and hashing (``tvm.ir.structural_equal`` before 0.27).
 structural_equal = tvm_ffi.structural_equal
 structural_hash = tvm_ffi.structural_hash
@@ -43,6 +54,14 @@ def tir_schedule_class() -> Any:
     from tvm.s_tir.schedule import Schedule  # pylint: disable=import-outside-toplevel
 
     return Schedule
+
+
+def remove_weight_layout_rewrite_block(*, skip_tensor_rewrite: bool) -> tvm.transform.Pass:
+    """The pass that drops the blocks rewriting weight layouts
+    (``tvm.tir.transform.RemoveWeightLayoutRewriteBlock`` before 0.27)."""
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock  # pylint: disable=import-outside-toplevel
+
+    return RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=skip_tensor_rewrite)
 
 
 def find_anchor_block(mod: tvm.IRModule) -> Any:

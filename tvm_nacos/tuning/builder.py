@@ -27,7 +27,7 @@ import tvm
 from tvm.ir.utils import derived_object
 from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
 
-from tvm_nacos._compat import meta_schedule, structural_equal
+from tvm_nacos._compat import meta_schedule, remove_weight_layout_rewrite_block, structural_equal
 from tvm_nacos.tuning.check import ReferenceStore, write_check_file
 
 ms = meta_schedule()
@@ -43,9 +43,7 @@ BuildFunction = Callable[..., str]
 
 
 def _without_layout_rewrite(mod: tvm.IRModule) -> tvm.IRModule:
-    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock  # pylint: disable=import-outside-toplevel
-
-    return RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=True)(mod)
+    return remove_weight_layout_rewrite_block(skip_tensor_rewrite=True)(mod)
 
 
 def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, *, keep_layout_rewrite: bool = False) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import tvm
 
-from tvm_nacos._compat import meta_schedule
+from tvm_nacos._compat import IS_SCHEDULED_ATTR, meta_schedule, tirx
 from tvm_nacos.tuning.tasks import MODULE_EQUALITY
 
 ms = meta_schedule()
@@ -30,8 +30,6 @@ RECORD_FILE = "database_tuning_record.json"
 
 #: MetaSchedule records a failed candidate with this run time.
 FAILED_RUN_SECS = 1e9
-#: PrimFunc attribute that marks a kernel as scheduled (MetaScheduleApplyDatabase sets it).
-IS_SCHEDULED_ATTR = "tirx.is_scheduled"
 
 __all__ = [
     "TuningLedger",
@@ -221,8 +219,6 @@ def transfer_schedule(mod: tvm.IRModule, anchor_database: Any, target: tvm.targe
     replay it on the record's own kernel instead, dropping ``mod``'s epilogue). ``None`` where
     no such kernel was measured or the trace does not transfer.
     """
-    from tvm.s_tir.meta_schedule.trace_apply import schedule_using_anchor_trace  # pylint: disable=import-outside-toplevel
-
     from tvm_nacos._compat import find_anchor_block, tir_schedule_class  # pylint: disable=import-outside-toplevel
 
     if find_anchor_block(mod) is None or not anchor_database.has_workload(mod):
@@ -232,7 +228,7 @@ def transfer_schedule(mod: tvm.IRModule, anchor_database: Any, target: tvm.targe
         return None
     sch = tir_schedule_class()(mod)
     try:
-        schedule_using_anchor_trace(sch, record.trace, target)
+        ms.trace_apply.schedule_using_anchor_trace(sch, record.trace, target)
     except Exception as err:  # pylint: disable=broad-except
         message = str(err).strip().splitlines()
         logger.debug("no schedule transfer: %s", message[-1] if message else type(err).__name__)
@@ -272,7 +268,7 @@ def apply_tuned_schedules(
         tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
     unscheduled = [
         (gv, func) for gv, func in tuned.functions_items()
-        if isinstance(func, tvm.tirx.PrimFunc) and not (func.attrs and func.attrs.get(IS_SCHEDULED_ATTR, False))
+        if isinstance(func, tirx.PrimFunc) and not (func.attrs and func.attrs.get(IS_SCHEDULED_ATTR, False))
     ]
     if not unscheduled:
         return tuned

@@ -24,7 +24,7 @@ import tvm
 from tvm import relax
 from tvm.relax.expr_functor import PyExprMutator, mutator
 
-from tvm_nacos._compat import GenericConst, const_value, expr_type, tirx
+from tvm_nacos._compat import GenericConst, TensorType, const_value, expr_type, tirx
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ FOLDABLE_OPS: frozenset[str] = frozenset(_OPS)
 def _static_result(call: relax.Call) -> tuple[str, tuple[int, ...]] | None:
     """The dtype and static shape of the call's tensor result, if both are known and supported."""
     ty = expr_type(call)
-    if not isinstance(ty, relax.TensorType) or str(ty.dtype) not in _DTYPES or ty.shape is None:
+    if not isinstance(ty, TensorType) or str(ty.dtype) not in _DTYPES or ty.shape is None:
         return None
     dims = ty.shape.values if isinstance(ty.shape, relax.ShapeExpr) else None
     if dims is None or not all(isinstance(d, tirx.IntImm) for d in dims):

@@ -1,11 +1,12 @@
 """Register only the tensor intrinsics a target can use.
 
-``import tvm.s_tir.tensor_intrin`` takes about 25 s on a 2-core host, mostly registering CUDA,
-ROCm and Hexagon intrinsics; MetaSchedule does it in every ``TuneContext`` and, with the stock
-``LocalBuilder``, in every builder worker of every batch. For a CPU target only the file of its
-architecture matters (0.3 s for x86). This module installs the package ``tvm.s_tir.tensor_intrin``
-as an empty shell in ``sys.modules`` and imports just the needed submodules into it, so that
-later ``import tvm.s_tir.tensor_intrin`` statements are no-ops. GPU targets get the full import.
+Importing TVM's tensor-intrinsics package (:data:`tvm_nacos._compat.TENSOR_INTRIN_PACKAGE`) takes
+about 25 s on a 2-core host, mostly registering CUDA, ROCm and Hexagon intrinsics; MetaSchedule
+does it in every ``TuneContext`` and, with the stock ``LocalBuilder``, in every builder worker of
+every batch. For a CPU target only the file of its architecture matters (0.3 s for x86). This
+module installs the package as an empty shell in ``sys.modules`` and imports just the needed
+submodules into it, so that later imports of the package are no-ops. GPU targets get the full
+import.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import types
 
 import tvm
 
-logger = logging.getLogger(__name__)
+from tvm_nacos._compat import TENSOR_INTRIN_PACKAGE as _PACKAGE
 
-_PACKAGE = "tvm.s_tir.tensor_intrin"
+logger = logging.getLogger(__name__)
 
 
 def _cpu_intrinsic_files(target: tvm.target.Target) -> tuple[str, ...]:
@@ -47,13 +48,13 @@ def register_tensor_intrinsics(target: tvm.target.Target) -> None:
     if target.kind.name != "llvm":
         importlib.import_module(_PACKAGE)
         return
-    import tvm.s_tir  # pylint: disable=import-outside-toplevel
-
+    parent_name, _, child = _PACKAGE.rpartition(".")
+    parent = importlib.import_module(parent_name)
     shell = types.ModuleType(_PACKAGE)
-    shell.__path__ = [os.path.join(os.path.dirname(tvm.s_tir.__file__), "tensor_intrin")]
+    shell.__path__ = [os.path.join(os.path.dirname(parent.__file__), child)]
     shell.__package__ = _PACKAGE
     sys.modules[_PACKAGE] = shell
-    tvm.s_tir.tensor_intrin = shell
+    setattr(parent, child, shell)
     files = _cpu_intrinsic_files(target)
     for name in files:
         importlib.import_module(f"{_PACKAGE}.{name}")

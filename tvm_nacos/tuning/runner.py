@@ -104,17 +104,16 @@ def _check_and_time(
 ) -> list[float]:
     """In a runner worker: check the candidate's outputs, then time it as MetaSchedule does."""
     import tvm  # pylint: disable=import-outside-toplevel
-    from tvm.s_tir.meta_schedule.runner.local_runner import (  # pylint: disable=import-outside-toplevel
-        default_alloc_argument,
-        default_run_evaluator,
-    )
 
     from tvm_nacos.tuning.check import run_output_check  # pylint: disable=import-outside-toplevel
+
+    local_runner = ms.runner.local_runner
 
     device = tvm.runtime.device(device_type, 0)
     run_output_check(artifact_path, device, rtol=rtol, atol=atol)
     rt_mod = tvm.runtime.load_module(artifact_path)
-    return default_run_evaluator(rt_mod, device, evaluator_config, default_alloc_argument(device, args_info, 1))
+    args = local_runner.default_alloc_argument(device, args_info, 1)
+    return local_runner.default_run_evaluator(rt_mod, device, evaluator_config, args)
 
 
 def _last_line(text: str) -> str:

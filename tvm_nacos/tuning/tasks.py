@@ -25,7 +25,15 @@ from typing import Any
 import tvm
 from tvm import relax
 
-from tvm_nacos._compat import estimate_tir_flops, meta_schedule, structural_equal, structural_hash, tir_schedule_class
+from tvm_nacos._compat import (
+    META_SCHEDULE_FFI_PREFIX,
+    estimate_tir_flops,
+    meta_schedule,
+    structural_equal,
+    structural_hash,
+    tir_schedule_class,
+    tirx,
+)
 from tvm_nacos.passes import SpecializeArch
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.tuning.fold import FoldConstantsWithNumpy
@@ -77,7 +85,8 @@ SCHEDULE_RULE_ATTR = "schedule_rule"
 
 def _has_custom_rule(rule: str, target: tvm.target.Target) -> bool:
     return any(
-        tvm.get_global_func(f"s_tir.meta_schedule.{key}.{rule}", allow_missing=True) is not None for key in target.keys
+        tvm.get_global_func(f"{META_SCHEDULE_FFI_PREFIX}.{key}.{rule}", allow_missing=True) is not None
+        for key in target.keys
     )
 
 
@@ -94,7 +103,7 @@ def strip_unknown_schedule_rules(mod: tvm.IRModule, target: tvm.target.Target) -
     functions = {}
     changed = False
     for gv, func in mod.functions_items():
-        if isinstance(func, tvm.tirx.PrimFunc):
+        if isinstance(func, tirx.PrimFunc):
             sch = tir_schedule_class()(func)
             stripped = False
             todo = [sch.get_sblock("root")] if _has_root(func) else []
@@ -114,7 +123,7 @@ def strip_unknown_schedule_rules(mod: tvm.IRModule, target: tvm.target.Target) -
     return tvm.IRModule(functions, attrs=mod.attrs, global_infos=mod.global_infos)
 
 
-def _has_root(func: tvm.tirx.PrimFunc) -> bool:
+def _has_root(func: tirx.PrimFunc) -> bool:
     return type(func.body).__name__ == "SBlockRealize"
 
 
