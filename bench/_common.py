@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts of ``bench/`` (run as ``python bench/<script>.py``)."""
+"""Domain helpers shared by the benchmarks of ``bench/`` (the harness itself is ``bench/harness.py``)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def log10_estimator(estimator: Any) -> Any:
         def name(self) -> str:
             return f"log10({estimator.name})"
 
-        def _evaluate(self, samples: Sequence[Any]) -> list[float]:
+        def estimate(self, samples: Sequence[Any]) -> list[float]:
             return [math.log10(v) if v > 0 else float("-inf") for v in estimator.evaluate(samples)]
 
     return Log10(estimator.space)
@@ -80,5 +80,6 @@ def database_run_secs(database_dir: Any) -> dict[str, list[float]]:
             index, record = json.loads(line)
             run_secs = record[1]
             ok = bool(run_secs) and max(run_secs) < FAILED_RUN_SECS
-            sequences.setdefault(f"{folder}:{workloads[index]}", []).append(float(np.mean(run_secs)) if ok else math.inf)
+            secs = float(np.mean(run_secs)) if ok else math.inf
+            sequences.setdefault(f"{folder}:{workloads[index]}", []).append(secs)
     return sequences

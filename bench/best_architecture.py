@@ -11,36 +11,23 @@ For the front of a finished search (``WORK_DIR/pareto.json`` of a built-in space
 
 Example::
 
-    python bench/best_architecture.py --work-dir bench/work/strategy_comparison/joint-300-s0 \\
-        --json bench/results/best_architecture_nb201.json
-    python bench/best_architecture.py --work-dir /tmp/nacos_joint_s0_xyz --option resolution=32 \\
-        --json bench/results/best_architecture_mbv2.json
+    python bench/run.py best_architecture --work-dir /tmp/qs4 --repeats 100 --label quickstart
+    python bench/run.py best_architecture --work-dir /tmp/nacos_joint_s0_xyz --option resolution=32 --label mbv2
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
-import platform
 import statistics
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 from _common import parse_option
-import tvm
-from tvm import relax
-
-from tvm_nacos import search_space as spaces
-from tvm_nacos._compat import meta_schedule
-from tvm_nacos.search_space import ArchSample
-from tvm_nacos.target import as_target, device_for
-from tvm_nacos.tuning.database import best_run_secs, open_database
-from tvm_nacos.tuning.tasks import TaskPool, lower_for_tuning
-
-ms = meta_schedule()
+from harness import Benchmark, RunContext, main
 
 
 def numpy_gemm_gflops(m: int, n: int, k: int, repeats: int) -> float:
@@ -59,8 +46,11 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def conv_gemm_shape(mod: tvm.IRModule) -> tuple[int, int, int] | None:
-    """(M, N, K) of the im2col GEMM of the first conv2d in a kernel, if it has one."""
+def conv_gemm_shape(mod: Any) -> tuple[int, int, int] | None:
+    """(M, N, K) of the im2col GEMM of the first conv2d in a kernel (a ``tvm.IRModule``), if it has one."""
+    from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
+
+    ms = meta_schedule()
     text = mod.script()
     if "conv2d" not in text:
         return None
@@ -74,6 +64,13 @@ def conv_gemm_shape(mod: tvm.IRModule) -> tuple[int, int, int] | None:
 
 
 def time_tvm(mod, sample, target, database, repeats: int) -> tuple[float, float]:
+    """Minimum and median end-to-end milliseconds of ``sample`` compiled with the database's schedules."""
+    import tvm  # pylint: disable=import-outside-toplevel
+    from tvm import relax  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos.target import device_for  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.tasks import lower_for_tuning  # pylint: disable=import-outside-toplevel
+
     fused = lower_for_tuning(mod, target, sample=sample)
     with target, database:
         tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
@@ -90,6 +87,9 @@ def time_tvm(mod, sample, target, database, repeats: int) -> tuple[float, float]
 
 
 def time_eager(space, sample, threads: int, repeats: int) -> tuple[float, float]:
+    """Minimum and median milliseconds of the PyTorch eager model of ``sample`` on ``threads`` threads."""
+    import torch  # pylint: disable=import-outside-toplevel
+
     torch.set_num_threads(threads)
     model = space.torch_reference(sample).eval()
     x = space.example_input()
@@ -102,16 +102,23 @@ def time_eager(space, sample, threads: int, repeats: int) -> tuple[float, float]
     return min(times) * 1e3, statistics.median(times) * 1e3
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The work directory, repeats, eager threads, kernels listed and the space's options."""
     parser.add_argument("--work-dir", required=True, help="work directory of a finished search of a built-in space")
     parser.add_argument("--repeats", type=int, default=200, help="timed runs of each model")
     parser.add_argument("--eager-threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--top-kernels", type=int, default=4)
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option the search gave the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
-    parser.add_argument("--json", help="write the results here")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Time the front's most accurate and fastest architectures, and list their largest kernels."""
+    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.search_space import ArchSample  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.database import best_run_secs, open_database  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.tasks import TaskPool, lower_for_tuning  # pylint: disable=import-outside-toplevel
 
     result = json.loads((Path(args.work_dir) / "pareto.json").read_text())
     if not result.get("space"):
@@ -121,7 +128,8 @@ def main() -> None:
     database = open_database(args.work_dir, target)
     mod = space.ir_module()
     front = result["pareto"]
-    picks = {"most accurate": max(front, key=lambda p: p["accuracy"]), "fastest": min(front, key=lambda p: p["latency_ms"])}
+    picks = {"most accurate": max(front, key=lambda p: p["accuracy"]),
+             "fastest": min(front, key=lambda p: p["latency_ms"])}
 
     gemm_cache: dict[tuple[int, int, int], float] = {}
 
@@ -131,9 +139,6 @@ def main() -> None:
         return gemm_cache[(m, n, k)]
 
     report = {
-        "benchmark": "best_architecture",
-        "date": datetime.date.today().isoformat(),
-        "machine": {"platform": platform.platform(), "cpus": len(__import__("os").sched_getaffinity(0))},
         "work_dir": args.work_dir,
         "space": result["space"],
         "strategy": result["strategy"],
@@ -176,16 +181,32 @@ def main() -> None:
             "kernels": rows,
         }
         report["architectures"][role] = entry
-        print(f"{role} {point['arch_id']} (accuracy {point['accuracy']:.2f}): TVM tuned {tvm_min:.3f}/{tvm_median:.3f} ms "
+        print(f"{role} {point['arch_id']} (accuracy {point['accuracy']:.2f}): "
+              f"TVM tuned {tvm_min:.3f}/{tvm_median:.3f} ms "
               f"(min/median); " + "; ".join(f"eager {t} thr {v[0]:.3f}/{v[1]:.3f} ms" for t, v in eager.items()))
         for row in rows:
             shape = row["gemm_shape"]
             print(f"   {row['kernel']:<40} x{row['calls']} {100 * row['share_of_flop']:5.1f}% FLOP  "
                   + ("unmeasured" if row["gflops"] is None else f"{row['gflops']:6.1f} GFLOP/s")
                   + ("" if shape is None else f"  (numpy GEMM {shape}: {row['numpy_gemm_gflops_same_shape']:.1f})"))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+    return report
 
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """numpy's GEMM rate; per architecture, TVM's median, eager's medians and the speedups."""
+    out: dict[str, Any] = {"numpy_gemm_1024_gflops": result["numpy_gemm_1024_gflops"]}
+    for role, entry in result["architectures"].items():
+        out[f"{role}.accuracy"] = entry["accuracy"]
+        out[f"{role}.tvm_tuned_ms.median"] = entry["tvm_tuned_ms"]["median"]
+        for threads, times in entry["pytorch_eager_ms"].items():
+            out[f"{role}.eager_{threads}_ms.median"] = times["median"]
+        for threads, speedup in entry["speedup_vs_eager_median"].items():
+            out[f"{role}.speedup_vs_eager_{threads}"] = speedup
+    return out
+
+
+BENCHMARK = Benchmark(name="best_architecture", doc=__doc__, add_arguments=add_arguments, run=run,
+                      summarize=summarize)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

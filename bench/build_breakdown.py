@@ -13,8 +13,8 @@ evolutionary search with a random cost model, fixed seed), then, in this process
 
 Usage::
 
-    python bench/build_breakdown.py --json bench/results/build_breakdown.json
-    python bench/build_breakdown.py --workload cnn --json bench/results/build_breakdown_cnn.json
+    python bench/run.py build_breakdown --config matmul
+    python bench/run.py build_breakdown --config cnn
 """
 
 from __future__ import annotations
@@ -22,48 +22,54 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
+from harness import Benchmark, RunContext, main
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The workload, the batch size and the seed of the candidates."""
     parser.add_argument("--workload", default="matmul", choices=["matmul", "cnn"])
-    parser.add_argument("--candidates", type=int, default=16)
+    parser.add_argument("--candidates", type=int, default=16, help="schedule candidates per kernel")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Build phases per kernel, and (matmul) build and kernel time per LLVM opt-level."""
+    from builder_throughput import cnn_kernels, matmul_kernels  # pylint: disable=import-outside-toplevel
 
     from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
 
     target = host_target()
     register_tensor_intrinsics(target)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from builder_throughput import _cnn_kernels, _matmul_kernels  # pylint: disable=import-outside-toplevel
-
-    kernels = _matmul_kernels() if args.workload == "matmul" else _cnn_kernels(target, None)
+    kernels = matmul_kernels() if args.workload == "matmul" else cnn_kernels(target, None)
     folder = tempfile.mkdtemp(prefix="nacos-build-breakdown-")
     by_kernel, levels = {}, {}
     for name, mod, _ in kernels:
         candidates = _draw_candidates(mod, target, args.candidates, args.seed)
         by_kernel[name] = _time_phases(candidates, target, folder)
-        print(f"{name}: build phases, ms per candidate:", json.dumps(by_kernel[name]), flush=True)
+        ctx.progress("%s: build phases, ms per candidate: %s", name, json.dumps(by_kernel[name]))
         if args.workload == "matmul":
-            levels = _opt_levels(candidates, target, folder)
+            levels = _opt_levels(candidates, target, folder, ctx)
     per_candidate_ms = by_kernel[kernels[0][0]] if len(kernels) == 1 else None
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"benchmark": "build_breakdown", "date": time.strftime("%Y-%m-%d"),
-                       "command": " ".join(["python", *sys.argv]), "target": str(target),
-                       "machine": {"platform": platform.platform(), "cores": len(os.sched_getaffinity(0))},
-                       "workload": args.workload, "phases_ms_per_candidate": per_candidate_ms,
-                       "phases_ms_per_candidate_by_kernel": by_kernel, "opt_levels": levels}, f, indent=1)
-        print(f"wrote {args.json}")
+    return {"target": str(target), "workload": args.workload, "phases_ms_per_candidate": per_candidate_ms,
+            "phases_ms_per_candidate_by_kernel": by_kernel, "opt_levels": levels}
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Milliseconds per candidate in each phase, per kernel, and per opt-level (matmul)."""
+    out: dict[str, Any] = {}
+    by_kernel = result.get("phases_ms_per_candidate_by_kernel") or {"matmul256": result["phases_ms_per_candidate"]}
+    for kernel, phases in by_kernel.items():
+        out.update({f"{kernel}.{phase}": ms for phase, ms in phases.items()})
+    for level, figures in (result.get("opt_levels") or {}).items():
+        out[f"opt-level {level}.build_ms_per_candidate"] = figures["build_ms_per_candidate"]
+    return out
 
 
 def _draw_candidates(mod, target, num: int, seed: int) -> list:
@@ -109,7 +115,7 @@ def _time_phases(candidates, target, folder: str) -> dict:
         t5 = time.perf_counter()
         runtime.export_library(os.path.join(folder, f"c{i}.tar"), fcompile=tar)
         tar_export_secs += time.perf_counter() - t5
-        for name, secs in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+        for name, secs in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4), strict=True):
             phases[name] += secs
     per_candidate_ms = {name: round(secs / len(candidates) * 1e3, 1) for name, secs in phases.items()}
     per_candidate_ms["total"] = round(sum(phases.values()) / len(candidates) * 1e3, 1)
@@ -117,7 +123,7 @@ def _time_phases(candidates, target, folder: str) -> dict:
     return per_candidate_ms
 
 
-def _opt_levels(candidates, target, folder: str) -> dict:
+def _opt_levels(candidates, target, folder: str, ctx: RunContext) -> dict:
     """Build time and kernel time of the matmul batch at each LLVM ``opt-level``."""
     import tvm  # pylint: disable=import-outside-toplevel
     from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
@@ -143,10 +149,19 @@ def _opt_levels(candidates, target, folder: str) -> dict:
             timer = runtime.time_evaluator("main", device, number=5, repeat=3, min_repeat_ms=20)
             run_us.append(round(min(timer(*arrays).results) * 1e6, 1))
         levels[level] = {"build_ms_per_candidate": round(build_secs / len(candidates) * 1e3, 1), "run_us": run_us}
-        print(f"opt-level {level}: build {levels[level]['build_ms_per_candidate']} ms per candidate; "
-              f"kernels (us): {run_us}", flush=True)
+        ctx.progress("opt-level %d: build %s ms per candidate; kernels (us): %s", level,
+                     levels[level]["build_ms_per_candidate"], run_us)
     return levels
 
 
+BENCHMARK = Benchmark(
+    name="build_breakdown",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={"matmul": [], "cnn": ["--workload", "cnn"], "smoke": ["--candidates", "2"]},
+)
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

@@ -21,8 +21,10 @@ SendToBuilder, SendToRunner, ...), and the builder's share of the wall time.
 
 Usage::
 
-    python bench/builder_throughput.py                 # both builders, both workloads
-    python bench/builder_throughput.py --workloads matmul --trials 32
+    python bench/run.py builder_throughput --config evolutionary   # both builders, matmul and cnn
+    python bench/run.py builder_throughput --config nacos          # NACOSSearchStrategy on both sides
+    python bench/run.py builder_throughput --config cosearch       # the joint search's own loop
+    python bench/run.py builder_throughput --workloads matmul --trials 32 --label matmul32
 """
 
 from __future__ import annotations
@@ -34,11 +36,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
+
+from harness import Benchmark, RunContext, main
 
 TRIALS_PER_BATCH = 16
 
 
-def _matmul_kernels(n: int = 256) -> list:
+def matmul_kernels(n: int = 256) -> list:
+    """``[(name, module, weight)]`` of one n×n×n float32 matmul."""
     import tvm  # pylint: disable=import-outside-toplevel
     from tvm import te  # pylint: disable=import-outside-toplevel
 
@@ -49,7 +55,8 @@ def _matmul_kernels(n: int = 256) -> list:
     return [("matmul256", tvm.IRModule({"main": te.create_prim_func([a, b, c])}), 1.0)]
 
 
-def _cnn_kernels(target, space_name: str | None) -> list:
+def cnn_kernels(target, space_name: str | None) -> list:
+    """``[(name, module, weight)]`` of the convolution tasks of one CNN architecture (see the docstring)."""
     import tvm_nacos  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning import extract_tasks, lower_for_tuning  # pylint: disable=import-outside-toplevel
 
@@ -71,10 +78,11 @@ def _cnn_kernels(target, space_name: str | None) -> list:
 def run_cosearch(builder_kind: str, budget: int, space_name: str | None) -> dict:
     """A joint search with ``builder_kind`` in this process; trials per minute and time by phase."""
     start = time.perf_counter()
+    from _common import table_or_synflow  # pylint: disable=import-outside-toplevel
+
     import tvm_nacos  # pylint: disable=import-outside-toplevel
     from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
     from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
-    from _common import table_or_synflow  # pylint: disable=import-outside-toplevel
 
     space = spaces.get(space_name or "nas-bench-201")
     accuracy = table_or_synflow(space)
@@ -114,7 +122,6 @@ def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str
     if workload == "cosearch":
         return run_cosearch(builder_kind, trials_per_kernel, space)
     start = time.perf_counter()
-    import tvm  # pylint: disable=import-outside-toplevel
 
     from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
     from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
@@ -128,7 +135,7 @@ def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str
         builder.warm_up()
     else:
         builder = ms.builder.LocalBuilder()
-    kernels = _matmul_kernels() if workload == "matmul" else _cnn_kernels(target, space)
+    kernels = matmul_kernels() if workload == "matmul" else cnn_kernels(target, space)
     runner = make_runner("local")
     def make_strategy():
         if strategy == "nacos":
@@ -187,27 +194,26 @@ def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Workloads, builders, trials, space and schedule search."""
     parser.add_argument("--workloads", nargs="+", default=["matmul", "cnn"], choices=["matmul", "cnn", "cosearch"])
     parser.add_argument("--builders", nargs="+", default=["stock", "ours"], choices=["stock", "ours"])
     parser.add_argument("--trials", type=int, default=None,
                         help="trials per kernel (64 matmul, 16 cnn); the budget of cosearch (128)")
-    parser.add_argument("--space", default=None, help="built-in space for the cnn workload (its default architecture) and "
-                        "the cosearch workload (nas-bench-201 by default)")
+    parser.add_argument("--space", default=None,
+                        help="built-in space for the cnn workload (its default architecture) and the cosearch "
+                        "workload (nas-bench-201 by default)")
     parser.add_argument("--strategy", default="evolutionary", choices=["evolutionary", "nacos"],
                         help="schedule search of both sides: MetaSchedule's default EvolutionarySearch "
                         "(population 512) or NACOSSearchStrategy (population 64)")
-    parser.add_argument("--one", nargs=2, metavar=("BUILDER", "WORKLOAD"), help=argparse.SUPPRESS)
-    parser.add_argument("--json", help="write all results to this file")
-    args = parser.parse_args()
-    if args.one:
-        trials = args.trials or {"matmul": 64, "cnn": 16, "cosearch": 128}[args.one[1]]
-        print(json.dumps(run_one(args.one[0], args.one[1], trials, args.space, args.strategy)))
-        return
+
+
+def run(args: argparse.Namespace, ctx: RunContext) -> list[dict[str, Any]]:
+    """Every (workload, builder) in a fresh subprocess, one after the other; prints the table."""
     results = []
     for workload in args.workloads:
         for builder in args.builders:
+            ctx.progress("%s with the %s builder (%s)", workload, builder, args.strategy)
             cmd = [sys.executable, __file__, "--one", builder, workload, "--strategy", args.strategy]
             if args.trials:
                 cmd += ["--trials", str(args.trials)]
@@ -217,19 +223,67 @@ def main() -> None:
             result = json.loads(out.strip().splitlines()[-1])
             results.append(result)
             print(json.dumps(result), flush=True)
+            ctx.save(results)
     print("\n| workload | builder | trials | tune s | trials/min | SendToBuilder s | builder share | SendToRunner s |")
     print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| {r['workload']} | {r['builder']} | {r['trials']} | {r['tune_secs']} | {r['trials_per_min']} | "
               f"{r['send_to_builder_secs']} | {r['builder_share']:.0%} | {r['send_to_runner_secs']} |")
-    for workload in args.workloads:
+    for workload, rate in speedups(results).items():
+        print(f"{workload}: ours / stock = {rate:.2f}x trials per minute")
+    return results
+
+
+def speedups(results: list[dict[str, Any]]) -> dict[str, float]:
+    """Trials per minute of ours over stock, per workload that ran with both."""
+    out = {}
+    for workload in dict.fromkeys(r["workload"] for r in results):
         rate = {r["builder"]: r["trials_per_min"] for r in results if r["workload"] == workload}
         if "stock" in rate and "ours" in rate:
-            print(f"{workload}: ours / stock = {rate['ours'] / rate['stock']:.2f}x trials per minute")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
+            out[workload] = rate["ours"] / rate["stock"]
+    return out
 
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per workload and builder: trials per minute, builder share, tune seconds; ours/stock per workload."""
+    out: dict[str, Any] = {}
+    for r in results:
+        key = f"{r['workload']}/{r['builder']}"
+        out.update({f"{key}.trials_per_min": r["trials_per_min"], f"{key}.builder_share": r["builder_share"],
+                    f"{key}.tune_secs": r["tune_secs"]})
+    out.update({f"{workload}.ours_over_stock": rate for workload, rate in speedups(results).items()})
+    return out
+
+
+def _one(argv: list[str]) -> None:
+    """The subprocess of one (builder, workload): measures it and prints its JSON line."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--one", nargs=2, metavar=("BUILDER", "WORKLOAD"), required=True)
+    parser.add_argument("--trials", type=int, default=None)
+    parser.add_argument("--space", default=None)
+    parser.add_argument("--strategy", default="evolutionary")
+    args = parser.parse_args(argv)
+    trials = args.trials or {"matmul": 64, "cnn": 16, "cosearch": 128}[args.one[1]]
+    print(json.dumps(run_one(args.one[0], args.one[1], trials, args.space, args.strategy)))
+
+
+BENCHMARK = Benchmark(
+    name="builder_throughput",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={
+        "evolutionary": [],
+        "nacos": ["--strategy", "nacos"],
+        "cosearch": ["--workloads", "cosearch", "--trials", "32"],
+        "cosearch256-ours": ["--workloads", "cosearch", "--builders", "ours", "--trials", "256"],
+        "smoke": ["--workloads", "matmul", "--builders", "ours", "--trials", "16"],
+    },
+)
 
 if __name__ == "__main__":
-    main()
+    if "--one" in sys.argv[1:]:  # the measuring subprocess that run() starts, not a user option
+        _one(sys.argv[1:])
+    else:
+        sys.exit(main(BENCHMARK))

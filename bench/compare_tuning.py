@@ -5,24 +5,24 @@ workload, matched by structural hash) of the two work directories, the trials ea
 and the best run time each reached, the largest kernels first. A ratio above 1 means the first
 search's best is slower.
 
+It reads two work directories and prints; pass ``--save`` to keep the rows as a result file.
+
 Usage::
 
-    python bench/compare_tuning.py /tmp/nbc4/nacos_joint_s2_* /tmp/nbc5/nacos_two-stage_s2_* --top 30
+    python bench/run.py compare_tuning /tmp/nbc4/nacos_joint_s2_* /tmp/nbc5/nacos_two-stage_s2_* --top 30
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _common import database_run_secs
-
-logger = logging.getLogger("compare_tuning")
-
+from harness import Benchmark, RunContext, main
 
 
 def kernel_records(work_dir: Path) -> dict[str, list[float]]:
@@ -53,34 +53,56 @@ def compare(first: dict[str, list[float]], second: dict[str, list[float]]) -> li
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The two work directories, how many kernels to list, and whether only the shared ones."""
     parser.add_argument("first", type=Path, help="work directory of the first search")
     parser.add_argument("second", type=Path, help="work directory of the second search")
     parser.add_argument("--top", type=int, default=30, help="kernels listed, largest first (default 30)")
     parser.add_argument("--both", action="store_true", help="list only kernels both searches measured")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
+def shared_ratios(rows: list[dict]) -> dict[str, Any]:
+    """Over the kernels both searches measured: how many, and the median and geometric mean of the ratios."""
+    ratios = np.array([r["ratio"] for r in rows if r["ratio"] is not None])
+    if not len(ratios):
+        return {"kernels_both": 0}
+    return {"kernels_both": int(len(ratios)), "ratio_median": float(np.median(ratios)),
+            "ratio_geomean": float(np.exp(np.mean(np.log(ratios)))),
+            "slower_by_1.5x": int((ratios > 1.5).sum()), "faster_by_1.5x": int((ratios < 1 / 1.5).sum())}
+
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Print the kernel-by-kernel table of the two work directories."""
     first, second = kernel_records(args.first), kernel_records(args.second)
     rows = compare(first, second)
-    shared = [r for r in rows if r["ratio"] is not None]
+    shared = shared_ratios(rows)
     if args.both:
-        rows = shared
-    logger.info("first:  %s: %d kernels, %d trials", args.first, len(first), sum(map(len, first.values())))
-    logger.info("second: %s: %d kernels, %d trials", args.second, len(second), sum(map(len, second.values())))
-    if shared:
-        ratios = np.array([r["ratio"] for r in shared])
-        logger.info("measured by both: %d kernels; best-time ratio first/second: median %.2f, geomean %.2f, "
-                    "%d slower by > 1.5x, %d faster by > 1.5x", len(shared), float(np.median(ratios)),
-                    float(np.exp(np.mean(np.log(ratios)))), int((ratios > 1.5).sum()), int((ratios < 1 / 1.5).sum()))
-    logger.info("| workload | trials 1st | best µs 1st | trials 2nd | best µs 2nd | ratio |")
-    logger.info("|---|---:|---:|---:|---:|---:|")
-    fmt = lambda x, spec: format(x, spec) if x is not None else "—"  # noqa: E731
-    for r in rows[: args.top]:
-        logger.info("| %s | %d | %s | %d | %s | %s |", r["workload"][:12], r["trials_first"], fmt(r["best_us_first"], ".1f"),
-                    r["trials_second"], fmt(r["best_us_second"], ".1f"), fmt(r["ratio"], ".2f"))
-    return 0
+        rows = [r for r in rows if r["ratio"] is not None]
+    print(f"first:  {args.first}: {len(first)} kernels, {sum(map(len, first.values()))} trials")
+    print(f"second: {args.second}: {len(second)} kernels, {sum(map(len, second.values()))} trials")
+    if shared["kernels_both"]:
+        print(f"measured by both: {shared['kernels_both']} kernels; best-time ratio first/second: median "
+              f"{shared['ratio_median']:.2f}, geomean {shared['ratio_geomean']:.2f}, {shared['slower_by_1.5x']} "
+              f"slower by > 1.5x, {shared['faster_by_1.5x']} faster by > 1.5x")
+    print("| workload | trials 1st | best µs 1st | trials 2nd | best µs 2nd | ratio |")
+    print("|---|---:|---:|---:|---:|---:|")
 
+    def fmt(x: float | None, spec: str) -> str:
+        return format(x, spec) if x is not None else "—"
+
+    for r in rows[: args.top]:
+        print(f"| {r['workload'][:12]} | {r['trials_first']} | {fmt(r['best_us_first'], '.1f')} | "
+              f"{r['trials_second']} | {fmt(r['best_us_second'], '.1f')} | {fmt(r['ratio'], '.2f')} |")
+    return {"shared": shared, "rows": rows}
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """The ratios over the kernels both searches measured."""
+    return dict(result["shared"])
+
+
+BENCHMARK = Benchmark(name="compare_tuning", doc=__doc__, add_arguments=add_arguments, run=run,
+                      summarize=summarize, save_by_default=False)
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(BENCHMARK))

@@ -9,27 +9,32 @@ prints one row per run and the mean per (space, strategy, budget). It measures n
 
 Usage::
 
-    python bench/cost_model_accuracy.py /tmp/nbc8 /tmp/mbn8 --json bench/results/cost_model_accuracy.json
+    python bench/run.py cost_model_accuracy /tmp/nbc8 /tmp/mbn8
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
+import sys
 from pathlib import Path
+from typing import Any
+
+from harness import Benchmark, RunContext, main
 
 
 def collect(roots: list[str]) -> list[dict]:
     """One record per ``pareto.json`` found in ``roots`` (a work directory or a folder of them)."""
-    from tvm_nacos.report import PARETO_JSON, load_pareto  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.report import load_pareto  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.workdir import PARETO_JSON  # pylint: disable=import-outside-toplevel
 
     records = []
     for root in roots:
         paths = [Path(root) / PARETO_JSON] if (Path(root) / PARETO_JSON).is_file() else sorted(
             Path(root).glob(f"*/{PARETO_JSON}"))
         if not paths:
-            raise SystemExit(f"no {PARETO_JSON} in {root} or its sub-folders: is it a finished search's work directory?")
+            raise SystemExit(f"no {PARETO_JSON} in {root} or its sub-folders: "
+                             "is it a finished search's work directory?")
         for path in paths:
             data = load_pareto(path)
             figures = data.get("cost_model")
@@ -47,7 +52,7 @@ def collect(roots: list[str]) -> list[dict]:
     return records
 
 
-def summarize(records: list[dict]) -> list[dict]:
+def summarize_records(records: list[dict]) -> list[dict]:
     """Mean and range of the figures per (space, strategy, budget)."""
     groups: dict[tuple, list[dict]] = {}
     for record in records:
@@ -64,20 +69,22 @@ def summarize(records: list[dict]) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The work directories."""
     parser.add_argument("roots", nargs="+", help="work directories, or folders holding them")
-    parser.add_argument("--json", default=None, help="write the records and the summary here")
-    args = parser.parse_args()
 
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Collect the figures of every work directory; print one row per run and the means."""
     records = collect(args.roots)
+    ctx.progress("%d work directories", len(records))
     print("| space | strategy | budget | seed | held-out Spearman | median rel. error | measurements |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in sorted(records, key=lambda r: (str(r["space"]), str(r["strategy"]), r["budget"] or 0, r["seed"] or 0)):
         rho = "—" if r["spearman"] is None else f"{r['spearman']:.3f}"
         err = "—" if r["median_abs_rel_error"] is None else f"{100 * r['median_abs_rel_error']:.1f} %"
         print(f"| {r['space']} | {r['strategy']} | {r['budget']} | {r['seed']} | {rho} | {err} | {r['num_samples']} |")
-    rows = summarize(records)
+    rows = summarize_records(records)
     print("\n| space | strategy | budget | runs | Spearman, mean (min–max) | median rel. error, mean (min–max) |")
     print("|---|---|---:|---:|---:|---:|")
     for row in rows:
@@ -85,10 +92,21 @@ def main() -> None:
               f"{row['spearman_mean']:.3f} ({row['spearman_min']:.3f}–{row['spearman_max']:.3f}) | "
               f"{100 * row['median_abs_rel_error_mean']:.1f} % ({100 * row['median_abs_rel_error_min']:.1f}–"
               f"{100 * row['median_abs_rel_error_max']:.1f} %) |")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"runs": records, "summary": rows}, indent=1) + "\n")
-        print(f"\nwrote {args.json}")
+    return {"runs": records, "summary": rows}
 
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Per (space, strategy, budget): mean held-out Spearman and mean median relative error."""
+    out: dict[str, Any] = {}
+    for row in result["summary"]:
+        key = f"{row['space']}/{row['strategy']}/{row['budget']}"
+        out[f"{key}.spearman_mean"] = row["spearman_mean"]
+        out[f"{key}.median_abs_rel_error_mean"] = row["median_abs_rel_error_mean"]
+    return out
+
+
+BENCHMARK = Benchmark(name="cost_model_accuracy", doc=__doc__, add_arguments=add_arguments, run=run,
+                      summarize=summarize)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

@@ -10,41 +10,39 @@ median; Spearman ρ of both against the stored tuned latencies.
 
 Usage::
 
-    python bench/eager_retiming.py --ranking bench/results/proxy_ranking_nas-bench-201.json \\
-        --threads 1 --rounds 5 --json bench/results/eager_retiming_nas-bench-201.json
+    python bench/run.py eager_retiming --config nas-bench-201
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
+from typing import Any
 
 import numpy as np
+from harness import Benchmark, RunContext, load_result, main
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ranking", required=True, help="JSON written by bench/proxy_ranking.py")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The proxy_ranking result to re-time, and the eager timer's settings."""
+    parser.add_argument("--ranking", required=True, help="a result file of bench/proxy_ranking.py")
     parser.add_argument("--threads", type=int, default=1, help="PyTorch intra-op threads")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=5, help="untimed calls per architecture and round")
     parser.add_argument("--repeat", type=int, default=10, help="timed calls per architecture and round (median)")
-    parser.add_argument("--json", required=True)
-    args = parser.parse_args()
 
-    import torch  # pylint: disable=import-outside-toplevel
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Eager latency of the ranking's architectures in interleaved rounds; ρ against the stored tuned latency."""
     from scipy.stats import spearmanr  # pylint: disable=import-outside-toplevel
 
     from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
     from tvm_nacos.cosearch.latency_proxies import eager_latency_ms  # pylint: disable=import-outside-toplevel
     from tvm_nacos.search_space import ArchSample  # pylint: disable=import-outside-toplevel
 
-    with open(args.ranking, encoding="utf-8") as f:
-        ranking = json.load(f)
+    ranking = load_result(args.ranking)["result"]
     builtin = spaces.get(ranking["space"], **ranking.get("space_options", {}))
     samples = [ArchSample.from_dict(a["sample"]) for a in ranking["archs"]]
     tuned = np.asarray([a["tuned_ms"] for a in ranking["archs"]])
@@ -53,8 +51,8 @@ def main() -> None:
     for r in range(args.rounds):
         rounds.append(eager_latency_ms(builtin, samples, num_threads=args.threads, warmup=args.warmup,
                                        repeat=args.repeat))
-        print(f"[{time.perf_counter() - start:6.1f} s] round {r + 1}/{args.rounds}: median over archs "
-              f"{np.median(rounds[-1]):.3f} ms; load average {os.getloadavg()[0]:.2f}", flush=True)
+        ctx.progress("round %d/%d: median over archs %.3f ms; load average %.2f", r + 1, args.rounds,
+                     np.median(rounds[-1]), os.getloadavg()[0])
     per_round = np.asarray(rounds)  # rounds × archs
     eager_min, eager_median = per_round.min(axis=0), np.median(per_round, axis=0)
     rho = {
@@ -67,11 +65,7 @@ def main() -> None:
         if len(per_round) > 1 else None,
     }
     report = {
-        "benchmark": "eager_retiming",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__,
-                    "load_average_after": os.getloadavg()},
+        "load_average_after": os.getloadavg(),
         "ranking": args.ranking,
         "threads": args.threads, "rounds": args.rounds, "warmup": args.warmup, "repeat": args.repeat,
         "wall_secs": round(time.perf_counter() - start, 1),
@@ -79,10 +73,8 @@ def main() -> None:
         "median_speedup_tuned_vs_eager_median": round(float(np.median(eager_median / tuned)), 3),
         "archs": [{"arch_id": s.id, "tuned_ms": float(t), "eager_min_ms": float(lo), "eager_median_ms": float(md),
                    "eager_rounds_ms": [float(v) for v in per_round[:, i]]}
-                  for i, (s, t, lo, md) in enumerate(zip(samples, tuned, eager_min, eager_median))],
+                  for i, (s, t, lo, md) in enumerate(zip(samples, tuned, eager_min, eager_median, strict=True))],
     }
-    with open(args.json, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
     print(f"\n{ranking['space']}: {len(samples)} architectures, eager on {args.threads} thread(s), "
           f"{args.rounds} rounds × {args.repeat} calls")
     print("| eager value | Spearman ρ vs tuned TVM |")
@@ -90,8 +82,25 @@ def main() -> None:
     for key, value in rho.items():
         print(f"| {key} | {'—' if value is None else f'{value:.3f}'} |")
     print(f"median speedup of tuned TVM over eager (median): {report['median_speedup_tuned_vs_eager_median']}×")
-    print(f"wrote {args.json}")
+    return report
 
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """ρ of each eager value against tuned latency, and the median speedup of tuned TVM over eager."""
+    return {**{f"spearman.{key}": rho for key, rho in result["spearman_vs_tuned"].items()},
+            "median_speedup_tuned_vs_eager_median": result["median_speedup_tuned_vs_eager_median"],
+            "wall_secs": result["wall_secs"]}
+
+
+BENCHMARK = Benchmark(
+    name="eager_retiming",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={"nas-bench-201": ["--ranking", "bench/results/proxy_ranking/5ecc6a7-nas-bench-201.json",
+                               "--threads", "1", "--rounds", "5"]},
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

@@ -14,26 +14,30 @@ lowest; latency: 1.1 × the largest end-to-end latency on any front), each strat
 exhaustive's hypervolume, and the measurements spent. Issue 7's goal: joint reaches ≥ 90 % of
 the exhaustive hypervolume with ≤ 20 % of its measurements.
 
+The result file is written after every run; ``--resume FILE`` keeps the runs of an earlier
+result (its exhaustive run too, so a new version of the joint search is measured against the
+same exhaustive front).
+
 Usage::
 
-    python bench/exhaustive_subspace.py --json bench/results/exhaustive_subspace_nb201.json \\
-        --plot bench/results/exhaustive_subspace_nb201.png
+    python bench/run.py exhaustive_subspace --config nb201-subspace81 --work-root /tmp/exh
+    python bench/run.py exhaustive_subspace --config nb201-subspace81 \\
+        --resume bench/results/exhaustive_subspace/29753a6-nb201-subspace81.json   # keep that exhaustive run
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
 import math
 import os
-import platform
 import sys
 import tempfile
 import time
 from typing import Any
 
 import numpy as np
+from harness import Benchmark, RunContext, main
 
 #: The default subspace: 4 edges × 3 operations = 81 cells; edges 0→1 and 0→2 fixed.
 DEFAULT_KEEP = {
@@ -46,7 +50,8 @@ DEFAULT_KEEP = {
 }
 
 
-def run_one(mod: Any, builtin: Any, fixed: dict, strategy: str, seed: int, budget: int, args: argparse.Namespace) -> dict:
+def run_one(mod: Any, builtin: Any, fixed: dict, strategy: str, seed: int, budget: int, args: argparse.Namespace,
+            ctx: RunContext) -> dict:
     """One search of the subspace in a fresh work directory; its JSON-able record."""
     import tvm_nacos  # pylint: disable=import-outside-toplevel
     from tvm_nacos.accuracy import TableAccuracy  # pylint: disable=import-outside-toplevel
@@ -69,9 +74,9 @@ def run_one(mod: Any, builtin: Any, fixed: dict, strategy: str, seed: int, budge
     def progress(event: Any) -> None:
         if time.perf_counter() - last_print[0] >= 30:
             last_print[0] = time.perf_counter()
-            print(f"    {strategy} s{seed}: {event.trials_used} trials, {event.num_tasks} tasks, "
-                  f"{event.num_measured_architectures}/{event.num_architectures} archs measured, "
-                  f"{time.perf_counter() - start:.0f} s", flush=True)
+            ctx.progress("    %s s%d: %d trials, %d tasks, %d/%d archs measured, %.0f s", strategy, seed,
+                         event.trials_used, event.num_tasks, event.num_measured_architectures,
+                         event.num_architectures, time.perf_counter() - start)
 
     result = tvm_nacos.search(mod, accuracy=accuracy, budget=budget, strategy=strategy, work_dir=work_dir, seed=seed,
                               strategy_options=options, progress=progress)
@@ -117,7 +122,7 @@ def plot(runs: list[dict], path: str, title: str) -> None:
     for r in runs:
         if not r["front"]:
             continue
-        lat, acc = zip(*sorted((p["latency_ms"], p["accuracy"]) for p in r["front"]))
+        lat, acc = zip(*sorted((p["latency_ms"], p["accuracy"]) for p in r["front"]), strict=True)
         style = {"linewidth": 2.5, "color": "black"} if r["strategy"] == "exhaustive" else {"alpha": 0.8}
         ax.step(lat, acc, where="post", marker="o", label=f"{r['strategy']} s{r['seed']}: {r['trials_used']} trials, "
                 f"HV {100 * (r['hv_share'] or 0):.0f} %", **style)
@@ -131,23 +136,21 @@ def plot(runs: list[dict], path: str, title: str) -> None:
     plt.close(fig)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The subspace, exhaustive's trials per kernel, the others' share, strategies and seeds."""
     parser.add_argument("--keep", default=json.dumps(DEFAULT_KEEP),
                         help="JSON: edge label -> operations kept (one operation fixes the edge)")
     parser.add_argument("--trials-per-task", type=int, default=8, help="trials per kernel of exhaustive")
-    parser.add_argument("--fraction", type=float, default=0.2, help="the others' budget, a share of exhaustive's trials")
+    parser.add_argument("--fraction", type=float, default=0.2,
+                        help="the others' budget, a share of exhaustive's trials")
     parser.add_argument("--strategies", default="joint", help="comma-separated, compared with exhaustive")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated")
     parser.add_argument("--work-root", default=None)
-    parser.add_argument("--json", default="bench/results/exhaustive_subspace_nb201.json")
-    parser.add_argument("--plot", default=None)
-    parser.add_argument("--resume", action="store_true", help="keep the runs already in --json")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        help="INFO logs each round of the joint search")
-    args = parser.parse_args()
-    logging.basicConfig(level=getattr(logging, args.log_level), format="%(asctime)s %(name)s %(message)s")
+    parser.add_argument("--plot", action="store_true", help="PNG of every front, beside the result file")
 
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Exhaustive (unless resumed), then every (seed, strategy) not done yet; prints the table."""
     import torch  # pylint: disable=import-outside-toplevel
 
     torch.set_num_threads(1)
@@ -160,50 +163,44 @@ def main() -> None:
 
     keep = json.loads(args.keep)
     fixed = {label: ops[0] for label, ops in keep.items() if len(ops) == 1}
-    start = time.perf_counter()
     builtin = spaces.get("nas-bench-201")
     mod = RestrictChoices(keep)(builtin.ir_module())
     subspace = search_space(mod)
     if subspace.size > 300:
         raise SystemExit(f"the subspace has {subspace.size} cells; this comparison wants at most 300")
     accuracies = TableAccuracy().evaluate([ArchSample({**fixed, **dict(s)}) for s in subspace.enumerate()])
-    print(f"subspace: {subspace.size} cells ({time.perf_counter() - start:.1f} s to build), accuracy "
-          f"{min(accuracies):.2f}–{max(accuracies):.2f} %", flush=True)
+    ctx.progress("subspace: %d cells, accuracy %.2f–%.2f %%", subspace.size, min(accuracies), max(accuracies))
 
-    runs: list[dict] = []
-    if args.resume and os.path.exists(args.json):
-        with open(args.json, encoding="utf-8") as f:
-            runs = json.load(f)["runs"]
+    runs: list[dict] = list(ctx.previous_result["runs"]) if ctx.previous_result is not None else []
     report: dict[str, Any] = {
-        "benchmark": "exhaustive_subspace", "date": time.strftime("%Y-%m-%d"), "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "cores": len(os.sched_getaffinity(0)), "target": str(host_target())},
-        "keep": keep, "subspace_size": subspace.size, "accuracy_range": [min(accuracies), max(accuracies)],
-        "trials_per_task": args.trials_per_task, "fraction": args.fraction,
+        "target": str(host_target()), "keep": keep, "subspace_size": subspace.size,
+        "accuracy_range": [min(accuracies), max(accuracies)], "trials_per_task": args.trials_per_task,
+        "fraction": args.fraction,
     }
 
     def save() -> dict:
         reference = add_hypervolumes(runs, min(accuracies))
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({**report, "hv_reference": reference, "runs": runs}, f, indent=1)
+        ctx.save({**report, "hv_reference": reference, "runs": runs})
         return reference
 
     if not any(r["strategy"] == "exhaustive" for r in runs):
-        print(f"[{time.perf_counter() - start:7.1f} s] exhaustive, {args.trials_per_task} trials per kernel", flush=True)
-        runs.append(run_one(mod, builtin, fixed, "exhaustive", 0, 1_000_000, args))
+        ctx.progress("exhaustive, %d trials per kernel", args.trials_per_task)
+        runs.append(run_one(mod, builtin, fixed, "exhaustive", 0, 1_000_000, args, ctx))
         save()
     exhaustive = next(r for r in runs if r["strategy"] == "exhaustive")
     budget = max(1, math.floor(args.fraction * exhaustive["trials_used"]))
-    print(f"[{time.perf_counter() - start:7.1f} s] exhaustive: {exhaustive['trials_used']} trials, "
-          f"{len(exhaustive['front'])} on the front; the others get {budget}", flush=True)
+    ctx.progress("exhaustive: %d trials, %d on the front; the others get %d", exhaustive["trials_used"],
+                 len(exhaustive["front"]), budget)
     for seed in [int(s) for s in args.seeds.split(",")]:
         for strategy in args.strategies.split(","):
             if any(r["strategy"] == strategy and r["seed"] == seed for r in runs):
                 continue
-            print(f"[{time.perf_counter() - start:7.1f} s] {strategy}, seed {seed}, budget {budget}", flush=True)
-            runs.append(run_one(mod, builtin, fixed, strategy, seed, budget, args))
+            ctx.progress("%s, seed %d, budget %d", strategy, seed, budget)
+            runs.append(run_one(mod, builtin, fixed, strategy, seed, budget, args, ctx))
             save()
     reference = save()
-    print(f"\nhypervolume reference: accuracy {reference['accuracy']:.2f} %, latency {reference['latency_ms']:.3f} ms\n")
+    print(f"\nhypervolume reference: accuracy {reference['accuracy']:.2f} %, "
+          f"latency {reference['latency_ms']:.3f} ms\n")
     print("| strategy | seed | trials (share of exhaustive) | front | hypervolume (share of exhaustive) | wall s |")
     print("|---|---:|---:|---:|---:|---:|")
     for r in runs:
@@ -214,11 +211,45 @@ def main() -> None:
     if others:
         print(f"\nmean share of the exhaustive hypervolume: {100 * np.mean(others):.1f} % "
               f"(min {100 * min(others):.1f} %) over {len(others)} runs")
-    if args.plot:
-        plot(runs, args.plot, f"nas-bench-201 subspace ({subspace.size} cells): exhaustive vs {args.strategies}")
-        print(f"wrote {args.plot}")
-    print(f"wrote {args.json}")
+    plot_path = ctx.artifact_path(".png")
+    if args.plot and plot_path is not None:
+        plot(runs, str(plot_path), f"nas-bench-201 subspace ({subspace.size} cells): exhaustive vs {args.strategies}")
+        ctx.progress("wrote %s", plot_path)
+    return {**report, "hv_reference": reference, "runs": runs}
 
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Exhaustive's trials and hypervolume; per strategy, its share of exhaustive's hypervolume (mean, min)."""
+    exhaustive = next((r for r in result["runs"] if r["strategy"] == "exhaustive"), None)
+    out: dict[str, Any] = {}
+    if exhaustive is not None:
+        out.update({"exhaustive.trials": exhaustive["trials_used"], "exhaustive.hv": exhaustive["hv"]})
+    for strategy in dict.fromkeys(r["strategy"] for r in result["runs"] if r["strategy"] != "exhaustive"):
+        shares = [r["hv_share"] for r in result["runs"] if r["strategy"] == strategy and r["hv_share"] is not None]
+        mine = [r for r in result["runs"] if r["strategy"] == strategy]
+        out[f"{strategy}.runs"] = len(mine)
+        out[f"{strategy}.trials"] = mine[0]["trials_used"] if mine else None
+        out[f"{strategy}.hv_share_mean"] = float(np.mean(shares)) if shares else None
+        out[f"{strategy}.hv_share_min"] = min(shares) if shares else None
+    return out
+
+
+#: A 4-cell subspace (2 edges × 2 operations) to check the benchmark runs, in minutes.
+SMOKE_KEEP = {**{label: ops[:1] for label, ops in DEFAULT_KEEP.items()},
+              "edge.3<-1": ["nor_conv_1x1", "avg_pool_3x3"], "edge.3<-2": ["nor_conv_1x1", "avg_pool_3x3"]}
+
+BENCHMARK = Benchmark(
+    name="exhaustive_subspace",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    resumable=True,
+    configs={
+        "nb201-subspace81": ["--seeds", "0,1,2,3,4,5", "--plot"],
+        "smoke": ["--keep", json.dumps(SMOKE_KEEP), "--trials-per-task", "1", "--seeds", "0", "--fraction", "0.5"],
+    },
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

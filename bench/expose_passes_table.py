@@ -9,43 +9,35 @@ shape, and the all-``original`` one must give exactly the imported model's outpu
 
 Usage (needs the ``test`` extra, for transformers)::
 
-    python bench/expose_passes_table.py [--per-pass 5] [--composed 20] [--seed 0]
+    python bench/run.py expose_passes_table [--per-pass 5] [--composed 20] [--seed 0]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from typing import Any
 
 import numpy as np
-import torch
-import tvm
-from transformers import ResNetConfig, ResNetModel
-from tvm import relax
-
-import tvm_nacos
-from tvm_nacos.analysis import search_space
-from tvm_nacos.passes import (
-    ExposeBottleneck,
-    ExposeDepthwiseSeparable,
-    ExposeGrouping,
-    ExposeKernelSize,
-    ExposeSkip,
-    ExposeWidth,
-    SpecializeArch,
-)
+from harness import Benchmark, RunContext, main
 
 
-class LastHiddenState(torch.nn.Module):
-    def __init__(self, inner: torch.nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
+def tiny_resnet(seed: int) -> tuple[Any, np.ndarray]:
+    """transformers' ``ResNetModel`` (small config, random weights from ``seed``) imported, and its input."""
+    import torch  # pylint: disable=import-outside-toplevel
+    from transformers import ResNetConfig, ResNetModel  # pylint: disable=import-outside-toplevel
 
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.inner(pixel_values).last_hidden_state
+    import tvm_nacos  # pylint: disable=import-outside-toplevel
 
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
 
-def tiny_resnet(seed: int) -> tuple[tvm.IRModule, np.ndarray]:
+        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+            return self.inner(pixel_values).last_hidden_state
+
     torch.manual_seed(seed)
     config = ResNetConfig(
         num_channels=3, embedding_size=8, hidden_sizes=[8, 16], depths=[2, 2], layer_type="basic", hidden_act="relu"
@@ -55,15 +47,34 @@ def tiny_resnet(seed: int) -> tuple[tvm.IRModule, np.ndarray]:
     return tvm_nacos.from_torch(model, (x,)), x.numpy()
 
 
-def run(mod: tvm.IRModule, x: np.ndarray) -> np.ndarray:
+def build_and_run(mod: Any, x: np.ndarray) -> np.ndarray:
+    """Output of ``mod`` (a ``tvm.IRModule``) compiled for llvm with the default pipeline, on ``x``."""
+    import tvm  # pylint: disable=import-outside-toplevel
+    from tvm import relax  # pylint: disable=import-outside-toplevel
+
     target = tvm.target.Target({"kind": "llvm"})
     ex = tvm.compile(mod, target=target, relax_pipeline=relax.get_default_pipeline(target))
     return relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
 
 
-def rows(seed: int, per_pass: int, composed: int) -> list[tuple[str, int, int, int, bool, float]]:
+def rows(seed: int, per_pass: int, composed: int, ctx: RunContext) -> list[dict[str, Any]]:
+    """One row per pass (and the six composed): choice points, space size, specializations run, exactness."""
+    import tvm  # pylint: disable=import-outside-toplevel
+    from tvm import relax  # pylint: disable=import-outside-toplevel
+
+    from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.passes import (  # pylint: disable=import-outside-toplevel
+        ExposeBottleneck,
+        ExposeDepthwiseSeparable,
+        ExposeGrouping,
+        ExposeKernelSize,
+        ExposeSkip,
+        ExposeWidth,
+        SpecializeArch,
+    )
+
     mod, x = tiny_resnet(seed)
-    reference = run(mod, x)
+    reference = build_and_run(mod, x)
     original = "original"
     experiments = [
         ("ExposeKernelSize(sizes=(3, 5, 7))", ExposeKernelSize(), per_pass),
@@ -103,31 +114,58 @@ def rows(seed: int, per_pass: int, composed: int) -> list[tuple[str, int, int, i
         start = time.perf_counter()
         original_exact = False
         for i, sample in enumerate(samples):
-            out = run(SpecializeArch(sample)(supernet), x)
+            out = build_and_run(SpecializeArch(sample)(supernet), x)
             if out.shape != reference.shape:
                 raise AssertionError(f"{name}: sample {sample.id} gives shape {out.shape}, expected {reference.shape}")
             if i == 0:
                 original_exact = bool(np.array_equal(out, reference))
         run_secs = time.perf_counter() - start
-        result.append((name, len(space), space.size, len(samples), original_exact, run_secs))
+        result.append({"pass": name, "choice_points": len(space), "space_size": space.size,
+                       "specializations_run": len(samples), "original_exact": original_exact,
+                       "build_run_secs": round(run_secs, 1)})
+        ctx.progress("%s: %d specializations in %.1f s", name, len(samples), run_secs)
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Specializations per pass and of the composed space, and the seed."""
     parser.add_argument("--per-pass", type=int, default=5, help="specializations built and run per pass")
     parser.add_argument("--composed", type=int, default=20, help="specializations of the composed space")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    table = rows(args.seed, args.per_pass, args.composed)
+
+
+def run(args: argparse.Namespace, ctx: RunContext) -> list[dict[str, Any]]:
+    """The table's rows; prints the Markdown table."""
+    table = rows(args.seed, args.per_pass, args.composed, ctx)
     print(
         "| pass | choice points | space size | specializations built and run "
         "| all-original output = imported | build+run s |"
     )
     print("|---|---:|---:|---:|:---:|---:|")
-    for name, points, size, built, exact, secs in table:
-        print(f"| {name} | {points} | {size:,} | {built} | {'yes' if exact else 'NO'} | {secs:.1f} |")
+    for r in table:
+        print(f"| {r['pass']} | {r['choice_points']} | {r['space_size']:,} | {r['specializations_run']} | "
+              f"{'yes' if r['original_exact'] else 'NO'} | {r['build_run_secs']:.1f} |")
+    return table
 
+
+def summarize(table: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per pass: choice points, space size, whether all-original is exact, build+run seconds."""
+    out: dict[str, Any] = {}
+    for r in table:
+        name = r["pass"].split("(")[0] if not r["pass"].startswith("all six") else "all six composed"
+        out.update({f"{name}.choice_points": r["choice_points"], f"{name}.space_size": r["space_size"],
+                    f"{name}.original_exact": r["original_exact"], f"{name}.build_run_secs": r["build_run_secs"]})
+    return out
+
+
+BENCHMARK = Benchmark(
+    name="expose_passes_table",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={"smoke": ["--per-pass", "1", "--composed", "1"]},
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

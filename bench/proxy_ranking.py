@@ -22,23 +22,21 @@ median speedup of tuned TVM over PyTorch eager, unique tasks, trials and wall ti
 
 Usage::
 
-    python bench/proxy_ranking.py --space nas-bench-201 --num-archs 50 --trials-per-task 8
-    python bench/proxy_ranking.py --space mobilenet-v2 --option resolution=32 --num-archs 50
+    python bench/run.py proxy_ranking --config nas-bench-201
+    python bench/run.py proxy_ranking --config mobilenet-v2
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
-import os
-import platform
 import sys
 import tempfile
 import time
+from typing import Any
 
 import numpy as np
 from _common import parse_option, unique_samples
+from harness import Benchmark, RunContext, main
 
 
 def _spearman(proxy: list[float], tuned: list[float]) -> float:
@@ -47,8 +45,8 @@ def _spearman(proxy: list[float], tuned: list[float]) -> float:
     return float(spearmanr(proxy, tuned).statistic)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Space, architectures, trials per task, and the eager timer's settings."""
     parser.add_argument("--space", default="nas-bench-201")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option of the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
@@ -59,10 +57,10 @@ def main() -> None:
     parser.add_argument("--eager-warmup", type=int, default=10)
     parser.add_argument("--eager-repeat", type=int, default=50, help="timed calls per architecture (median)")
     parser.add_argument("--work-dir", help="tuning database (default: a fresh temporary directory)")
-    parser.add_argument("--json", help="default: bench/results/proxy_ranking_<space>.json")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
 
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Every proxy of every architecture, then tuning and end-to-end timing; prints ρ per proxy."""
     import torch  # pylint: disable=import-outside-toplevel
 
     torch.set_num_threads(1)  # building and importing; the eager proxy sets its own threads
@@ -76,7 +74,7 @@ def main() -> None:
 
     def phase(name: str, start: float) -> None:
         phases[name] = round(time.perf_counter() - start, 1)
-        print(f"[{time.perf_counter() - wall_start:7.1f} s] {name}: {phases[name]} s", flush=True)
+        ctx.progress("%s: %s s", name, phases[name])
 
     start = time.perf_counter()
     options = dict(parse_option(o) for o in args.option)
@@ -106,15 +104,15 @@ def main() -> None:
         start = time.perf_counter()
         for i, sample in enumerate(samples):
             spent = session.tune_architecture_tasks(sample, args.trials_per_task)
-            print(f"[{time.perf_counter() - wall_start:7.1f} s] tuned arch {i + 1}/{len(samples)}: {spent} trials, "
-                  f"pool {len(session.pool)} tasks, {session.trials_used} trials in all", flush=True)
+            ctx.progress("tuned arch %d/%d: %d trials, pool %d tasks, %d trials in all", i + 1, len(samples), spent,
+                         len(session.pool), session.trials_used)
         phase("tuning", start)
         start = time.perf_counter()
         tuned = []
         for i, sample in enumerate(samples):
             tuned.append(session.measure_end_to_end_ms(sample)[0])
-            print(f"[{time.perf_counter() - wall_start:7.1f} s] end to end {i + 1}/{len(samples)}: {tuned[-1]:.3f} ms "
-                  f"(eager {eager[i]:.3f} ms, untuned {untuned[i]:.3f} ms)", flush=True)
+            ctx.progress("end to end %d/%d: %.3f ms (eager %.3f ms, untuned %.3f ms)", i + 1, len(samples), tuned[-1],
+                         eager[i], untuned[i])
         phase("tuned end to end", start)
         unique_tasks, trials, failed = len(session.pool), session.trials_used, session.num_failed
         occurrences = sum(len(a.weights) for a in session.pool.architectures.values())
@@ -128,19 +126,10 @@ def main() -> None:
     }
     speedup = np.asarray(eager) / np.asarray(tuned)
     report = {
-        "benchmark": "proxy_ranking",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "cores": len(os.sched_getaffinity(0)),
-            "target": str(target),
-            "eager_threads": eager_threads,
-            "eager_warmup": args.eager_warmup,
-            "eager_repeat": args.eager_repeat,
-            "torch": torch.__version__,
-        },
+        "target": str(target),
+        "eager_threads": eager_threads,
+        "eager_warmup": args.eager_warmup,
+        "eager_repeat": args.eager_repeat,
         "space": args.space,
         "space_options": options,
         "num_archs": len(samples),
@@ -160,7 +149,7 @@ def main() -> None:
                 "arch_id": s.id, "sample": s.to_dict(), "macs": int(m), "eager_ms": e, "untuned_ms": u,
                 "tuned_ms": t,
             }
-            for s, m, e, u, t in zip(samples, macs, eager, untuned, tuned)
+            for s, m, e, u, t in zip(samples, macs, eager, untuned, tuned, strict=True)
         ],
     }
     print(f"\n{args.space}: {len(samples)} architectures, {unique_tasks} unique tasks, {trials} trials "
@@ -172,11 +161,35 @@ def main() -> None:
         print(f"| {names[key]} | {value:.3f} |")
     print(f"\nmedian speedup of tuned TVM over PyTorch eager ({eager_threads} thread(s)): "
           f"{report['median_speedup_tuned_vs_eager']}×; over untuned TVM: {report['median_speedup_tuned_vs_untuned']}×")
-    path = args.json or os.path.join("bench", "results", f"proxy_ranking_{args.space}.json")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1, allow_nan=False)
-    print(f"wrote {path}")
+    return report
 
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """ρ of each proxy against tuned latency, the median speedups, tasks, trials and wall time."""
+    return {
+        **{f"spearman.{proxy}": rho for proxy, rho in result["spearman_vs_tuned"].items()},
+        "median_speedup_tuned_vs_eager": result["median_speedup_tuned_vs_eager"],
+        "median_speedup_tuned_vs_untuned": result["median_speedup_tuned_vs_untuned"],
+        "unique_tasks": result["unique_tasks"],
+        "trials": result["trials"],
+        "wall_secs": result["wall_secs"],
+    }
+
+
+_SETTINGS = ["--num-archs", "50", "--trials-per-task", "8", "--seed", "0", "--eager-threads", "1",
+             "--eager-warmup", "5", "--eager-repeat", "30"]
+
+BENCHMARK = Benchmark(
+    name="proxy_ranking",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={
+        "nas-bench-201": ["--space", "nas-bench-201", *_SETTINGS],
+        "mobilenet-v2": ["--space", "mobilenet-v2", "--option", "resolution=32", *_SETTINGS],
+    },
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

@@ -4,14 +4,16 @@ Runs ``tvm_nacos.search`` on a built-in space with :class:`~tvm_nacos.testing.fa
 and :class:`~tvm_nacos.testing.fake.DeterministicRunner` (nothing is compiled or timed; a
 candidate's "latency" is a function of its hash), one thread, a small cost model, fixed seed:
 the trajectory is a pure function of the code, so two versions of the code can be compared
-candidate by candidate (``--records-digest``) and by time. What is left is the search's own
-work: schedule search (design spaces, evolutionary rounds, cost-model predictions), the
-architecture search, lowering and task extraction (``other``), and cost-model updates.
+candidate by candidate (``records_digest``, a hash of the tuning records) and by time. What is
+left is the search's own work: schedule search (design spaces, evolutionary rounds, cost-model
+predictions), the architecture search, lowering and task extraction (``other``), and
+cost-model updates.
 
 Usage::
 
-    python bench/search_overhead.py --json bench/results/search_overhead.json
-    PYTHONPATH=/path/to/other/checkout python bench/search_overhead.py   # another version of the code
+    python bench/run.py search_overhead
+    PYTHONPATH=/path/to/other/checkout python bench/run.py search_overhead   # another version of the code
+    python bench/compare.py bench/results/search_overhead/<old>.json bench/results/search_overhead/<new>.json
 """
 
 from __future__ import annotations
@@ -21,28 +23,33 @@ import glob
 import hashlib
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
+from typing import Any
+
+from harness import Benchmark, RunContext, main
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The space, budget and seed of the search."""
     parser.add_argument("--space", default="nas-bench-201")
-    parser.add_argument("--budget", type=int, default=96)
+    parser.add_argument("--budget", type=int, default=96, help="measurement trials (default 96)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", help="append this run to a JSON list in this file")
-    args = parser.parse_args()
+
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """One joint search with fake measurement; its trials, records digest and time by phase."""
+    from _common import table_or_synflow  # pylint: disable=import-outside-toplevel
 
     import tvm_nacos  # pylint: disable=import-outside-toplevel
     from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
-    from _common import table_or_synflow  # pylint: disable=import-outside-toplevel
     from tvm_nacos.cosearch.cost_model import LatencyCostModel  # pylint: disable=import-outside-toplevel
     from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner  # pylint: disable=import-outside-toplevel
 
     space = spaces.get(args.space)
     accuracy = table_or_synflow(space)
+    ctx.progress("joint search of %s, budget %d, seed %d, fake builds and runs", space.name, args.budget, args.seed)
     with tempfile.TemporaryDirectory() as work_dir:
         start = time.perf_counter()
         result = tvm_nacos.search(
@@ -55,9 +62,7 @@ def main() -> None:
         for path in sorted(glob.glob(os.path.join(work_dir, "**", "*tuning_record*.json"), recursive=True)):
             with open(path, "rb") as f:
                 digest.update(f.read())
-    run = {
-        "benchmark": "search_overhead",
-        "date": time.strftime("%Y-%m-%d %H:%M"),
+    run_record = {
         "code": os.path.dirname(os.path.abspath(tvm_nacos.__file__)),
         "space": space.name,
         "budget": args.budget,
@@ -66,19 +71,29 @@ def main() -> None:
         "records_digest": digest.hexdigest()[:16],
         "wall_secs": round(wall, 1),
         "time_breakdown": result.time_breakdown,
-        "machine": {"platform": platform.platform(), "cores": len(os.sched_getaffinity(0))},
-        "command": " ".join(["python", *sys.argv]),
     }
-    print(json.dumps(run), flush=True)
-    if args.json:
-        runs = []
-        if os.path.exists(args.json):
-            with open(args.json, encoding="utf-8") as f:
-                runs = json.load(f)
-        runs.append(run)
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(runs, f, indent=1)
+    print(json.dumps(run_record), flush=True)
+    return run_record
 
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Trials, the records digest (equal digests: the same trajectory) and seconds per phase."""
+    return {
+        "trials": result["trials"],
+        "records_digest": result["records_digest"],
+        "wall_secs": result["wall_secs"],
+        **{f"secs.{phase}": secs for phase, secs in result["time_breakdown"].items()},
+    }
+
+
+BENCHMARK = Benchmark(
+    name="search_overhead",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={"smoke": ["--budget", "8"]},
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

@@ -17,23 +17,20 @@ hypervolume: accuracy = the 80th-percentile threshold, latency = 1.1 × the larg
 latency on any run's front (``hv``), plus a wide variant with the space's lowest accuracy
 (``hv_wide``, dominated by fast, poor cells). The summary is mean ± std over seeds.
 
+The result file is written after every run, so a partial result survives; ``--resume`` keeps
+the runs already in a result file (of the same budget) and does the others.
+
 Usage::
 
-    python bench/strategy_comparison.py --budget 32 --seeds 0 --json /tmp/tiny.json
-    python bench/strategy_comparison.py --budget 300 --seeds 0,1,2 \\
-        --strategies joint,two-stage,random --json bench/results/strategy_comparison_nb201.json \\
-        --plot bench/results/strategy_comparison_nb201.png
-    python bench/strategy_comparison.py --space mobilenet-v2 --option resolution=32 --budget 500 \\
-        --json bench/results/strategy_comparison_mbv2_b500.json
+    python bench/run.py strategy_comparison --config smoke
+    python bench/run.py strategy_comparison --config nb201-b500 --work-root /tmp/nbc
+    python bench/run.py strategy_comparison --config mbv2-b500 --resume   # continue this commit's run
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -41,6 +38,7 @@ from typing import Any
 
 import numpy as np
 from _common import log10_estimator, parse_option, unique_samples
+from harness import Benchmark, RunContext, main
 
 
 class _CachedSpace:
@@ -106,7 +104,8 @@ def _mean_std(values: list[float | None]) -> dict[str, Any]:
     return {"mean": float(np.mean(reached)), "std": float(np.std(reached)), "runs": len(reached)}
 
 
-def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.Namespace, thresholds: dict) -> dict:
+def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.Namespace, thresholds: dict,
+            ctx: RunContext) -> dict:
     """One search in a fresh work directory; the JSON-able record of the run."""
     import tvm_nacos  # pylint: disable=import-outside-toplevel
 
@@ -125,9 +124,9 @@ def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.
     def progress(event: Any) -> None:
         if time.perf_counter() - last_print[0] >= 30:
             last_print[0] = time.perf_counter()
-            print(f"    {strategy} s{seed}: {event.trials_used}/{event.budget} trials, {event.num_tasks} tasks, "
-                  f"{event.num_measured_architectures}/{event.num_architectures} archs measured, "
-                  f"{time.perf_counter() - wall_start:.0f} s", flush=True)
+            ctx.progress("    %s s%d: %d/%d trials, %d tasks, %d/%d archs measured, %.0f s", strategy, seed,
+                         event.trials_used, event.budget, event.num_tasks, event.num_measured_architectures,
+                         event.num_architectures, time.perf_counter() - wall_start)
 
     result = tvm_nacos.search(
         space, accuracy=accuracy, budget=args.budget, strategy=strategy, work_dir=work_dir, seed=seed,
@@ -162,7 +161,7 @@ def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.
     }
 
 
-def summarize(runs: list[dict], thresholds: dict) -> tuple[dict, dict]:
+def summarize_runs(runs: list[dict], thresholds: dict) -> tuple[dict, dict]:
     """Hypervolumes (one reference for all runs) and mean ± std per strategy."""
     from tvm_nacos.cosearch.objectives import hypervolume  # pylint: disable=import-outside-toplevel
 
@@ -201,7 +200,7 @@ def plot(runs: list[dict], thresholds: dict, path: str, seed: int, space: str, a
         if r["seed"] != seed or not r["front"]:
             continue
         points = sorted((p["latency_ms"], p["accuracy"]) for p in r["front"])
-        lat, acc = zip(*points)
+        lat, acc = zip(*points, strict=True)
         ax.step(lat, acc, where="post", marker="o", label=f"{r['strategy']} ({len(points)} points)")
     for key, style in (("top5pct", ":"), ("top20pct", "--")):
         ax.axhline(thresholds[key], color="grey", linestyle=style, linewidth=0.8,
@@ -226,8 +225,8 @@ def _fmt(stat: dict, digits: int = 3) -> str:
     return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Space, accuracy, budget, seeds, strategies and the baselines' options."""
     parser.add_argument("--space", default="nas-bench-201", choices=["nas-bench-201", "mobilenet-v2", "resnet"])
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option of the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
@@ -243,14 +242,11 @@ def main() -> None:
     parser.add_argument("--trials-per-task", type=int, default=8,
                         help="trials per kernel when two-stage and random tune an architecture")
     parser.add_argument("--work-root", default=None, help="where the fresh work directories go (default: /tmp)")
-    parser.add_argument("--json", default="bench/results/strategy_comparison_nb201.json")
-    parser.add_argument("--plot", default=None, help="PNG of the fronts of the first seed")
-    parser.add_argument("--resume", action="store_true", help="keep the runs already in --json, do the others")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING"],
-                        help="INFO shows each joint round: what was measured and why")
-    args = parser.parse_args()
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
+    parser.add_argument("--plot", action="store_true", help="PNG of the first seed's fronts, beside the result file")
 
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Every (seed, strategy) run not already in the resumed result; prints the summary tables."""
     import torch  # pylint: disable=import-outside-toplevel
 
     torch.set_num_threads(1)  # the module import; PyTorch does not run during the searches
@@ -266,19 +262,15 @@ def main() -> None:
     import_secs = time.perf_counter() - start
     accuracy = make_accuracy(space, args.accuracy or ("table" if args.space == "nas-bench-201" else "synflow"))
     thresholds = _thresholds(space, accuracy, args.threshold_samples)
-    print(f"imported {args.space} in {import_secs:.1f} s; accuracy {accuracy.name}; thresholds: {thresholds} "
-          f"({time.perf_counter() - start:.1f} s)", flush=True)
+    ctx.progress("imported %s in %.1f s; accuracy %s; thresholds: %s", args.space, import_secs, accuracy.name,
+                 thresholds)
 
     runs: list[dict] = []
-    if args.resume and os.path.exists(args.json):
-        with open(args.json, encoding="utf-8") as f:
-            runs = [r for r in json.load(f)["runs"] if r["budget"] == args.budget]
+    if ctx.previous_result is not None:
+        runs = [r for r in ctx.previous_result["runs"] if r["budget"] == args.budget]
+        ctx.progress("kept %d runs of budget %d from %s", len(runs), args.budget, args.resume_path)
     report: dict[str, Any] = {
-        "benchmark": "strategy_comparison",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cores": len(os.sched_getaffinity(0)), "target": str(host_target())},
+        "target": str(host_target()),
         "space": args.space,
         "space_options": options,
         "accuracy": accuracy.name,
@@ -293,22 +285,19 @@ def main() -> None:
         for strategy in strategies:
             if any(r["strategy"] == strategy and r["seed"] == seed for r in runs):
                 continue
-            print(f"[{time.perf_counter() - start:7.1f} s] {strategy}, seed {seed}, budget {args.budget}", flush=True)
-            run = run_one(space, accuracy, strategy, seed, args, thresholds)
-            runs.append(run)
-            print(f"[{time.perf_counter() - start:7.1f} s] {strategy} s{seed}: {run['trials_used']} trials, "
-                  f"{run['wall_secs']} s, {len(run['front'])} on the front, {run['num_evaluated']} archs measured; "
-                  f"fastest ≥ top5% {run['latency_ms_at_top5pct']} ms, ≥ top20% {run['latency_ms_at_top20pct']} ms",
-                  flush=True)
-            references, summary = summarize(runs, thresholds)
-            with open(args.json, "w", encoding="utf-8") as f:  # after every run: a partial result survives
-                json.dump({**report, "hv_reference": references, "summary": summary, "runs": runs}, f, indent=1)
+            ctx.progress("%s, seed %d, budget %d", strategy, seed, args.budget)
+            run_record = run_one(space, accuracy, strategy, seed, args, thresholds, ctx)
+            runs.append(run_record)
+            ctx.progress("%s s%d: %d trials, %s s, %d on the front, %d archs measured; fastest >= top5%% %s ms, "
+                         ">= top20%% %s ms", strategy, seed, run_record["trials_used"], run_record["wall_secs"],
+                         len(run_record["front"]), run_record["num_evaluated"], run_record["latency_ms_at_top5pct"],
+                         run_record["latency_ms_at_top20pct"])
+            references, summary = summarize_runs(runs, thresholds)
+            ctx.save({**report, "hv_reference": references, "summary": summary, "runs": runs})
 
-    references, summary = summarize(runs, thresholds)
+    references, summary = summarize_runs(runs, thresholds)
     report.update({"hv_reference": references, "summary": summary, "runs": runs,
-                   "total_wall_secs": round(time.perf_counter() - start, 1)})
-    with open(args.json, "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1)
+                   "total_wall_secs": round(ctx.elapsed(), 1)})
     print(f"\nhypervolume reference: accuracy {references['hv']['accuracy']:.2f}, "
           f"latency {references['hv']['latency_ms']} ms (wide: accuracy {references['hv_wide']['accuracy']:.2f})\n")
     print(f"| strategy | seeds | hypervolume | hypervolume (wide) | ms @ ≥{thresholds['top5pct']:.2f} (runs) | "
@@ -324,11 +313,40 @@ def main() -> None:
     for r in runs:
         print(f"| {r['strategy']} | {r['seed']} | {r['hv']:.3f} | {r['latency_ms_at_top5pct'] or '—'} | "
               f"{r['latency_ms_at_top20pct'] or '—'} | {len(r['front'])} | {r['trials_used']} | {r['wall_secs']} |")
-    if args.plot:
-        plot(runs, thresholds, args.plot, seeds[0], args.space, accuracy.name)
-        print(f"wrote {args.plot}")
-    print(f"wrote {args.json}")
+    plot_path = ctx.artifact_path(".png")
+    if args.plot and plot_path is not None:
+        plot(runs, thresholds, str(plot_path), seeds[0], args.space, accuracy.name)
+        ctx.progress("wrote %s", plot_path)
+    return report
 
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Per strategy, the means over seeds: hypervolumes, fastest latency above both levels, trials, wall time."""
+    out: dict[str, Any] = {"hv_reference.latency_ms": result["hv_reference"]["hv"]["latency_ms"]}
+    for strategy, stats in result["summary"].items():
+        out[f"{strategy}.seeds"] = len(stats["seeds"])
+        for key in ("hv", "hv_wide", "latency_ms_at_top5pct", "latency_ms_at_top20pct", "wall_secs"):
+            out[f"{strategy}.{key}"] = stats[key]["mean"]
+        out[f"{strategy}.runs_reaching_top5pct"] = stats["latency_ms_at_top5pct"]["runs"]
+    return out
+
+
+BENCHMARK = Benchmark(
+    name="strategy_comparison",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    resumable=True,
+    configs={
+        "nb201-b500": ["--budget", "500", "--seeds", "0,1,2", "--strategies", "joint,two-stage,random", "--plot"],
+        "nb201-b1000": ["--budget", "1000", "--seeds", "0,1,2", "--strategies", "joint,two-stage,random", "--plot"],
+        "mbv2-b500": ["--space", "mobilenet-v2", "--option", "resolution=32", "--budget", "500", "--seeds", "0,1,2",
+                      "--strategies", "joint,two-stage,random", "--trials-per-task", "4", "--threshold-samples", "500",
+                      "--plot"],
+        "smoke": ["--budget", "8", "--seeds", "0", "--strategies", "random"],
+    },
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

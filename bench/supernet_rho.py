@@ -12,28 +12,29 @@ ceiling any estimator can reach against a noisy reference); and the CPU time of 
 
 Usage::
 
-    python bench/supernet_rho.py --num-subnets 30 --json bench/results/supernet_rho.json
+    python bench/run.py supernet_rho
+    python bench/run.py supernet_rho --config channels8
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
-import logging
-import platform
 import sys
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+from harness import Benchmark, RunContext, main
 
 
 def _connected(sample: Mapping[str, str]) -> bool:
     """Whether the cell's output depends on its input: a path 0 → 3 through edges that are not 'none'."""
     reach = {0}
     for to_node in (1, 2, 3):
-        if any(f"edge.{to_node}<-{i}" in sample and sample[f"edge.{to_node}<-{i}"] != "none" and i in reach for i in range(to_node)):
+        edges = (f"edge.{to_node}<-{i}" for i in range(to_node) if i in reach)
+        if any(edge in sample and sample[edge] != "none" for edge in edges):
             reach.add(to_node)
     return 3 in reach
 
@@ -50,10 +51,11 @@ def _tau(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:
     return float(kendalltau(a, b).statistic)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Subnets, seed, the training recipe, stand-alone seeds and threads."""
     parser.add_argument("--num-subnets", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=0, help="seed of the cells, the supernet and the first stand-alone run")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the cells, the supernet and the first stand-alone run")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--channels", type=int, default=4)
     parser.add_argument("--cells-per-stage", type=int, default=1)
@@ -61,13 +63,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--num-random", type=int, default=2)
     parser.add_argument("--calib-batches", type=int, default=4)
-    parser.add_argument("--standalone-seeds", type=int, default=5, help="stand-alone runs per cell (seeds seed, seed+1, ...)")
+    parser.add_argument("--standalone-seeds", type=int, default=5,
+                        help="stand-alone runs per cell (seeds seed, seed+1, ...)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the machine is shared)")
     parser.add_argument("--save-supernet", help="also save the trained supernet to this file")
-    parser.add_argument("--json", help="write the results to this file")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
 
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Train the supernet, score the subnets, train them stand-alone; ρ between the two."""
     import torch  # pylint: disable=import-outside-toplevel
 
     from tvm_nacos.accuracy import StandaloneAccuracy, SupernetAccuracy  # pylint: disable=import-outside-toplevel
@@ -92,16 +95,16 @@ def main() -> None:
     }
 
     supernet = SupernetAccuracy(**common, num_random=args.num_random, calib_batches=args.calib_batches, seed=args.seed)
-    print(f"{len(cells)} cells; {supernet.name}, {args.epochs} epochs", flush=True)
+    ctx.progress("%d cells; %s, %d epochs", len(cells), supernet.name, args.epochs)
     supernet.fit()
     record = supernet.record
-    print(f"supernet: {record.steps} steps in {record.train_secs:.1f} s (CPU {record.cpu_secs:.1f} s)", flush=True)
+    ctx.progress("supernet: %d steps in %.1f s (CPU %.1f s)", record.steps, record.train_secs, record.cpu_secs)
     if args.save_supernet:
         supernet.save(args.save_supernet)
     wall, cpu = time.perf_counter(), time.process_time()
     inherited = supernet.evaluate(cells)
     eval_wall, eval_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    print(f"inherited-weight evaluation: {len(cells)} subnets in {eval_wall:.1f} s (CPU {eval_cpu:.1f} s)", flush=True)
+    ctx.progress("inherited-weight evaluation: %d subnets in %.1f s (CPU %.1f s)", len(cells), eval_wall, eval_cpu)
 
     standalone_runs: list[list[float]] = []
     standalone_wall = standalone_cpu = 0.0
@@ -110,11 +113,8 @@ def main() -> None:
         standalone_runs.append(StandaloneAccuracy(**common, seed=args.seed + k).evaluate(cells))
         standalone_wall += time.perf_counter() - wall
         standalone_cpu += time.process_time() - cpu
-        print(
-            f"stand-alone seed {args.seed + k}: rho(inherited, this seed) = {_rho(inherited, standalone_runs[-1]):.3f}; "
-            f"{standalone_wall:.0f} s so far",
-            flush=True,
-        )
+        ctx.progress("stand-alone seed %d: rho(inherited, this seed) = %.3f; %.0f s so far", args.seed + k,
+                     _rho(inherited, standalone_runs[-1]), standalone_wall)
     reference = np.mean(standalone_runs, axis=0)
     connected = np.array([_connected(c) for c in cells])
     inherited_arr = np.asarray(inherited)
@@ -151,11 +151,7 @@ def main() -> None:
     )
     print(f"CPU s: {results['cpu_secs']}", flush=True)
     report = {
-        "benchmark": "supernet_rho",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch_threads": args.threads},
-        "torch": torch.__version__,
+        "torch_threads": args.threads,
         "data": "sklearn load_digits, stratified 75/25 train/val split (seed 0)",
         "supernet": supernet.name,
         "options": {**supernet.options(), "standalone_seeds": args.standalone_seeds, "num_subnets": len(cells)},
@@ -168,14 +164,36 @@ def main() -> None:
                 "inherited_accuracy": acc,
                 "standalone_accuracy": [run[i] for run in standalone_runs],
             }
-            for i, (c, conn, acc) in enumerate(zip(cells, connected, inherited))
+            for i, (c, conn, acc) in enumerate(zip(cells, connected, inherited, strict=True))
         ],
     }
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1)
-        print(f"wrote {args.json}")
+    return report
 
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """ρ and τ of inherited against stand-alone accuracy, the stand-alone seeds' agreement, CPU seconds."""
+    figures = result["results"]
+    return {
+        "spearman_rho": figures["spearman_rho"],
+        "kendall_tau": figures["kendall_tau"],
+        "spearman_rho_connected": figures["spearman_rho_connected"],
+        "standalone_seed_agreement_rho": figures["standalone_seed_agreement_rho"],
+        **{f"cpu_secs.{phase}": secs for phase, secs in figures["cpu_secs"].items()},
+    }
+
+
+BENCHMARK = Benchmark(
+    name="supernet_rho",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={
+        "channels8": ["--channels", "8", "--standalone-seeds", "3"],
+        "epochs20": ["--epochs", "20"],
+        "smoke": ["--num-subnets", "4", "--epochs", "1", "--standalone-seeds", "2"],
+    },
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

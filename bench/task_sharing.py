@@ -10,17 +10,20 @@ number of tasks a tuner that transfers schedules between fused variants of one a
 
 Usage::
 
-    python bench/task_sharing.py --space nas-bench-201 --num-archs 100
-    python bench/task_sharing.py --space example --num-archs 9
+    python bench/run.py task_sharing --config nas-bench-201-100
+    python bench/run.py task_sharing --config example
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from typing import Any
 
 import numpy as np
+from harness import Benchmark, RunContext, main
 
 
 def _space_and_module(name: str):
@@ -38,15 +41,16 @@ def _space_and_module(name: str):
     return builtin.space, builtin.ir_module()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Space, architectures, seed, and whether to skip the run without batch-norm folding."""
     parser.add_argument("--space", default="nas-bench-201")
     parser.add_argument("--num-archs", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-unfolded", action="store_true", help="skip the run without batch-norm folding")
-    parser.add_argument("--json", help="write the results to this file")
-    args = parser.parse_args()
 
+
+def run(args: argparse.Namespace, ctx: RunContext) -> list[dict[str, Any]]:
+    """The task pool of the drawn architectures, with and without batch-norm folding; prints the table."""
     from tvm_nacos._compat import find_anchor_block, structural_hash  # pylint: disable=import-outside-toplevel
     from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning import TaskPool  # pylint: disable=import-outside-toplevel
@@ -84,8 +88,9 @@ def main() -> None:
                 "extract_secs": round(secs, 1),
             }
         )
-        print(json.dumps(results[-1]), flush=True)
-    print(f"\nimport of the space's module: {import_secs:.1f} s; {distinct} distinct architectures of {args.num_archs} drawn\n")
+        ctx.progress("%s", json.dumps(results[-1]))
+    print(f"\nimport of the space's module: {import_secs:.1f} s; {distinct} distinct architectures of "
+          f"{args.num_archs} drawn\n")
     print("| BN folded | task occurrences | unique tasks | of which conv/matmul | unique anchor blocks "
           "| sharing ratio | extraction s |")
     print("|---|---|---|---|---|---|---|")
@@ -93,10 +98,32 @@ def main() -> None:
         print(f"| {'yes' if r['fold_batch_norm'] else 'no'} | {r['task_occurrences']} | {r['unique_tasks']} | "
               f"{r['unique_conv_or_matmul_tasks']} | {r['unique_anchor_blocks']} | {r['sharing_ratio']} | "
               f"{r['extract_secs']} |")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(results, f, indent=1)
+    return results
 
+
+def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per folding: occurrences, unique tasks, anchor blocks, sharing ratio, extraction seconds."""
+    out: dict[str, Any] = {}
+    for r in results:
+        key = "folded" if r["fold_batch_norm"] else "unfolded"
+        for figure in ("task_occurrences", "unique_tasks", "unique_conv_or_matmul_tasks", "unique_anchor_blocks",
+                       "sharing_ratio", "extract_secs"):
+            out[f"{key}.{figure}"] = r.get(figure)
+    return out
+
+
+BENCHMARK = Benchmark(
+    name="task_sharing",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={
+        "nas-bench-201-100": ["--space", "nas-bench-201", "--num-archs", "100", "--no-unfolded"],
+        "example": ["--space", "example", "--num-archs", "30"],
+        "smoke": ["--space", "example", "--num-archs", "3"],
+    },
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))

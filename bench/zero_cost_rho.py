@@ -10,20 +10,20 @@ scoring took. The trainable-parameter count of each cell is the usual baseline.
 
 Usage::
 
-    python bench/zero_cost_rho.py --num-cells 1000 --seed 0 --json bench/results/zero_cost_rho.json
+    python bench/run.py zero_cost_rho
+    python bench/run.py zero_cost_rho --config smoke --no-save
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import math
-import platform
 import sys
 import time
+from typing import Any
 
 import numpy as np
+from harness import Benchmark, RunContext, main
 
 
 def _correlations(scores: list[float], truth: np.ndarray) -> dict[str, float]:
@@ -44,18 +44,18 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Cells, seed, mini-batch, proxies and threads."""
     parser.add_argument("--num-cells", type=int, default=1000, help="distinct random cells (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the cells, the weights and the mini-batch")
     parser.add_argument("--batch-size", type=int, default=64, help="mini-batch of naswot and grad_norm")
     parser.add_argument("--proxies", nargs="+", default=["synflow", "naswot", "grad_norm"])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the machine is shared)")
     parser.add_argument("--chunk", type=int, default=100, help="cells per progress line")
-    parser.add_argument("--json", help="write the results to this file")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
 
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Every proxy's scores of the drawn cells, and their correlations with the table's accuracy."""
     import torch  # pylint: disable=import-outside-toplevel
 
     from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy  # pylint: disable=import-outside-toplevel
@@ -67,12 +67,14 @@ def main() -> None:
     indices = sorted(int(i) for i in rng.choice(15_625, size=args.num_cells, replace=False))
     samples = [nb201.sample_from_index(i) for i in indices]
     truth = np.asarray(TableAccuracy().evaluate(samples))
-    print(f"{len(samples)} cells (seed {args.seed}); table valid accuracy {truth.min():.2f}..{truth.max():.2f}", flush=True)
+    ctx.progress("%d cells (seed %d); table valid accuracy %.2f..%.2f", len(samples), args.seed, truth.min(),
+                 truth.max())
 
     results: dict[str, dict] = {}
     per_cell: dict[str, list[float]] = {}
     for name in ["params", *args.proxies]:
-        proxy = ZeroCostProxy.create("synflow" if name == "params" else name, seed=args.seed, batch_size=args.batch_size)
+        proxy = ZeroCostProxy.create("synflow" if name == "params" else name, seed=args.seed,
+                                     batch_size=args.batch_size)
         wall, cpu = time.perf_counter(), time.process_time()
         scores: list[float] = []
         for start in range(0, len(samples), args.chunk):
@@ -81,7 +83,7 @@ def main() -> None:
                 scores += [float(sum(p.numel() for p in proxy.network(s).parameters())) for s in chunk]
             else:
                 scores += proxy.evaluate(chunk)
-            print(f"  {name}: {len(scores)}/{len(samples)} cells, {time.perf_counter() - wall:.0f} s", flush=True)
+            ctx.progress("  %s: %d/%d cells, %.0f s", name, len(scores), len(samples), time.perf_counter() - wall)
         wall_secs, cpu_secs = time.perf_counter() - wall, time.process_time() - cpu
         results[name] = {
             **_correlations(scores, truth),
@@ -100,11 +102,7 @@ def main() -> None:
         )
 
     report = {
-        "benchmark": "zero_cost_rho",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "torch_threads": args.threads},
-        "torch": torch.__version__,
+        "torch_threads": args.threads,
         "space": "nas-bench-201 (C=16, N=5, 32x32x3, random init)",
         "data": "sklearn load_digits, 8x8 resized to 32x32, 3 channels; mini-batch of the training split",
         "ground_truth": "NAS-Bench-201 CIFAR-10 valid_accuracy (200 epochs, mean of 3 seeds)",
@@ -114,14 +112,29 @@ def main() -> None:
         "results": results,
         "cells": [
             {"index": i, "valid_accuracy": float(t), **{name: _finite(per_cell[name][k]) for name in per_cell}}
-            for k, (i, t) in enumerate(zip(indices, truth))
+            for k, (i, t) in enumerate(zip(indices, truth, strict=True))
         ],
     }
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump(report, f, indent=1, allow_nan=False)
-        print(f"wrote {args.json}")
+    return report
 
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Per proxy (and the parameter count): Spearman ρ, Kendall τ, ρ above chance, CPU seconds."""
+    out: dict[str, Any] = {}
+    for name, figures in result["results"].items():
+        for key in ("spearman_rho", "kendall_tau", "spearman_rho_above_chance", "cpu_secs"):
+            out[f"{name}.{key}"] = figures[key]
+    return out
+
+
+BENCHMARK = Benchmark(
+    name="zero_cost_rho",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={"smoke": ["--num-cells", "20", "--proxies", "synflow", "--chunk", "10"]},
+)
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(BENCHMARK))
