@@ -6,17 +6,10 @@ import math
 
 import pytest
 
-import tvm_nacos
 from tvm_nacos.accuracy import CapacityProxy
-from tvm_nacos.examples import example_input, example_supernet
 
 SMALL = {"block1.op": "conv3x3", "block2.depth": "skip"}
 LARGE = {"block1.op": "conv5x5", "block2.depth": "keep", "block2.kernel": "k5"}
-
-
-@pytest.fixture(scope="module")
-def supernet():
-    return tvm_nacos.from_torch(example_supernet(), (example_input(),))
 
 
 def test_macs_and_params(supernet) -> None:

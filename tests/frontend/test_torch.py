@@ -18,13 +18,8 @@ from tvm_nacos.ir import find_choice_points
 from tvm_nacos.passes import SpecializeArch
 
 
-@pytest.fixture(scope="module")
-def example_module() -> tvm.IRModule:
-    return tvm_nacos.from_torch(example_supernet(), (example_input(),))
-
-
-def test_choice_points_follow_choice_modules(example_module: tvm.IRModule) -> None:
-    space = search_space(example_module)
+def test_choice_points_follow_choice_modules(supernet: tvm.IRModule) -> None:
+    space = search_space(supernet)
     assert space.labels == ("block1.op", "block2.depth", "block2.kernel")
     assert space.options("block1.op") == ("conv3x3", "conv5x5", "dwsep3x3")
     assert space["block2.kernel"].condition.label == "block2.depth"
@@ -32,15 +27,15 @@ def test_choice_points_follow_choice_modules(example_module: tvm.IRModule) -> No
     assert space == torch_search_space(example_supernet())
 
 
-def test_every_specialization_matches_pytorch(example_module: tvm.IRModule) -> None:
+def test_every_specialization_matches_pytorch(supernet: tvm.IRModule) -> None:
     """Numeric equivalence over ALL architectures of the example space, compiled for llvm."""
     target = tvm_nacos.host_target()
     x = example_input(seed=3)
-    samples = list(search_space(example_module).enumerate())
+    samples = list(search_space(supernet).enumerate())
     assert len(samples) == 9
     outputs = []
     for sample in samples:
-        specialized = SpecializeArch(sample)(example_module)
+        specialized = SpecializeArch(sample)(supernet)
         assert find_choice_points(specialized) == []
         ex = tvm.compile(specialized, target=target, relax_pipeline=relax.get_default_pipeline(target))
         out = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x.numpy())).numpy()
@@ -52,10 +47,10 @@ def test_every_specialization_matches_pytorch(example_module: tvm.IRModule) -> N
     assert len({o.tobytes() for o in outputs}) == len(samples)
 
 
-def test_weights_are_kept_as_constants(example_module: tvm.IRModule) -> None:
-    main = example_module["main"]
+def test_weights_are_kept_as_constants(supernet: tvm.IRModule) -> None:
+    main = supernet["main"]
     assert len(main.params) == 1  # only the input: weights are constants
-    option = example_module["choice__block1_op__conv5x5"]
+    option = supernet["choice__block1_op__conv5x5"]
     consts = []
     relax.analysis.post_order_visit(option.body, lambda e: consts.append(e) if isinstance(e, tvm.ir.GenericConst) else None)
     weights = example_supernet().block1.options["conv5x5"][0].weight.detach().numpy()

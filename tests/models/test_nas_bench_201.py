@@ -99,11 +99,6 @@ def test_edge_operations_differ(nb201: NasBench201Space) -> None:
 # -- the IR (building it exports 450 options: slow) ---------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def nb201_module(nb201: NasBench201Space) -> tvm.IRModule:
-    return nb201.ir_module()
-
-
 def _run(mod: tvm.IRModule, x: torch.Tensor) -> np.ndarray:
     target = tvm.target.Target({"kind": "llvm"})
     ex = tvm.compile(mod, target=target, relax_pipeline=relax.get_default_pipeline(target))

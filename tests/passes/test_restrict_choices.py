@@ -7,17 +7,11 @@ import tvm
 import tvm_ffi
 from tvm import relax
 
-import tvm_nacos
 from tvm_nacos.analysis import search_space
 from tvm_nacos.errors import InvalidSampleError
-from tvm_nacos.examples import example_input, example_supernet
+from tvm_nacos.examples import example_input
 from tvm_nacos.ir.choice import find_choice_points
 from tvm_nacos.passes import CheckChoicePoints, RestrictChoices, SpecializeArch
-
-
-@pytest.fixture(scope="module")
-def supernet() -> tvm.IRModule:
-    return tvm_nacos.from_torch(example_supernet(), (example_input(),))
 
 
 @pytest.mark.parametrize(

@@ -118,9 +118,9 @@ class TestConvBatchNorm:
 
 
 @pytest.mark.slow
-def test_nas_bench_201_same_as_fold_constant() -> None:
+def test_nas_bench_201_same_as_fold_constant(nb201_module: tvm.IRModule) -> None:
     space = get("nas-bench-201")
-    mod = _decomposed(SpecializeArch(space.space.sample(np.random.default_rng(0)))(space.ir_module()))
+    mod = _decomposed(SpecializeArch(space.space.sample(np.random.default_rng(0)))(nb201_module))
     after = _cleaned(FoldConstantsWithNumpy()(mod))
     assert _constant_calls(after) == []
     assert structural_equal(after, _cleaned(relax.transform.FoldConstant()(mod)), map_free_vars=True)

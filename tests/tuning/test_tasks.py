@@ -6,15 +6,9 @@ import pytest
 import tvm
 
 import tvm_nacos
-from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.tuning import TaskPool, extract_tasks, lower_for_tuning
 
 TARGET = tvm.target.Target({"kind": "llvm", "mcpu": "znver4", "num-cores": 2})
-
-
-@pytest.fixture(scope="module")
-def supernet() -> tvm.IRModule:
-    return tvm_nacos.from_torch(example_supernet(), (example_input(),))
 
 
 def _names(mod: tvm.IRModule, sample: dict, fold: bool) -> list[str]:

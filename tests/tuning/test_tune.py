@@ -6,7 +6,6 @@ import pytest
 import tvm
 from tuning_helpers import matmul
 
-import tvm_nacos
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.tuning import database_dir, open_database, tune_architecture, tune_kernels
 from tvm_nacos.tuning.database import num_records
@@ -33,14 +32,13 @@ def test_another_target_has_its_own_database(tmp_path) -> None:
 
 
 @pytest.mark.slow
-def test_tune_architecture_end_to_end(tmp_path) -> None:
+def test_tune_architecture_end_to_end(supernet: tvm.IRModule, tmp_path) -> None:
     import numpy as np
     import torch
     from tvm import relax
 
     from tvm_nacos.frontend.torch import apply_sample
 
-    supernet = tvm_nacos.from_torch(example_supernet(), (example_input(),))
     sample = {"block1.op": "conv3x3", "block2.depth": "skip"}
     tuned = tune_architecture(supernet, sample, target=TARGET, work_dir=tmp_path, max_trials=24)
     assert tuned.trials_measured > 0 and tuned.latency_ms > 0
