@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tvm_nacos.cli import main
-from tvm_nacos.cli_progress import ProgressPrinter, format_duration, format_progress
+from tvm_nacos.cli.search import ProgressPrinter, format_duration, format_progress
 from tvm_nacos.cosearch.progress import FrontPoint, SearchProgress
 
 TARGET = '{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}'
@@ -127,7 +127,8 @@ def test_spaces_lists_the_builtin_spaces_without_tvm_or_torch() -> None:
 
 def test_tasks_of_one_architecture_and_what_others_share(model_file: Path, capsys) -> None:
     sample = {"block1.op": "conv5x5", "block2.depth": "keep", "block2.kernel": "k3"}
-    code = main(["tasks", "--model", str(model_file), "--sample", json.dumps(sample), "--others", "8", "--target", TARGET])
+    code = main(["tasks", "--model", str(model_file), "--sample", json.dumps(sample), "--others", "8",
+                 "--target", TARGET])
     assert code == 0
     out = capsys.readouterr().out
     assert '"block1.op":"conv5x5"' in out
@@ -228,7 +229,9 @@ def test_search_with_fake_measurement_writes_results_and_progress(
     (work / "pareto.png").unlink()
     assert main(["report", "--work-dir", str(work), "--baseline", f"again={work}"]) == 0
     out = capsys.readouterr().out
-    assert f"user model: joint, {used}/16 trials" in out and (work / "pareto.png").stat().st_size > 0
+    assert f"example.json: joint, {used}/16 trials" in out and (work / "pareto.png").stat().st_size > 0
+    md = (work / "report.md").read_text()
+    assert "| searched | `example.json` |" in md and f"| model file | `{model_file}` |" in md
     assert main(["report", "--work-dir", str(work), "--baseline", "nameonly"]) == 2
     assert "NAME=DIR" in capsys.readouterr().err
 

@@ -119,3 +119,22 @@ def test_report_needs_neither_tvm_nor_torch(work_dir: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]", result.stderr
 
+
+
+def test_report_names_what_was_searched(work_dir: Path) -> None:
+    md = write_report(work_dir)["md"].read_text()
+    assert "| searched | `a user module` |" in md  # a pareto.json of an older version: no name, no model file
+
+    (work_dir / "run.json").write_text(json.dumps({"model": "/models/supernet.json", "accuracy": "macs"}))
+    md = write_report(work_dir)["md"].read_text()
+    assert "| searched | `supernet.json` |" in md and "| model file | `/models/supernet.json` |" in md
+
+    (work_dir / "pareto.json").write_text(json.dumps(_pareto_json() | {"name": "tiny"}))
+    md = write_report(work_dir)["md"].read_text()
+    assert "| searched | `tiny` |" in md and "| accuracy estimator | macs |" in md
+
+    (work_dir / "run.json").unlink()
+    renamed = _pareto_json() | {"name": "nb201-small", "space": "nas-bench-201"}
+    (work_dir / "pareto.json").write_text(json.dumps(renamed))
+    md = write_report(work_dir)["md"].read_text()
+    assert "| searched | `nb201-small` |" in md and "| built-in space | `nas-bench-201` |" in md

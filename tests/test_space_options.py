@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tvm_nacos.cli import _parse_space_options, main
+from tvm_nacos.cli import main
+from tvm_nacos.cli.options import parse_space_options
 from tvm_nacos.search_space import get, names
 
 
@@ -18,7 +19,7 @@ def test_options_rebuild_the_same_space(name: str) -> None:
 
 
 def test_parse_space_options_reads_numbers() -> None:
-    assert _parse_space_options(["resolution=32", "width_mult=0.75", "mode = fast"]) == {
+    assert parse_space_options(["resolution=32", "width_mult=0.75", "mode = fast"]) == {
         "resolution": 32, "width_mult": 0.75, "mode": "fast",
     }
 
@@ -47,8 +48,8 @@ def test_space_option_with_a_model_file_is_refused(tmp_path: Path, capsys) -> No
 def test_search_records_the_options_and_compile_rebuilds_with_them(tmp_path: Path) -> None:
     """A resnet searched at 16×16 is rebuilt at 16×16 (its default is 32), from pareto.json or run.json."""
     import tvm_nacos
-    from tvm_nacos.run_files import supernet_of
     from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+    from tvm_nacos.workdir import WorkDir
 
     builtin = get("resnet", resolution=16)
     tvm_nacos.search(
@@ -61,6 +62,6 @@ def test_search_records_the_options_and_compile_rebuilds_with_them(tmp_path: Pat
     state = json.loads((tmp_path / "search" / "state.json").read_text())
     assert state["run"]["space_options"] == {"resolution": 16, "num_classes": 10}  # a resume must match them
 
-    mod, name = supernet_of(tmp_path, result)
+    mod, name = WorkDir(tmp_path).searched_module(result)
     assert name == "resnet"
     assert [int(d) for d in mod["main"].params[0].ty.shape.values] == [1, 3, 16, 16]

@@ -36,6 +36,7 @@ from typing import Any
 
 from tvm_nacos.errors import WorkDirError
 from tvm_nacos.search_space import ArchSample
+from tvm_nacos.workdir import WorkDir
 
 logger = logging.getLogger(__name__)
 
@@ -141,9 +142,10 @@ def export_architecture(
 
     Parameters
     ----------
-    work_dir : path
+    work_dir : path or WorkDir
         The work directory of a finished search (``pareto.json``, the tuning database, and the
-        module: a built-in space by name, or ``model.json``).
+        module: a built-in space by name, or ``model.json``; :meth:`WorkDir.searched_module
+        <tvm_nacos.workdir.WorkDir.searched_module>`).
     output : path
         The shared library to write (``.so``); the manifest goes beside it with ``.json``.
     arch_id : str, optional
@@ -167,10 +169,8 @@ def export_architecture(
     from tvm import relax  # pylint: disable=import-outside-toplevel
 
     from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.report import load_pareto  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.run_files import supernet_of  # pylint: disable=import-outside-toplevel
     from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.database import apply_tuned_schedules, database_dir, open_database  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.database import apply_tuned_schedules, open_database  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.tasks import extract_tasks, lower_for_tuning  # pylint: disable=import-outside-toplevel
 
@@ -178,17 +178,18 @@ def export_architecture(
     manifest_path = library.with_suffix(".json")
     if manifest_path == library:
         raise ValueError(f"output {str(library)!r} is where the manifest goes; name the library *.so")
-    result = load_pareto(work_dir)
+    work = WorkDir.open(work_dir)
+    result = work.read_result()
     chosen, point = pick_architecture(result, arch_id=arch_id, sample=sample)
     target = as_target(result["target"])
-    if not database_dir(work_dir, target).is_dir():
+    if not work.tuning_dir(target).is_dir():
         raise WorkDirError(f"{work_dir} has no tuning database for target {result['target']}")
-    mod, space_name = supernet_of(work_dir, result)
+    mod, space_name = work.searched_module(result)
     chosen = search_space(mod).canonicalize(chosen)
 
     start = time.perf_counter()
     register_tensor_intrinsics(target)  # tuned schedules may tensorize
-    database = open_database(work_dir, target)
+    database = open_database(work, target)
     fused = lower_for_tuning(mod, target, sample=chosen)
     kernels = [task.dispatched[0] for task in extract_tasks(fused, target)]
     tuned_kernels = sum(1 for kernel in kernels if database.has_workload(kernel))

@@ -36,26 +36,18 @@ from pathlib import Path
 from typing import Any
 
 from tvm_nacos.cosearch.timing import describe_breakdown
-from tvm_nacos.errors import WorkDirError
+from tvm_nacos.workdir import WorkDir, read_result_file
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "CSV_COLUMNS",
-    "PARETO_JSON",
     "front_table",
     "load_pareto",
     "rows",
+    "searched_name",
     "write_report",
 ]
-
-#: File names in the work directory.
-PARETO_JSON = "pareto.json"
-PARETO_CSV = "pareto.csv"
-PARETO_PNG = "pareto.png"
-REPORT_MD = "report.md"
-#: Schema versions of ``pareto.json`` this module reads.
-SUPPORTED_SCHEMA_VERSIONS = (1,)
 
 #: Columns of ``pareto.csv``, units in the names.
 CSV_COLUMNS = (
@@ -75,7 +67,7 @@ Baselines = Mapping[str, "str | os.PathLike[str] | Sequence[Mapping[str, Any]]"]
 
 
 def load_pareto(work_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check ``WORK_DIR/pareto.json``.
+    """Read and check ``WORK_DIR/pareto.json`` (:func:`tvm_nacos.workdir.read_result_file`).
 
     Parameters
     ----------
@@ -95,25 +87,8 @@ def load_pareto(work_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """
     path = Path(work_dir)
     if path.is_dir() or path.suffix != ".json":
-        path = path / PARETO_JSON
-    if not path.is_file():
-        raise WorkDirError(
-            f"{path} does not exist: not the work directory of a finished search "
-            "(run `tvm-nacos search --work-dir DIR` first)"
-        )
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise WorkDirError(f"{path} is not valid JSON: {err}") from err
-    version = data.get("schema_version") if isinstance(data, dict) else None
-    if version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise WorkDirError(
-            f"{path}: schema_version {version!r} is not supported; supported: {list(SUPPORTED_SCHEMA_VERSIONS)}"
-        )
-    for key in ("pareto", "evaluated"):
-        if not isinstance(data.get(key), list):
-            raise WorkDirError(f"{path}: field {key!r} must be a list of points")
-    return data
+        path = WorkDir(path).pareto_json
+    return read_result_file(path)
 
 
 def _front_ids(data: Mapping[str, Any]) -> set[str]:
@@ -186,10 +161,11 @@ def _staircase(points: Sequence[tuple[float, float]]) -> tuple[list[float], list
     return [p[0] for p in ordered], [p[1] for p in ordered]
 
 
-def _subject(data: Mapping[str, Any], run_info: Mapping[str, Any] | None) -> str:
-    """What was searched: the built-in space, else the model file's name."""
+def searched_name(data: Mapping[str, Any], run_info: Mapping[str, Any] | None = None) -> str:
+    """What was searched, by name: the result's ``name``; for a result without one (an older
+    ``pareto.json``), the built-in space, else the model file's name."""
     model = (run_info or {}).get("model")
-    return data.get("space") or (Path(model).name if model else "a user module")
+    return data.get("name") or data.get("space") or (Path(model).name if model else "a user module")
 
 
 def _draw(
@@ -217,7 +193,8 @@ def _draw(
     if front:
         xs, ys = _staircase(front)
         axes.step(xs, ys, where="post", color="tab:blue", linewidth=1.5)
-        axes.scatter(xs, ys, s=30, color="tab:blue", zorder=3, label=f"front of {data.get('strategy', 'search')} ({_latency_kind(data)})")
+        label = f"front of {data.get('strategy', 'search')} ({_latency_kind(data)})"
+        axes.scatter(xs, ys, s=30, color="tab:blue", zorder=3, label=label)
     markers = iter(("s", "^", "D", "v", "P", "X"))
     colors = iter(("tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink"))
     for name, source in (baselines or {}).items():
@@ -293,16 +270,21 @@ def _latency_kind(data: Mapping[str, Any]) -> str:
     return "tuned, end to end" if data.get("measured_end_to_end", True) else "tuned, sum of kernels"
 
 
-def _markdown(data: Mapping[str, Any], table: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any] | None) -> str:
-    space = data.get("space") or (run_info or {}).get("model") or "a user module"
+def _markdown(
+    work: WorkDir, data: Mapping[str, Any], table: Sequence[Mapping[str, Any]], run_info: Mapping[str, Any] | None
+) -> str:
     lines = [
         "# tvm-nacos search report",
         "",
         "| | |",
         "|---|---|",
-        f"| searched | `{space}` |",
-        f"| strategy | {data.get('strategy', '?')} |",
+        f"| searched | `{searched_name(data, run_info)}` |",
     ]
+    if data.get("space") and data["space"] != data.get("name"):
+        lines.append(f"| built-in space | `{data['space']}` |")
+    if run_info and run_info.get("model"):
+        lines.append(f"| model file | `{run_info['model']}` |")
+    lines.append(f"| strategy | {data.get('strategy', '?')} |")
     if run_info and run_info.get("accuracy"):
         lines.append(f"| accuracy estimator | {run_info['accuracy']} |")
     lines += [
@@ -339,9 +321,10 @@ def _markdown(data: Mapping[str, Any], table: Sequence[Mapping[str, Any]], run_i
         "",
         front_table(data) if data["pareto"] else "The front is empty: no architecture met the constraints.",
         "",
-        f"![accuracy–latency front]({PARETO_PNG})",
+        f"![accuracy–latency front]({work.pareto_png.name})",
         "",
-        f"Every measured architecture: [`{PARETO_CSV}`]({PARETO_CSV}); the full result: [`{PARETO_JSON}`]({PARETO_JSON}).",
+        f"Every measured architecture: [`{work.pareto_csv.name}`]({work.pareto_csv.name}); "
+        f"the full result: [`{work.pareto_json.name}`]({work.pareto_json.name}).",
         "",
     ]
     return "\n".join(lines)
@@ -373,20 +356,13 @@ def write_report(
     WorkDirError
         ``pareto.json`` (or a baseline's) is missing or unreadable.
     """
-    work = Path(work_dir)
-    data = load_pareto(work)
+    work = WorkDir.open(work_dir)
+    data = work.read_result()
     table = rows(data)
-    run_info = None
-    if (work / "run.json").is_file():
-        run_info = json.loads((work / "run.json").read_text())
-    paths = {
-        "json": work / PARETO_JSON,
-        "csv": work / PARETO_CSV,
-        "png": work / PARETO_PNG,
-        "md": work / REPORT_MD,
-    }
+    run_info = work.read_run_info() or None
+    paths = work.report_files()
     _write_csv(paths["csv"], table)
-    _draw(paths["png"], data, table, baselines, _subject(data, run_info))
-    paths["md"].write_text(_markdown(data, table, run_info))
-    logger.info("report of %d architectures (%d on the front) in %s", len(table), len(data["pareto"]), work)
+    _draw(paths["png"], data, table, baselines, searched_name(data, run_info))
+    paths["md"].write_text(_markdown(work, data, table, run_info))
+    logger.info("report of %d architectures (%d on the front) in %s", len(table), len(data["pareto"]), work.path)
     return paths

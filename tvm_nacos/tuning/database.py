@@ -1,6 +1,7 @@
 """The tuning database of a work directory: MetaSchedule's JSON format, one per target.
 
-``WORK_DIR/tuning/<kind>-<hash>/`` holds ``database_workload.json`` and
+Its folder, ``WORK_DIR/tuning/<kind>-<hash>/`` (:meth:`WorkDir.tuning_dir
+<tvm_nacos.workdir.WorkDir.tuning_dir>`), holds ``database_workload.json`` and
 ``database_tuning_record.json`` (JSON lines, appended as results arrive, so a killed session
 loses nothing it measured) and ``target.json`` (which target the records are for). A later
 session, or another architecture with the same kernels, reads the records instead of measuring
@@ -9,7 +10,6 @@ again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -20,6 +20,7 @@ import tvm
 
 from tvm_nacos._compat import IS_SCHEDULED_ATTR, meta_schedule, tirx
 from tvm_nacos.tuning.tasks import MODULE_EQUALITY
+from tvm_nacos.workdir import WorkDir, target_json
 
 ms = meta_schedule()
 
@@ -45,14 +46,9 @@ __all__ = [
 ]
 
 
-def _target_json(target: tvm.target.Target) -> str:
-    return json.dumps(dict(target.export()), sort_keys=True, default=str)
-
-
 def database_dir(work_dir: str | os.PathLike, target: tvm.target.Target) -> Path:
-    """``WORK_DIR/tuning/<kind>-<hash of the target>``."""
-    digest = hashlib.sha256(_target_json(target).encode()).hexdigest()[:10]
-    return Path(work_dir) / "tuning" / f"{target.kind.name}-{digest}"
+    """``WORK_DIR/tuning/<kind>-<hash of the target>``: :meth:`tvm_nacos.workdir.WorkDir.tuning_dir`."""
+    return WorkDir(work_dir).tuning_dir(target)
 
 
 def open_database(work_dir: str | os.PathLike, target: tvm.target.Target) -> Any:
@@ -63,7 +59,7 @@ def open_database(work_dir: str | os.PathLike, target: tvm.target.Target) -> Any
     repair_json_lines(path / RECORD_FILE)
     target_file = path / "target.json"
     if not target_file.exists():
-        target_file.write_text(_target_json(target) + "\n")
+        target_file.write_text(target_json(target) + "\n")
     return ms.database.JSONDatabase(work_dir=str(path), module_equality=MODULE_EQUALITY)
 
 

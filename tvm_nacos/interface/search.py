@@ -1,0 +1,222 @@
+"""``tvm-nacos search``: search a built-in space or a model file, with an accuracy estimator by
+name, and write the result and its report to the work directory.
+
+- :func:`run_search`: the search, its ``run.json`` (how it was started) and its report;
+- :func:`accuracy_choices`, :func:`resolve_accuracy`: the estimators ``--accuracy`` takes.
+
+The search itself is :func:`tvm_nacos.search`, which keeps the searched module in the work
+directory (:class:`~tvm_nacos.workdir.WorkDir`). TVM and PyTorch are imported inside the
+functions that need them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import os
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tvm_nacos.interface.spaces import DEFAULT_SPACE, resolve_space
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SearchRun", "accuracy_choices", "resolve_accuracy", "run_search"]
+
+_ZERO_COST = ("synflow", "naswot", "grad_norm")
+
+
+def accuracy_choices(space: str | None) -> list[str]:
+    """The accuracy estimators ``--accuracy`` takes by name for a built-in space (``None``: a model file).
+
+    The first is the default. Any space also takes ``MODULE:NAME``, an estimator or function
+    importable from Python.
+    """
+    if space == "nas-bench-201":
+        return ["table", *_ZERO_COST, "supernet"]
+    if space is not None:
+        return list(_ZERO_COST)
+    return ["macs", "params"]
+
+
+def _import_estimator(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    try:
+        value = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(f"cannot import accuracy estimator {spec!r}: {err}") from err
+    if inspect.isclass(value):
+        value = value()
+    if not (hasattr(value, "evaluate") or callable(value)):
+        raise ValueError(f"{spec!r} is neither an estimator with evaluate(samples) nor a function of samples")
+    return value
+
+
+def resolve_accuracy(
+    name: str | None, *, space: str | None = None, module: Any = None, builtin: Any = None
+) -> tuple[Any, str]:
+    """An accuracy estimator by name: ``(estimator, its name)``.
+
+    Parameters
+    ----------
+    name : str, optional
+        One of :func:`accuracy_choices` for the space, or ``MODULE:NAME`` (an estimator object,
+        a class to instantiate without arguments, or a function ``samples -> list[float]``);
+        ``None`` for the first choice.
+    space : str, optional
+        The built-in space searched; ``None`` when a model file is searched.
+    module : tvm.IRModule, optional
+        The model file's module (needed by ``macs`` and ``params``).
+    builtin : BuiltinSpace, optional
+        The space object with its options (``resolution``...), for the zero-cost proxies, which
+        run its networks; by default the space ``space`` names with its default options.
+
+    Raises
+    ------
+    ValueError
+        ``name`` is not valid for the space (the message lists the valid ones).
+    """
+    choices = accuracy_choices(space)
+    name = name or choices[0]
+    if ":" in name:
+        return _import_estimator(name), name
+    if name not in choices:
+        where = f"space {space!r}" if space else "a model file"
+        extra = "" if space == "nas-bench-201" else " (table and supernet are NAS-Bench-201's only)"
+        raise ValueError(
+            f"accuracy {name!r} is not available for {where}; valid: {choices}{extra}, "
+            "or MODULE:NAME for an estimator of your own"
+        )
+    if name == "table":
+        from tvm_nacos.accuracy import TableAccuracy  # pylint: disable=import-outside-toplevel
+
+        return TableAccuracy(), name
+    if name in _ZERO_COST:
+        from tvm_nacos.accuracy import ZeroCostProxy  # pylint: disable=import-outside-toplevel
+
+        return ZeroCostProxy.create(name, space=builtin if builtin is not None else space), name
+    if name == "supernet":
+        from tvm_nacos.accuracy import SupernetAccuracy  # pylint: disable=import-outside-toplevel
+
+        return SupernetAccuracy(), name
+    from tvm_nacos.accuracy.capacity import CapacityProxy  # pylint: disable=import-outside-toplevel
+
+    return CapacityProxy(module, measure=name), name
+
+
+@dataclass
+class SearchRun:
+    """What :func:`run_search` did.
+
+    Attributes
+    ----------
+    result : SearchResult
+        The search's result (front, evaluated architectures, budget spent).
+    work_dir : Path
+    files : dict[str, Path]
+        ``json``, ``csv``, ``png`` and ``md``: the result and its report.
+    accuracy : str
+        The accuracy estimator, by name.
+    """
+
+    result: Any
+    work_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    accuracy: str = ""
+
+
+def run_search(
+    space: str | None = None,
+    *,
+    model: str | os.PathLike[str] | None = None,
+    target: Any = None,
+    budget: int,
+    accuracy: Any = None,
+    strategy: str = "joint",
+    constraints: Any = None,
+    work_dir: str | os.PathLike[str],
+    seed: int = 0,
+    resume: bool = False,
+    progress: Callable[[Any], None] | None = None,
+    command: str | None = None,
+    space_options: Mapping[str, Any] | None = None,
+    **search_options: Any,
+) -> SearchRun:
+    """Search a built-in space or a model file; write the result and its report to ``work_dir``.
+
+    Parameters
+    ----------
+    space : str, optional
+        A built-in space (:func:`tvm_nacos.search_space.names`);
+        :data:`~tvm_nacos.interface.spaces.DEFAULT_SPACE` when neither ``space`` nor ``model``
+        is given.
+    model : path, optional
+        An IRModule with choice points saved with ``tvm.ir.save_json``; copied into
+        ``work_dir`` as ``model.json`` so that the architectures can be compiled later.
+    target : Target, dict or JSON str, optional
+        The host CPU by default.
+    budget : int
+        Measurement trials.
+    accuracy : str or estimator, optional
+        A name of :func:`accuracy_choices`, ``MODULE:NAME``, or an estimator object.
+    strategy : str
+        ``"joint"``, ``"two-stage"``, ``"random"`` or ``"exhaustive"``.
+    constraints : Constraints, optional
+    work_dir : path or WorkDir
+    seed : int
+    resume : bool
+        Continue the interrupted search in ``work_dir``.
+    progress : callable, optional
+        Receives a :class:`~tvm_nacos.cosearch.progress.SearchProgress` after every measured batch.
+    command : str, optional
+        The command line, recorded in ``run.json`` and the report.
+    space_options : Mapping, optional
+        Options of the built-in space (``{"resolution": 32}`` for ``mobilenet-v2``; see
+        :func:`tvm_nacos.search_space.get`), recorded with the result.
+    **search_options
+        Passed on to :func:`tvm_nacos.search` (``builder``, ``runner``, ``strategy_options``,
+        ``measure_end_to_end``...).
+
+    Returns
+    -------
+    SearchRun
+
+    Raises
+    ------
+    ValueError
+        Both or a bad space, a bad space option, a bad accuracy name, a bad budget or strategy
+        (messages list the valid values); :class:`~tvm_nacos.errors.WorkDirError` for an
+        unreadable model file.
+    """
+    from tvm_nacos.cosearch.search import search  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.workdir import WorkDir, load_model_file  # pylint: disable=import-outside-toplevel
+
+    builtin = resolve_space(space, model, space_options)  # bad names and options fail now
+    if builtin is not None:
+        space, subject = space or DEFAULT_SPACE, builtin
+    else:
+        subject = load_model_file(model)
+    if isinstance(accuracy, str) or accuracy is None:
+        estimator, accuracy_name = resolve_accuracy(
+            accuracy, space=space, module=None if builtin is not None else subject, builtin=builtin
+        )
+    else:
+        estimator, accuracy_name = accuracy, getattr(accuracy, "name", type(accuracy).__name__)
+    work = WorkDir.prepare(work_dir)  # refuses a directory of another format before anything is written
+    if model is not None:
+        shutil.copyfile(model, work.model_json)
+    work.write_run_info(
+        {
+            "space": space, "space_options": dict(space_options or {}), "model": None if model is None else str(model),
+            "accuracy": accuracy_name, "command": command,
+        }
+    )
+    result = search(
+        subject, target=target, accuracy=estimator, budget=budget, strategy=strategy, constraints=constraints,
+        work_dir=work.path, seed=seed, resume=resume, progress=progress, **search_options,
+    )
+    return SearchRun(result=result, work_dir=work.path, files=work.report_files(), accuracy=accuracy_name)
