@@ -216,6 +216,7 @@ def test_search_with_fake_measurement_writes_results_and_progress(
     # The work dir keeps what `compile` needs.
     data = json.loads((work / "pareto.json").read_text())
     assert data["space"] is None and data["budget_trials"] == 16 and data["trials_used"] == used
+    assert data["name"] == "example"  # the model file's name
     assert (work / "model.json").read_text() == model_file.read_text()
     run = json.loads((work / "run.json").read_text())
     assert run["accuracy"] == "macs" and run["model"] == str(model_file)
@@ -229,9 +230,9 @@ def test_search_with_fake_measurement_writes_results_and_progress(
     (work / "pareto.png").unlink()
     assert main(["report", "--work-dir", str(work), "--baseline", f"again={work}"]) == 0
     out = capsys.readouterr().out
-    assert f"example.json: joint, {used}/16 trials" in out and (work / "pareto.png").stat().st_size > 0
+    assert f"example: joint, {used}/16 trials" in out and (work / "pareto.png").stat().st_size > 0
     md = (work / "report.md").read_text()
-    assert "| searched | `example.json` |" in md and f"| model file | `{model_file}` |" in md
+    assert "| searched | `example` |" in md and f"| model file | `{model_file}` |" in md
     assert main(["report", "--work-dir", str(work), "--baseline", "nameonly"]) == 2
     assert "NAME=DIR" in capsys.readouterr().err
 
@@ -246,6 +247,109 @@ def test_report_and_compile_need_a_finished_search(tmp_path: Path, capsys) -> No
     assert "tvm-nacos search --work-dir" in capsys.readouterr().err
     assert main(["compile", "--work-dir", str(tmp_path), "--output", str(tmp_path / "a.so")]) == 2
     assert "pareto.json does not exist" in capsys.readouterr().err
+
+
+# -- a search started from Python, reopened by the command line -------------------------------
+
+
+def tiny_supernet():
+    """A PyTorch supernet of a user's own: one ``Choice`` (two architectures), and an input."""
+    import torch
+    from torch import nn
+
+    from tvm_nacos.frontend.torch import Choice
+
+    class TinySupernet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3, padding=1)
+            self.block = Choice("block.kernel", {"k1": nn.Conv2d(4, 4, 1), "k3": nn.Conv2d(4, 4, 3, padding=1)})
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = torch.relu(self.block(torch.relu(self.stem(x))))
+            return self.head(x.mean(dim=(2, 3)))
+
+    generator = torch.Generator().manual_seed(0)
+    model = TinySupernet()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
+    return model.eval(), torch.randn(1, 3, 8, 8, generator=generator)
+
+
+@pytest.fixture(scope="module")
+def python_search(tmp_path_factory) -> tuple[Path, object]:
+    """``tvm_nacos.search`` from Python on :func:`tiny_supernet`, with fake measurements."""
+    import tvm_nacos
+    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+
+    model, x = tiny_supernet()
+    work = tmp_path_factory.mktemp("python-search") / "work"
+    result = tvm_nacos.search(
+        tvm_nacos.from_torch(model, (x,)), target=json.loads(TARGET), accuracy=lambda samples: [1.0] * len(samples),
+        budget=16, work_dir=work, seed=0, builder=DeterministicBuilder(), runner=DeterministicRunner(),
+        measure_end_to_end=False, deterministic=True, name="tiny",
+    )
+    return work, result
+
+
+class TestWorkDirOfAPythonSearch:
+    """What a new user does: a supernet of their own with ``Choice``, searched with
+    ``tvm_nacos.search`` from Python, then ``tvm-nacos report`` and ``tvm-nacos compile`` on
+    that work directory."""
+
+    def test_the_work_dir_keeps_the_module_and_its_name(self, python_search) -> None:
+        import tvm
+
+        from tvm_nacos.analysis import search_space
+
+        work, result = python_search
+        data = json.loads((work / "pareto.json").read_text())
+        assert data["name"] == "tiny" and result.name == "tiny" and data["space"] is None
+        mod = tvm.ir.load_json((work / "model.json").read_text())
+        assert [c.label for c in search_space(mod)] == ["block.kernel"]
+        assert "| searched | `tiny` |" in (work / "report.md").read_text()
+
+    def test_report_from_the_command_line(self, python_search, capsys) -> None:
+        work, result = python_search
+        (work / "report.md").unlink()
+        assert main(["report", "--work-dir", str(work)]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith(f"tiny: joint, {result.trials_used}/16 trials")
+        assert "| searched | `tiny` |" in (work / "report.md").read_text()
+
+    def test_compile_from_the_command_line_then_run(self, python_search, tmp_path: Path, capsys) -> None:
+        import torch
+        import tvm
+        from tvm import relax
+
+        from tvm_nacos.frontend.torch import apply_sample
+
+        work, result = python_search
+        library = tmp_path / "fastest.so"
+        assert main(["compile", "--work-dir", str(work), "--output", str(library)]) == 0
+        fastest = min(result.pareto, key=lambda p: p.latency_ms)
+        assert f"architecture {fastest.sample.id}" in capsys.readouterr().out
+        manifest = json.loads(library.with_suffix(".json").read_text())
+        assert manifest["sample"] == dict(fastest.sample)
+        assert manifest["inputs"] == [{"name": "x", "shape": [1, 3, 8, 8], "dtype": "float32"}]
+
+        model, x = tiny_supernet()
+        vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), tvm.cpu())
+        output = vm["main"](tvm.runtime.tensor(x.numpy())).numpy()
+        with torch.no_grad():
+            reference = apply_sample(model, fastest.sample)(x).numpy()
+        np.testing.assert_allclose(output, reference, rtol=1e-4, atol=1e-4)
+
+    def test_a_name_that_is_not_a_string_is_refused(self, tmp_path: Path) -> None:
+        import tvm_nacos
+        from tvm_nacos.errors import SearchConfigError
+
+        model, x = tiny_supernet()
+        with pytest.raises(SearchConfigError, match="name must be a non-empty string.*got 3"):
+            tvm_nacos.search(tvm_nacos.from_torch(model, (x,)), accuracy=lambda s: [1.0] * len(s), budget=1,
+                             work_dir=tmp_path, name=3)
 
 
 # -- one real search, compiled, exported, loaded and run ----------------------------------------

@@ -8,7 +8,6 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import tvm
@@ -95,6 +94,9 @@ class SearchResult:
         What ran and what it cost.
     space : str or None
         The built-in space searched, by name; ``None`` for a user module.
+    name : str
+        What was searched, by name (``search(..., name=...)``; the built-in space's name or
+        ``"model"`` by default): reports show it.
     space_options : dict
         The options of that space (``resolution``...; :meth:`BuiltinSpace.options`), so that
         ``tvm_nacos.search_space.get(space, **space_options)`` builds the searched network again.
@@ -125,6 +127,7 @@ class SearchResult:
     target: str
     search_secs: float
     space: str | None = None
+    name: str = "model"
     space_options: dict[str, Any] = field(default_factory=dict)
     resumed: bool = False
     failure_reasons: dict[str, int] = field(default_factory=dict)
@@ -163,6 +166,7 @@ class SearchResult:
             {
                 "schema_version": RESULT_SCHEMA_VERSION,
                 "space": self.space,
+                "name": self.name,
                 "space_options": self.space_options,
                 "strategy": self.strategy,
                 "seed": self.seed,
@@ -245,6 +249,7 @@ def search(
     progress: Callable[[SearchProgress], None] | None = None,
     check_outputs: bool = False,
     cost_model: Any = None,
+    name: str | None = None,
 ) -> SearchResult:
     """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
 
@@ -289,12 +294,17 @@ def search(
     cost_model : LatencyCostModel, optional
         The cost model shared by all tasks (default: ``LatencyCostModel(seed=seed)``); a smaller
         one (fewer rounds) suits tests with a fake runner.
+    name : str, optional
+        What is searched, by name, for the result and its report: the built-in space's name,
+        else ``"model"``, by default.
 
     Returns
     -------
     SearchResult
         Also written to ``work_dir/pareto.json``, with ``pareto.csv``, ``pareto.png`` and
-        ``report.md`` beside it.
+        ``report.md`` beside it; a module that is not a built-in space is kept as
+        ``work_dir/model.json``, so that ``tvm-nacos compile`` and ``tvm-nacos report`` work on
+        ``work_dir`` (:class:`~tvm_nacos.workdir.WorkDir`).
     """
     run_strategy = get_strategy(strategy)
     if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
@@ -303,6 +313,8 @@ def search(
     unknown = sorted(set(strategy_options or {}) - set(valid_options))
     if unknown:
         raise SearchConfigError(f"unknown option(s) {unknown} of strategy {strategy!r}; valid options: {valid_options}")
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise SearchConfigError(f"name must be a non-empty string naming what is searched, got {name!r}")
     space_name = mod_or_space if isinstance(mod_or_space, str) else getattr(mod_or_space, "name", None)
     mod, space, builtin = _resolve_model(mod_or_space)
     tvm_target = as_target(target)
@@ -340,6 +352,7 @@ def search(
         target=str(tvm_target),
         search_secs=search_secs,
         space=space_name if builtin is not None else None,
+        name=name or (space_name if builtin is not None and space_name else "model"),
         space_options=builtin.options() if builtin is not None else {},
         resumed=session.resumed,
         failure_reasons=dict(session.failure_reasons),
@@ -348,7 +361,7 @@ def search(
         time_breakdown=time_breakdown,
         _compile=session.compile,
     )
-    _write_results(result, work_dir)
+    _write_results(result, work_dir, None if builtin is not None else mod)
     return result
 
 
@@ -366,16 +379,17 @@ def _cost_model_accuracy(session: SearchSession) -> dict[str, float] | None:
             "num_samples": accuracy.num_samples, "folds": folds}
 
 
-def _write_results(result: SearchResult, work_dir: str | os.PathLike) -> None:
-    """``pareto.json`` and, where the report module is available, its csv, plot and summary."""
-    from tvm_nacos.workdir import atomic_write_text  # pylint: disable=import-outside-toplevel
+def _write_results(result: SearchResult, work_dir: str | os.PathLike, mod: tvm.IRModule | None) -> None:
+    """``model.json`` (``mod``: a module that is not a built-in space, which ``pareto.json``
+    names instead), ``pareto.json``, and its report: the csv, the plot and the summary."""
+    from tvm_nacos.report import write_report  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.workdir import WorkDir  # pylint: disable=import-outside-toplevel
 
-    atomic_write_text(Path(work_dir) / "pareto.json", result.to_json() + "\n")
-    try:
-        from tvm_nacos.report import write_report  # pylint: disable=import-outside-toplevel
-    except ImportError:
-        return
-    write_report(work_dir)
+    work = WorkDir(work_dir)
+    if mod is not None:
+        work.save_model(mod)
+    work.write_result(result.to_json())
+    write_report(work)
 
 
 def _point(session: SearchSession, sample: ArchSample, latency_ms: float | None = None) -> ParetoPoint:

@@ -15,7 +15,6 @@ import importlib
 import inspect
 import logging
 import os
-import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +143,7 @@ def run_search(
     progress: Callable[[Any], None] | None = None,
     command: str | None = None,
     space_options: Mapping[str, Any] | None = None,
+    name: str | None = None,
     **search_options: Any,
 ) -> SearchRun:
     """Search a built-in space or a model file; write the result and its report to ``work_dir``.
@@ -155,7 +155,7 @@ def run_search(
         :data:`~tvm_nacos.interface.spaces.DEFAULT_SPACE` when neither ``space`` nor ``model``
         is given.
     model : path, optional
-        An IRModule with choice points saved with ``tvm.ir.save_json``; copied into
+        An IRModule with choice points saved with ``tvm.ir.save_json``; the search keeps it in
         ``work_dir`` as ``model.json`` so that the architectures can be compiled later.
     target : Target, dict or JSON str, optional
         The host CPU by default.
@@ -177,6 +177,9 @@ def run_search(
     space_options : Mapping, optional
         Options of the built-in space (``{"resolution": 32}`` for ``mobilenet-v2``; see
         :func:`tvm_nacos.search_space.get`), recorded with the result.
+    name : str, optional
+        What is searched, by name, in ``pareto.json`` and the report: the space's name, or the
+        model file's name without its suffix, by default.
     **search_options
         Passed on to :func:`tvm_nacos.search` (``builder``, ``runner``, ``strategy_options``,
         ``measure_end_to_end``...).
@@ -207,8 +210,6 @@ def run_search(
     else:
         estimator, accuracy_name = accuracy, getattr(accuracy, "name", type(accuracy).__name__)
     work = WorkDir.prepare(work_dir)  # refuses a directory of another format before anything is written
-    if model is not None:
-        shutil.copyfile(model, work.model_json)
     work.write_run_info(
         {
             "space": space, "space_options": dict(space_options or {}), "model": None if model is None else str(model),
@@ -217,6 +218,7 @@ def run_search(
     )
     result = search(
         subject, target=target, accuracy=estimator, budget=budget, strategy=strategy, constraints=constraints,
-        work_dir=work.path, seed=seed, resume=resume, progress=progress, **search_options,
+        work_dir=work.path, seed=seed, resume=resume, progress=progress,
+        name=name or (space if builtin is not None else Path(model).stem), **search_options,
     )
     return SearchRun(result=result, work_dir=work.path, files=work.report_files(), accuracy=accuracy_name)
