@@ -2,7 +2,7 @@
 
 The joint search decides what to measure next from each kernel's *removable* latency: its best
 measured latency × (1 − e^(−σ(n))), where σ(n) is the log-space headroom left after n trials:
-``tvm_nacos.cosearch.session.headroom_log_std`` where trials are shared out between kernels,
+``tvm_nacos.cosearch.latency_estimate.headroom_log_std`` where trials are shared out between kernels,
 the narrower ``tuned_log_std`` where it decides how far architectures' estimates may stretch.
 This script measures that headroom on
 real tuning logs: for every kernel of the given work directories with at least ``--horizon``
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """The headroom table over every database under ``roots``; prints it, next to the search's σ(n)."""
-    from tvm_nacos.cosearch.session import headroom_log_std, tuned_log_std  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.latency_estimate import headroom_log_std, tuned_log_std  # pylint: disable=import-outside-toplevel
 
     databases = sorted({p.parent for root in args.roots for p in root.rglob("database_tuning_record.json")})
     if not databases:

@@ -632,7 +632,7 @@ class ExposePass:
     def options(self, call: relax.Call, context: MatchContext) -> dict[str, OptionBuilder]:
         """Named alternatives to the region; ``"original"`` is added by the base.
 
-        Option names are identifiers, distinct, and not ``"original"``. An empty dict drops
+        Option names are distinct strings other than ``"original"``. An empty dict drops
         the match (for example when no alternative keeps the output shape).
         """
         raise NotImplementedError(f"{type(self).__name__} must implement options(call, context)")

@@ -64,7 +64,7 @@ class ExportedArchitecture:
     inputs : list of dict
         ``{"name", "shape", "dtype"}`` of each input of ``main``.
     tuned_kernels, num_kernels : int
-        Kernels that found tuned schedules in the database, of all kernels.
+        Kernels that got a tuned schedule (their own record or an anchor sibling's), of all kernels.
     compile_secs : float
     """
 
@@ -166,13 +166,12 @@ def export_architecture(
         ``sample`` is not an architecture of the space (the message names the valid options).
     """
     import tvm  # pylint: disable=import-outside-toplevel
-    from tvm import relax  # pylint: disable=import-outside-toplevel
 
     from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
     from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.database import apply_tuned_schedules, open_database  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.compile import compile_architecture  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.database import open_database  # pylint: disable=import-outside-toplevel
     from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.tasks import extract_tasks, lower_for_tuning  # pylint: disable=import-outside-toplevel
 
     library = Path(output)
     manifest_path = library.with_suffix(".json")
@@ -189,17 +188,13 @@ def export_architecture(
 
     start = time.perf_counter()
     register_tensor_intrinsics(target)  # tuned schedules may tensorize
-    database = open_database(work, target)
-    fused = lower_for_tuning(mod, target, sample=chosen)
-    kernels = [task.dispatched[0] for task in extract_tasks(fused, target)]
-    tuned_kernels = sum(1 for kernel in kernels if database.has_workload(kernel))
-    tuned = apply_tuned_schedules(fused, database, target)
-    executable = tvm.compile(tuned, target=target)
+    compiled = compile_architecture(mod, target, sample=chosen, database=open_database(work, target))
+    executable, tuned_kernels, num_kernels = compiled.executable, compiled.tuned_kernels, compiled.num_kernels
     compile_secs = time.perf_counter() - start
 
     library.parent.mkdir(parents=True, exist_ok=True)
     executable.export_library(str(library))
-    main = fused["main"]
+    main = compiled.lowered["main"]
     inputs = [{"name": p.name, **_tensor_info(p.ty)} for p in main.params]
     manifest = {
         "format": MANIFEST_FORMAT,
@@ -215,14 +210,14 @@ def export_architecture(
         "inputs": inputs,
         "output": _tensor_info(main.ret_ty),
         "tuned_kernels": tuned_kernels,
-        "num_kernels": len(kernels),
+        "num_kernels": num_kernels,
         "accuracy": None if point is None else point.get("accuracy"),
         "latency_ms": None if point is None else point.get("latency_ms"),
         "tvm_version": tvm.__version__,
     }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     logger.info(
-        "compiled %s (%d of %d kernels tuned) in %.1f s -> %s", chosen.id, tuned_kernels, len(kernels), compile_secs, library
+        "compiled %s (%d of %d kernels tuned) in %.1f s -> %s", chosen.id, tuned_kernels, num_kernels, compile_secs, library
     )
     return ExportedArchitecture(
         library=library,
@@ -231,6 +226,6 @@ def export_architecture(
         target=str(target),
         inputs=inputs,
         tuned_kernels=tuned_kernels,
-        num_kernels=len(kernels),
+        num_kernels=num_kernels,
         compile_secs=compile_secs,
     )

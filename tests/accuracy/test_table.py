@@ -92,7 +92,7 @@ class _Counting(AccuracyEstimator):
     def name(self) -> str:
         return "counting"
 
-    def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
+    def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
         self.calls.append(len(samples))
         return [float(len(s)) for s in samples]
 

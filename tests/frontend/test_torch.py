@@ -72,10 +72,39 @@ def test_apply_sample_selects_and_validates() -> None:
 def test_choice_module_arguments() -> None:
     with pytest.raises(ChoicePointError, match=r"'c' has 1 option"):
         Choice("c", {"a": nn.Identity()})
-    with pytest.raises(ChoicePointError, match=r"not Python identifiers"):
-        Choice("c", {"3x3": nn.Identity(), "b": nn.Identity()})
+    with pytest.raises(ChoicePointError, match=r"not non-empty strings"):
+        Choice("c", {"": nn.Identity(), "b": nn.Identity()})
     with pytest.raises(ChoicePointError, match=r"default 'z'"):
         Choice("c", {"a": nn.Identity(), "b": nn.Identity()}, default="z")
+
+
+def test_option_names_may_be_any_string() -> None:
+    # A benchmark that numbers its options, kernel sizes written as "3x3", names with dots or
+    # names PyTorch reserves ("train"): each reaches the space and its specialization as given.
+    names = ["0", "3x3", "k=5.0", "train", "k_5_0"]
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c = Choice("c", {n: nn.Conv2d(3, 4, 3, padding=1) for n in names})
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.c(x)
+
+    net, x = Net().eval(), torch.randn(1, 3, 8, 8)
+    assert len(set(net.c.options.keys())) == len(names) and "0" in net.c.options  # valid keys stay as they are
+    mod = tvm_nacos.from_torch(net, (x,))
+    space = search_space(mod)
+    assert space.options("c") == tuple(names)
+    target = tvm_nacos.host_target()
+    for name in names:
+        specialized = SpecializeArch({"c": name})(mod)
+        ex = tvm.compile(specialized, target=target, relax_pipeline=relax.get_default_pipeline(target))
+        out = relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x.numpy())).numpy()
+        with torch.no_grad():
+            np.testing.assert_allclose(out, net.c.option(name)(x).numpy(), rtol=1e-4, atol=1e-4, err_msg=name)
+    with pytest.raises(ChoicePointError, match=r"no option 'k5'; valid: \['0', '3x3'"):
+        net.c.option("k5")
 
 
 def test_options_with_different_output_shapes_are_named() -> None:

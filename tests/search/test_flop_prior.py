@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
-
 import pytest
 
-from tvm_nacos.cosearch.session import MAX_PRIOR_SLOPE, SearchSession
+from tvm_nacos.cosearch.latency_estimate import FlopPrior
+
+MAX_PRIOR_SLOPE = FlopPrior.MAX_SLOPE
 
 
 def _prior(measured, flop):
-    session = SimpleNamespace(
-        _prior_fit=None, tuners={i: SimpleNamespace(flop=f, best_secs=s) for i, (f, s) in enumerate(measured)}
-    )
-    return SearchSession.flop_prior(session, flop)
+    return FlopPrior()(flop, measured)
 
 
 def test_prior_follows_measured_kernels() -> None:

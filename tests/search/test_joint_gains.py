@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tvm_nacos.cosearch.session import ArchitectureEstimate, headroom_log_std, tuned_log_std
+from tvm_nacos.cosearch.latency_estimate import headroom_log_std, tuned_log_std
+from tvm_nacos.cosearch.session import ArchitectureEstimate
 from tvm_nacos.cosearch.gains import (
     common_kernel_gains,
     distinguishing_estimate,

@@ -48,7 +48,7 @@ def select(choices: list[Choice], sample: Mapping[str, str]) -> None:
 
 def _resolve(module: nn.Module) -> nn.Module:
     while isinstance(module, Choice):
-        module = module.options[module.active]
+        module = module.option(module.active)
     return module
 
 

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 class AccuracyEstimator(abc.ABC):
     """Estimates the accuracy of architectures; higher is better.
 
-    Subclasses set :attr:`is_cheap`, implement :attr:`name` and :meth:`_evaluate`. This class
+    Subclasses set :attr:`is_cheap`, implement :attr:`name` and :meth:`estimate`. This class
     validates the samples against the estimator's space (when it has one), canonicalizes them
     and caches every score by :attr:`ArchSample.id <tvm_nacos.search_space.ArchSample.id>`, so
     an architecture is estimated once per estimator.
@@ -52,8 +52,12 @@ class AccuracyEstimator(abc.ABC):
         return self._space
 
     @abc.abstractmethod
-    def _evaluate(self, samples: Sequence[ArchSample]) -> Sequence[float]:
-        """Score canonical, valid samples that are not cached yet, one score per sample."""
+    def estimate(self, samples: Sequence[ArchSample]) -> Sequence[float]:
+        """Score architectures, one score per sample, higher is better: what a subclass implements.
+
+        :meth:`evaluate` calls it with canonical, valid samples that are not cached yet; call
+        :meth:`evaluate` rather than this.
+        """
 
     def evaluate(self, samples: Iterable[Mapping[str, str]]) -> list[float]:
         """Estimate the accuracy of architectures.
@@ -88,10 +92,10 @@ class AccuracyEstimator(abc.ABC):
             if sample.id not in self._cache:
                 pending.setdefault(sample.id, sample)
         if pending:
-            scores = list(self._evaluate(list(pending.values())))
+            scores = list(self.estimate(list(pending.values())))
             if len(scores) != len(pending):
                 raise RuntimeError(
-                    f"{self.name}: _evaluate returned {len(scores)} scores for {len(pending)} samples"
+                    f"{self.name}: estimate returned {len(scores)} scores for {len(pending)} samples"
                 )
             for key, score in zip(pending, scores):
                 self._cache[key] = float(score)

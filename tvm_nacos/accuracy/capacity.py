@@ -92,7 +92,7 @@ class CapacityProxy(AccuracyEstimator):
         """``"capacity/<measure>"`` (a stand-in for accuracy: log10 of the count)."""
         return f"capacity/{self.measure}"
 
-    def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
+    def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
         if self._counter is None:  # read the module once; each architecture is then a call-graph walk
             from tvm_nacos.analysis import ArchitectureCounter, ArchitectureMacs  # pylint: disable=import-outside-toplevel
 

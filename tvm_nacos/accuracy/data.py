@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from tvm_nacos.search_space.validation import check_int
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
 
@@ -59,14 +61,6 @@ def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
     images.setflags(write=False)
     labels.setflags(write=False)
     return images, labels
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -147,10 +141,10 @@ class DigitsData:
         import torch  # pylint: disable=import-outside-toplevel
 
         x, y = self._split(split)
-        batch_size = _check_int("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         if batch_size > len(y):
             raise ValueError(f"batch_size {batch_size} exceeds the {len(y)} images of the {split!r} split")
-        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(_check_int("seed", seed, 0)))
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(check_int("seed", seed, 0)))
         chosen = order[:batch_size]
         return x[chosen], y[chosen]
 
@@ -184,7 +178,7 @@ class DigitsData:
         import torch  # pylint: disable=import-outside-toplevel
 
         x, y = self._split(split)
-        batch_size = _check_int("batch_size", batch_size, 1)
+        batch_size = check_int("batch_size", batch_size, 1)
         order = torch.randperm(len(y), generator=generator) if generator is not None else torch.arange(len(y))
         stop = len(y) - len(y) % batch_size if drop_last else len(y)
         for start in range(0, stop, batch_size):
@@ -224,9 +218,9 @@ def load_digits_data(
     import torch  # pylint: disable=import-outside-toplevel
     from torch.nn import functional as F  # pylint: disable=import-outside-toplevel
 
-    resolution = _check_int("resolution", resolution, 1)
-    channels = _check_int("channels", channels, 1)
-    seed = _check_int("seed", seed, 0)
+    resolution = check_int("resolution", resolution, 1)
+    channels = check_int("channels", channels, 1)
+    seed = check_int("seed", seed, 0)
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be a float strictly between 0 and 1, got {val_fraction!r}")
 

@@ -64,6 +64,7 @@ from tvm_nacos.accuracy.base import AccuracyEstimator
 from tvm_nacos.accuracy.data import DigitsData, load_digits_data
 from tvm_nacos.search_space import ArchSample, NasBench201Space
 from tvm_nacos.search_space.nas_bench_201 import EDGE_LABELS
+from tvm_nacos.search_space.validation import check_int, check_positive
 
 __all__ = ["LARGEST", "SMALLEST", "StandaloneAccuracy", "SupernetAccuracy", "TrainingRecord"]
 
@@ -116,25 +117,6 @@ class TrainingRecord:
         return cls(**{field.name: data[field.name] for field in dataclasses.fields(cls)})
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
-def _check_positive(name: str, value: object, *, allow_zero: bool = False, allow_none: bool = False) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite number, got {type(value).__name__} {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be {bound}, got {value!r}")
-    return float(value)
-
-
 @dataclass(frozen=True)
 class _Setup:
     """The network variant, data and optimizer shared by supernet and stand-alone training."""
@@ -153,17 +135,17 @@ class _Setup:
     data_seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("channels", self.channels, 1)
-        _check_int("cells_per_stage", self.cells_per_stage, 1)
-        _check_int("resolution", self.resolution, 4)
-        _check_int("epochs", self.epochs, 1)
-        _check_positive("max_train_secs", self.max_train_secs, allow_none=True)
-        _check_int("batch_size", self.batch_size, 2)
-        _check_positive("learning_rate", self.learning_rate)
-        _check_positive("momentum", self.momentum, allow_zero=True)
-        _check_positive("weight_decay", self.weight_decay, allow_zero=True)
-        _check_int("seed", self.seed, 0)
-        _check_int("data_seed", self.data_seed, 0)
+        check_int("channels", self.channels, 1)
+        check_int("cells_per_stage", self.cells_per_stage, 1)
+        check_int("resolution", self.resolution, 4)
+        check_int("epochs", self.epochs, 1)
+        check_positive("max_train_secs", self.max_train_secs, allow_none=True)
+        check_int("batch_size", self.batch_size, 2)
+        check_positive("learning_rate", self.learning_rate)
+        check_positive("momentum", self.momentum, allow_zero=True)
+        check_positive("weight_decay", self.weight_decay, allow_zero=True)
+        check_int("seed", self.seed, 0)
+        check_int("data_seed", self.data_seed, 0)
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be a float strictly between 0 and 1, got {self.val_fraction!r}")
 
@@ -328,8 +310,8 @@ class SupernetAccuracy(AccuracyEstimator):
             seed=seed,
             data_seed=data_seed,
         )
-        self.num_random = _check_int("num_random", num_random, 0)
-        self.calib_batches = _check_int("calib_batches", calib_batches, 1)
+        self.num_random = check_int("num_random", num_random, 0)
+        self.calib_batches = check_int("calib_batches", calib_batches, 1)
         self._model = self.setup.supernet()
         self._copier = ArchitectureCopier(self._model)
         self._data: DigitsData | None = None
@@ -421,7 +403,7 @@ class SupernetAccuracy(AccuracyEstimator):
                 bn.momentum = momentum
             self._model.eval()
 
-    def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
+    def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
         if not self.trained:
             self.fit()
         start = time.perf_counter()
@@ -542,7 +524,7 @@ class StandaloneAccuracy(AccuracyEstimator):
         """``"nas-bench-201/standalone(C=…,N=…,…px)"``."""
         return f"nas-bench-201/standalone({self.setup.tag()})"
 
-    def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
+    def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
         if self._data is None:
             self._data = self.setup.data()
         if self._copier is None:

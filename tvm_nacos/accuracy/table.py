@@ -54,7 +54,7 @@ class TableAccuracy(AccuracyEstimator):
         """``"nas-bench-201/<metric>"``."""
         return f"nas-bench-201/{self.metric}"
 
-    def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
+    def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
         table = load_table()
         column = table.metric(self.metric)
         return [float(column[table.index_of(self._nb201.arch_str(sample))]) for sample in samples]

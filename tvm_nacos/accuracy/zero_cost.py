@@ -61,20 +61,13 @@ from tvm_nacos.accuracy._torch import (
 from tvm_nacos.accuracy.base import AccuracyEstimator
 from tvm_nacos.accuracy.data import DigitsData, load_digits_data
 from tvm_nacos.search_space import ArchSample, BuiltinSpace, get
+from tvm_nacos.search_space.validation import check_int
 
 __all__ = ["GradNormProxy", "NaswotProxy", "SynflowProxy", "ZERO_COST_PROXIES", "ZeroCostProxy"]
 
 logger = logging.getLogger(__name__)
 
 ProxyName = Literal["synflow", "naswot", "grad_norm"]
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return value
 
 
 def _builtin_space(space: str | BuiltinSpace) -> BuiltinSpace:
@@ -113,8 +106,8 @@ class ZeroCostProxy(AccuracyEstimator):
     def __init__(self, space: str | BuiltinSpace = "nas-bench-201", *, batch_size: int = 64, seed: int = 0) -> None:
         self.builtin = _builtin_space(space)
         super().__init__(self.builtin.space)
-        self.batch_size = _check_int("batch_size", batch_size, 1)
-        self.seed = _check_int("seed", seed, 0)
+        self.batch_size = check_int("batch_size", batch_size, 1)
+        self.seed = check_int("seed", seed, 0)
         _, channels, height, width = self.builtin.input_shape
         if height != width:
             raise ValueError(f"{self.builtin.name}: the proxies need a square input, got {height}x{width}")
@@ -175,7 +168,7 @@ class ZeroCostProxy(AccuracyEstimator):
     def score(self, network: nn.Module) -> float:
         """The proxy's score of one freshly initialized network (which it may modify)."""
 
-    def _evaluate(self, samples: Sequence[ArchSample]) -> list[float]:
+    def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
         start = time.perf_counter()
         scores = []
         for sample in samples:

@@ -28,6 +28,7 @@ import numpy as np
 from tvm.ir.utils import derived_object
 
 from tvm_nacos._compat import estimate_tir_flops, meta_schedule, structural_hash
+from tvm_nacos.tuning.database import FAILED_RUN_SECS, mean_run_secs
 
 ms = meta_schedule()
 
@@ -36,8 +37,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["CostModelAccuracy", "LatencyCostModel"]
 
 _STORE_FEATURES = 164
-#: A run time at or above this is MetaSchedule's marker for a failed measurement.
-_FAILED_RUN_SECS = 1e9
 
 
 @dataclass(frozen=True)
@@ -62,8 +61,8 @@ class CostModelAccuracy:
 def _mean_run_secs(result: Any) -> float | None:
     if result.error_msg is not None or result.run_secs is None or len(result.run_secs) == 0:
         return None
-    secs = float(np.mean([float(s) for s in result.run_secs]))
-    return None if secs <= 0 or secs >= _FAILED_RUN_SECS else secs
+    secs = mean_run_secs(result.run_secs)
+    return None if secs <= 0 or secs >= FAILED_RUN_SECS else secs
 
 
 @derived_object

@@ -12,7 +12,8 @@ import math
 from dataclasses import replace
 
 from tvm_nacos.cosearch.objectives import hypervolume, pareto_indices
-from tvm_nacos.cosearch.session import ArchitectureEstimate, SearchSession, headroom_log_std
+from tvm_nacos.cosearch.latency_estimate import headroom_log_std
+from tvm_nacos.cosearch.session import ArchitectureEstimate, SearchSession
 
 __all__ = [
     "common_kernel_gains",
@@ -108,7 +109,7 @@ def removable_secs(
     decides which architectures could still reach the front. With ``step`` (where trials are
     shared out between kernels), σ of a measured kernel is what ``step`` more trials were
     measured to remove after the trials it has had: the tuning headroom
-    (:func:`~tvm_nacos.cosearch.session.headroom_log_std`) before them minus after them. Its
+    (:func:`~tvm_nacos.cosearch.latency_estimate.headroom_log_std`) before them minus after them. Its
     first batch removed much, the next ones less: 1 → 5 trials ≈ 0.55 in log space, 16 → 32
     ≈ 0.07. With ``finish_look`` as well, an unmeasured kernel is one that the finish would
     measure with ``finish_look`` trials anyway: a first look of ``step`` trials now removes
@@ -198,9 +199,8 @@ def common_kernel_gains(
     anyway (:func:`finish_look`). An unmeasured kernel's first look then gains only what it
     removes beyond that look: nothing while the finish can pay a first look of ``first_look``
     trials for every kernel it still has to measure. The joint search counts these gains only
-    when it cannot: counted in full at 500 trials, a front-wide shift outweighed telling
-    architectures apart (mobilenet-v2: up to 94 trials on one shared kernel, one seed of three
-    behind two-stage).
+    when it cannot: counted in full, a front-wide shift outweighs telling architectures apart
+    and spends large budgets on one shared kernel.
     """
     if not estimates:
         return {}
@@ -263,9 +263,8 @@ def finish_reserve(session: SearchSession, missing: list[list[str]], finish_frac
     front ends empty). Plus, as far as the trials left allow, room for first looks that fail
     at the rate seen so far (Laplace's rule of succession: a few trials without a failure do
     not make failures impossible). When even the trials left cannot complete one member,
-    measuring on is all there is. Keeping trials for the closest member only left the
-    81-cell subspace benchmark (83 trials) with one complete architecture on one seed of six,
-    before and after :func:`finish_look` (54 and 58 % of the exhaustive hypervolume).
+    measuring on is all there is. Keeping trials for the closest member only can end a small
+    budget with a single complete architecture.
     """
     share = int(session.budget * finish_fraction)
     failure_rate = (session.num_failed + 1) / (session.trials_used + 2)

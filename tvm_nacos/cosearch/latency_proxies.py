@@ -16,12 +16,12 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import tvm
-from tvm import relax
 
 from tvm_nacos.analysis import ArchitectureMacs
 from tvm_nacos.search_space import ArchSample
+from tvm_nacos.target import device_for
+from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_executable
 
 if TYPE_CHECKING:
     from tvm_nacos.cosearch.session import SearchSession
@@ -45,24 +45,16 @@ def _macs_proxy(session: SearchSession, samples: list[ArchSample]) -> list[float
 
 
 def _untuned_proxy(session: SearchSession, samples: list[ArchSample]) -> list[float]:
-    from tvm_nacos.target import device_for  # pylint: disable=import-outside-toplevel
-
-    values = []
+    """TVM latency of each architecture compiled with TVM's default schedules (median ms), timed
+    as the tuned front is (:func:`~tvm_nacos.tuning.compile.time_executable`): the baseline gets
+    the same care."""
     device = device_for(session.target)
+    values = []
     for sample in samples:
-        fused = session._fused.get(sample.id)  # pylint: disable=protected-access
-        if fused is None:
-            session.add(sample)
-            fused = session._fused[sample.id]  # pylint: disable=protected-access
-        executable = tvm.compile(fused, target=session.target)
-        vm = relax.VirtualMachine(executable, device)
-        inputs = [
-            tvm.runtime.tensor(np.zeros([int(d) for d in p.ty.shape.values], dtype=str(p.ty.dtype)), device)
-            for p in fused["main"].params
-        ]
-        # The same timer as the tuned end-to-end measurement: the baseline gets the same care.
-        timer = vm.time_evaluator("main", device, number=10, repeat=5, min_repeat_ms=50)
-        values.append(float(np.median(timer(*inputs).results)) * 1e3)
+        lowered = session.lowered(sample)
+        compiled = compile_architecture(session.mod, session.target, lowered=lowered)
+        inputs = random_inputs(lowered["main"], device, session.seed)
+        values.append(time_executable(compiled.executable, session.target, inputs, repeat=5).median_ms)
     return values
 
 

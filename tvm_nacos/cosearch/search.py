@@ -15,12 +15,13 @@ import tvm
 from tvm_nacos.errors import NoChoicePointError, SearchConfigError
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.progress import SearchProgress
+from tvm_nacos.cosearch.budget import check_budget
 from tvm_nacos.cosearch.session import SearchSession
 from tvm_nacos.analysis import count_macs
 from tvm_nacos.cosearch.strategies import get_strategy, strategy_options as options_of
 from tvm_nacos.cosearch.timing import describe_breakdown
 from tvm_nacos.search_space import ArchSample
-from tvm_nacos.target import as_target
+from tvm_nacos.target import TargetError, as_target, device_for
 
 logger = logging.getLogger(__name__)
 
@@ -307,17 +308,22 @@ def search(
         ``work_dir`` (:class:`~tvm_nacos.workdir.WorkDir`).
     """
     run_strategy = get_strategy(strategy)
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
-        raise SearchConfigError(f"budget must be a positive number of trials, got {budget!r}")
+    check_budget(budget)
     valid_options = options_of(strategy)
     unknown = sorted(set(strategy_options or {}) - set(valid_options))
     if unknown:
         raise SearchConfigError(f"unknown option(s) {unknown} of strategy {strategy!r}; valid options: {valid_options}")
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise SearchConfigError(f"name must be a non-empty string naming what is searched, got {name!r}")
+    # The target first: a bad one must be refused before a supernet is built.
+    tvm_target = as_target(target)
+    if runner in (None, "local") and measure_end_to_end and not device_for(tvm_target).exist:
+        raise TargetError(
+            f"there is no {tvm_target.kind.name} device on this machine to measure target {tvm_target} on; "
+            "measure on a remote device (runner='rpc://HOST:PORT/KEY') or search for this host (tvm_nacos.host_target())"
+        )
     space_name = mod_or_space if isinstance(mod_or_space, str) else getattr(mod_or_space, "name", None)
     mod, space, builtin = _resolve_model(mod_or_space)
-    tvm_target = as_target(target)
     constraints = constraints or Constraints()
     start = time.perf_counter()
     session = SearchSession(

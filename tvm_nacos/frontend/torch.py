@@ -47,7 +47,18 @@ from tvm_nacos.search_space import ArchSample, ChoiceSpec, Condition, SearchSpac
 
 __all__ = ["Choice", "apply_sample", "choices", "from_torch", "torch_search_space"]
 
-_OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+def _module_keys(names: Sequence[str], owner: nn.Module) -> dict[str, str]:
+    """The ``nn.ModuleDict`` key of each option: its name where PyTorch accepts it as a
+    sub-module name (so ``state_dict`` keys stay readable), else a sanitized, unique one."""
+    keys: dict[str, str] = {}
+    for name in names:
+        key = name
+        if not key or "." in key or hasattr(owner, key) or key in keys.values():
+            key = "option_" + (re.sub(r"\W", "_", name) or "_")
+            while key in keys.values():
+                key += "_"
+        keys[name] = key
+    return keys
 
 
 class Choice(nn.Module):
@@ -58,8 +69,10 @@ class Choice(nn.Module):
     label : str
         Stable label, unique in the model (for example ``"stage2.block1.kernel"``).
     options : Mapping[str, torch.nn.Module]
-        Option name → module. Names are Python identifiers. Every option takes the same inputs
-        and returns a tensor of the same shape and dtype.
+        Option name → module. Names are any distinct, non-empty strings (``"3x3"``, ``"0"``,
+        ``"k=5"``); where one is not a valid sub-module name it is stored under a sanitized key
+        (:meth:`option` finds it). Every option takes the same inputs and returns a tensor of the
+        same shape and dtype.
     default : str, optional
         The option used when none is selected; the first by default.
     site : str, optional
@@ -89,11 +102,10 @@ class Choice(nn.Module):
                 f"Choice {label!r} has {len(names)} option(s) {names}; a choice point needs at least two",
                 label=label,
             )
-        bad = [n for n in names if not isinstance(n, str) or not _OPTION_NAME.match(n)]
+        bad = [n for n in names if not isinstance(n, str) or not n]
         if bad:
             raise ChoicePointError(
-                f"Choice {label!r}: option names {bad} are not Python identifiers "
-                "(letters, digits and '_', not starting with a digit)",
+                f"Choice {label!r}: option names {bad} are not non-empty strings",
                 label=label,
                 option=str(bad[0]),
             )
@@ -105,7 +117,8 @@ class Choice(nn.Module):
                 option=default,
             )
         self.label = label
-        self.options = nn.ModuleDict(dict(options))
+        self._keys = _module_keys(names, nn.ModuleDict())
+        self.options = nn.ModuleDict({self._keys[n]: module for n, module in options.items()})
         self.option_names: tuple[str, ...] = tuple(names)
         self.default = default
         self.site = site
@@ -116,11 +129,21 @@ class Choice(nn.Module):
         """The option that ``forward`` runs."""
         return self.selected or self.default
 
+    def option(self, name: str) -> nn.Module:
+        """The module of option ``name``."""
+        if name not in self._keys:
+            raise ChoicePointError(
+                f"Choice {self.label!r} has no option {name!r}; valid: {list(self.option_names)}",
+                label=self.label,
+                option=name,
+            )
+        return self.options[self._keys[name]]
+
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         state = _IMPORT_STATE.get()
         if state is not None and state.exporting:
             return _choice_op()(list(inputs), self.label, self.site or "")
-        output = self.options[self.active](*inputs)
+        output = self.option(self.active)(*inputs)
         if state is not None:
             state.record(self, inputs, output)
         return output
@@ -332,7 +355,7 @@ def _convert_choice(node: Any, importer: Any, *, state: _ImportState, root_bb: A
         rec = state.recorded[key]
         options = {}
         for name in rec.choice.option_names:
-            option_mod = _export_and_import(rec.choice.options[name], rec.inputs, state, root_bb)
+            option_mod = _export_and_import(rec.choice.option(name), rec.inputs, state, root_bb)
             options[name] = option_mod["main"]
         state.stubs[key] = add_choice_point(
             root_bb, rec.choice.label, options, default=rec.choice.default, site=rec.choice.site
@@ -420,7 +443,7 @@ def torch_search_space(model: nn.Module) -> SearchSpace:
                 )
             contexts.setdefault(module.label, []).append(context)
             for name in module.option_names:
-                walk(module.options[name], (module.label, name))
+                walk(module.option(name), (module.label, name))
             return
         for child in module.children():
             walk(child, context)

@@ -73,7 +73,7 @@ def materialize(model: nn.Module) -> nn.Module:
 
     def resolve(module: nn.Module) -> nn.Module:
         while isinstance(module, Choice):
-            module = module.options[module.active]
+            module = module.option(module.active)
         return module
 
     result = resolve(copy.deepcopy(model))

@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tvm
 
 from tvm_nacos._compat import IS_SCHEDULED_ATTR, meta_schedule, tirx
@@ -36,6 +38,7 @@ __all__ = [
     "TuningLedger",
     "best_run_secs",
     "count_records",
+    "mean_run_secs",
     "database_dir",
     "num_records",
     "open_database",
@@ -131,6 +134,12 @@ def count_records(work_dir: str | os.PathLike, target: tvm.target.Target) -> int
         return sum(1 for line in f if line.strip())
 
 
+def mean_run_secs(run_secs: Iterable[Any] | None) -> float:
+    """Mean of a record's or a runner result's run seconds; :data:`FAILED_RUN_SECS` when empty."""
+    secs = [float(s) for s in run_secs or []]
+    return float(np.mean(secs)) if secs else FAILED_RUN_SECS
+
+
 def num_records(database: Any, mod: tvm.IRModule, limit: int = 1 << 20) -> int:
     """How many measured candidates of the kernel ``mod`` the database holds (up to ``limit``)."""
     if not database.has_workload(mod):
@@ -145,8 +154,7 @@ def best_run_secs(database: Any, mod: tvm.IRModule) -> float | None:
     top = database.get_top_k(database.commit_workload(mod), 1)
     if not top or top[0].run_secs is None:
         return None
-    secs = [float(s) for s in top[0].run_secs]
-    mean = sum(secs) / len(secs)
+    mean = mean_run_secs(top[0].run_secs)
     return None if mean >= FAILED_RUN_SECS else mean
 
 
@@ -188,8 +196,7 @@ def anchor_database_of(database: Any) -> Any:
 
     best: dict[int, tuple[float, Any]] = {}
     for record in database.get_all_tuning_records():
-        secs = [float(s) for s in record.run_secs or []]
-        mean = sum(secs) / len(secs) if secs else FAILED_RUN_SECS
+        mean = mean_run_secs(record.run_secs)
         if mean >= FAILED_RUN_SECS:
             continue
         key = int(structural_hash(record.workload.mod))

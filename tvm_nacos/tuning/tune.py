@@ -10,14 +10,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import tvm
-from tvm import relax
 
 from tvm_nacos._compat import estimate_tir_flops, meta_schedule
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.target import as_target, device_for
 from tvm_nacos.tuning.builder import PersistentBuilder
+from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_executable
 from tvm_nacos.tuning.database import TuningLedger, best_run_secs, database_dir, num_records, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import make_runner
@@ -27,7 +26,7 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TaskResult", "TunedArchitecture", "measure_latency_ms", "tune_architecture", "tune_kernels"]
+__all__ = ["TaskResult", "TunedArchitecture", "tune_architecture", "tune_kernels"]
 
 
 @dataclass(frozen=True)
@@ -193,38 +192,6 @@ def tune_kernels(
     return len(database.get_all_tuning_records()) - before
 
 
-def _random_inputs(func: relax.Function, device: Any, seed: int) -> list[Any]:
-    rng = np.random.default_rng(seed)
-    inputs = []
-    for param in func.params:
-        ty = param.ty
-        shape = [int(d) for d in ty.shape.values]
-        inputs.append(tvm.runtime.tensor(rng.standard_normal(shape).astype(str(ty.dtype)), device))
-    return inputs
-
-
-def measure_latency_ms(
-    executable: Any,
-    target: tvm.target.Target,
-    inputs: Sequence[Any],
-    *,
-    func_name: str = "main",
-    number: int = 10,
-    repeat: int = 10,
-    min_repeat_ms: int = 50,
-    seed: int = 0,
-) -> tuple[float, tuple[float, ...]]:
-    """Median end-to-end latency of a compiled Relax executable on the local device of ``target``.
-
-    Returns the median and every sample, in milliseconds.
-    """
-    device = device_for(target)
-    vm = relax.VirtualMachine(executable, device)
-    timer = vm.time_evaluator(func_name, device, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms)
-    samples = tuple(float(s) * 1e3 for s in timer(*inputs).results)
-    return float(np.median(samples)), samples
-
-
 def tune_architecture(
     mod: tvm.IRModule,
     sample: ArchSample | Mapping[str, str] | None = None,
@@ -284,13 +251,9 @@ def tune_architecture(
     tuning_secs = time.perf_counter() - start
 
     database = open_database(work_dir, target)
-    with target, database:
-        tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)
-    executable = tvm.compile(tuned, target=target)
-    device = device_for(target)
-    main = next(f for gv, f in tuned.functions_items() if gv.name_hint == "main")
-    inputs = _random_inputs(main, device, seed)
-    latency_ms, samples = measure_latency_ms(executable, target, inputs)
+    compiled = compile_architecture(mod, target, database=database, lowered=fused)
+    inputs = random_inputs(compiled.lowered["main"], device_for(target), seed)
+    latency = time_executable(compiled.executable, target, inputs)
 
     results = []
     for name, kernel, weight in kernels:
@@ -307,8 +270,10 @@ def tune_architecture(
     logger.info(
         "architecture %s: %.3f ms after %d new trials (%.1f s)",
         sample.id if sample is not None else "-",
-        latency_ms,
+        latency.median_ms,
         measured,
         tuning_secs,
     )
-    return TunedArchitecture(sample, executable, latency_ms, samples, tuple(results), measured, tuning_secs)
+    return TunedArchitecture(
+        sample, compiled.executable, latency.median_ms, latency.samples_ms, tuple(results), measured, tuning_secs
+    )

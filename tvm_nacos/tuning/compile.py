@@ -1,0 +1,132 @@
+"""Compile an architecture with its tuned schedules, and time a compiled network.
+
+The one way tvm-nacos turns an architecture into code: lower it as the tasks were extracted
+(:func:`~tvm_nacos.tuning.tasks.lower_for_tuning`), give each kernel its best record, or the
+best schedule of a kernel with the same anchor block
+(:func:`~tvm_nacos.tuning.database.apply_tuned_schedules`), and ``tvm.compile`` the result.
+The search's end-to-end timing, ``tvm-nacos compile``, :func:`~tvm_nacos.tuning.tune.tune_architecture`
+and the untuned latency proxy all go through here, so they agree on what an architecture runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tvm
+from tvm import relax
+
+from tvm_nacos._compat import tirx
+from tvm_nacos.search_space import ArchSample
+from tvm_nacos.target import device_for
+from tvm_nacos.tuning.database import IS_SCHEDULED_ATTR, apply_tuned_schedules
+from tvm_nacos.tuning.tasks import lower_for_tuning
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["CompiledArchitecture", "Latency", "compile_architecture", "random_inputs", "time_executable"]
+
+
+@dataclass(frozen=True)
+class CompiledArchitecture:
+    """What :func:`compile_architecture` built.
+
+    Attributes
+    ----------
+    executable : tvm.runtime.Executable
+        The Relax executable (weights inside; ``main`` takes the network's inputs).
+    lowered : tvm.IRModule
+        The module it was compiled from, kernels scheduled (``main`` gives the inputs' types).
+    tuned_kernels, num_kernels : int
+        Kernels that got a tuned schedule (their own or an anchor sibling's), of all kernels.
+    compile_secs : float
+    """
+
+    executable: Any
+    lowered: tvm.IRModule
+    tuned_kernels: int
+    num_kernels: int
+    compile_secs: float
+
+
+@dataclass(frozen=True)
+class Latency:
+    """End-to-end timings of one network: their median and every sample, in milliseconds."""
+
+    median_ms: float
+    samples_ms: tuple[float, ...]
+
+
+def compile_architecture(
+    mod: tvm.IRModule,
+    target: tvm.target.Target,
+    *,
+    sample: ArchSample | Mapping[str, str] | None = None,
+    database: Any = None,
+    anchor_database: Any = None,
+    lowered: tvm.IRModule | None = None,
+) -> CompiledArchitecture:
+    """Build ``sample`` of ``mod`` (or ``mod`` itself) with the best schedules of ``database``.
+
+    Parameters
+    ----------
+    mod : tvm.IRModule
+        A module with choice points (then ``sample`` picks the architecture) or a plain one.
+    target : tvm.target.Target
+    sample : ArchSample or Mapping, optional
+    database : ms.database.Database, optional
+        The tuning database; without one, the kernels keep TVM's default schedules (what an
+        untuned compile runs).
+    anchor_database : ms.database.Database, optional
+        Where kernels without records of their own borrow an anchor sibling's schedule; by
+        default derived from ``database``.
+    lowered : tvm.IRModule, optional
+        ``lower_for_tuning(mod, target, sample=sample)`` if already at hand (it is cached by
+        the search).
+    """
+    start = time.perf_counter()
+    if lowered is None:
+        lowered = lower_for_tuning(mod, target, sample=sample)
+    if database is not None:
+        lowered = apply_tuned_schedules(lowered, database, target, anchor_database)
+    kernels = [f for f in lowered.functions.values() if isinstance(f, tirx.PrimFunc)]
+    tuned = sum(1 for f in kernels if f.attrs is not None and f.attrs.get(IS_SCHEDULED_ATTR, False))
+    executable = tvm.compile(lowered, target=target)
+    secs = time.perf_counter() - start
+    logger.debug("compiled %s: %d of %d kernels tuned, %.2f s", getattr(sample, "id", "module"), tuned, len(kernels), secs)
+    return CompiledArchitecture(executable, lowered, tuned, len(kernels), secs)
+
+
+def random_inputs(func: relax.Function, device: Any, seed: int = 0) -> list[Any]:
+    """Standard-normal tensors for every parameter of ``func`` (the network's inputs)."""
+    rng = np.random.default_rng(seed)
+    inputs = []
+    for param in func.params:
+        shape = [int(d) for d in param.ty.shape.values]
+        inputs.append(tvm.runtime.tensor(rng.standard_normal(shape).astype(str(param.ty.dtype)), device))
+    return inputs
+
+
+def time_executable(
+    executable: Any,
+    target: tvm.target.Target,
+    inputs: Sequence[Any],
+    *,
+    func_name: str = "main",
+    number: int = 10,
+    repeat: int = 10,
+    min_repeat_ms: int = 50,
+) -> Latency:
+    """Time whole inferences of a compiled Relax executable on the local device of ``target``.
+
+    ``repeat`` samples, each the mean of ``number`` calls (at least ``min_repeat_ms`` long).
+    """
+    device = device_for(target)
+    vm = relax.VirtualMachine(executable, device)
+    timer = vm.time_evaluator(func_name, device, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms)
+    samples = tuple(float(s) * 1e3 for s in timer(*inputs).results)
+    return Latency(float(np.median(samples)), samples)
