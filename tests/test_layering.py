@@ -29,8 +29,8 @@ ROOT = "tvm_nacos"
 #: ``tvm_nacos.testing`` (test doubles) sits on top so that no library module can import it.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("testing", ("tvm_nacos.testing",)),
-    ("cli", ("tvm_nacos.cli", "tvm_nacos.cli_progress")),
-    ("interface", ("tvm_nacos.interface", "tvm_nacos.api", "tvm_nacos.export", "tvm_nacos.run_files")),
+    ("cli", ("tvm_nacos.cli",)),
+    ("interface", ("tvm_nacos.interface", "tvm_nacos.export", "tvm_nacos.pipeline")),
     ("search", ("tvm_nacos.cosearch", "tvm_nacos.accuracy", "tvm_nacos.report")),
     ("tuning", ("tvm_nacos.tuning",)),
     ("frontend", ("tvm_nacos.frontend", "tvm_nacos.models", "tvm_nacos.examples")),
@@ -78,7 +78,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "passes and ir stay below the search",
         importer=r"tvm_nacos\.(passes|ir)(\.|$)",
-        forbidden=r"tvm_nacos\.(cosearch|tuning|cli|interface|api)(\.|$)",
+        forbidden=r"tvm_nacos\.(cosearch|tuning|cli|interface)(\.|$)",
         why="IR and passes compose in tvm.transform.Sequential without the search",
     ),
     Rule(
