@@ -26,13 +26,17 @@ def test_as_target_accepts_dict_json_and_none() -> None:
     assert as_target(target) is target
 
 
-def test_an_llvm_target_without_cores_gets_the_hosts_and_one_without_mcpu_a_warning(caplog) -> None:
+def test_an_llvm_target_without_cores_gets_the_hosts_and_one_without_mcpu_a_warning(caplog, monkeypatch) -> None:
+    monkeypatch.setattr(tvm_nacos.target, "_WARNED_GENERIC", set())  # warned once per process
     with caplog.at_level(logging.INFO, logger="tvm_nacos.target"):
         target = as_target({"kind": "llvm"})
     assert int(target.attrs["num-cores"]) == len(os.sched_getaffinity(0))
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "no num-cores" in messages and "3x slower" in messages and "mcpu" in messages
     caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tvm_nacos.target"):
+        as_target(target)  # the same target again: checked, not warned about twice
+    assert not caplog.records
     with caplog.at_level(logging.WARNING, logger="tvm_nacos.target"):
         as_target(tvm.target.Target({"kind": "llvm", "mcpu": "znver4"}))  # a Target object is checked too
     assert not caplog.records

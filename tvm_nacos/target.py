@@ -87,6 +87,10 @@ def as_target(target: tvm.target.Target | Mapping[str, Any] | str | None) -> tvm
     return check_target(parsed)
 
 
+#: Targets already warned about a missing ``mcpu`` (once per target and process, as ``warnings`` does).
+_WARNED_GENERIC: set[str] = set()
+
+
 def check_target(target: tvm.target.Target) -> tvm.target.Target:
     """``target``, completed where MetaSchedule needs it, or a :class:`TargetError` now rather
     than deep inside the first tuning task.
@@ -112,7 +116,8 @@ def check_target(target: tvm.target.Target) -> tvm.target.Target:
         attrs.pop("tag", None)
         target = tvm.target.Target(attrs)
         logger.info("target has no num-cores: tuning for this host's %d cores (%s)", attrs["num-cores"], target)
-    if not attrs.get("mcpu"):
+    if not attrs.get("mcpu") and str(target) not in _WARNED_GENERIC:
+        _WARNED_GENERIC.add(str(target))
         host_cpu = str(tvm.target.Target.from_device(tvm.cpu()).export().get("mcpu", "")) if triple == host_triple else ""
         logger.warning(
             "target %s has no mcpu: LLVM compiles for the generic CPU of %s (no AVX-512 on x86), and a tuned matmul "

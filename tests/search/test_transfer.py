@@ -92,7 +92,7 @@ def test_a_variant_starts_from_the_schedule_of_its_measured_sibling(net, tmp_pat
         assert residual_tuner.best_secs is not None and residual_tuner.transfer_candidate() is None
         # The transferred trace replays on the variant: it is the variant's own record, and
         # compiling uses exactly the schedule that was measured.
-        assert residual_key not in session.transfers
+        assert residual_key not in session.anchors.transfers
         record = session.database.query_tuning_record(residual_tuner.mod, session.target, workload_name="main")
         assert record is not None and float(record.run_secs[0]) > 0 and len(record.trace.insts) > 10
         from tvm_nacos._compat import meta_schedule

@@ -40,7 +40,7 @@ from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_reco
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import MeasureConfig, make_runner
 from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning, task_key
-from tvm_nacos.workdir import prepare_work_dir, search_state_dir
+from tvm_nacos.workdir import WorkDir
 
 ms = meta_schedule()
 
@@ -318,19 +318,18 @@ class SearchSession:
         measure_callbacks: Sequence[MeasureCallback] | None = None,
     ) -> None:
         self.trial_budget = TrialBudget(budget)
-        prepare_work_dir(work_dir)
+        self.work = WorkDir.prepare(work_dir)
         # What is searched.
         self.mod, self.space, self.source = mod, space, source
         self.accuracy_fn = accuracy
         self.constraints = constraints or Constraints()
-        self.work_dir = work_dir
         self.target = target
         self.seed, self.rng = seed, np.random.default_rng(seed)
         self.batch_size = batch_size
         self.num_threads = 1 if deterministic else max(1, len(os.sched_getaffinity(0)))
         register_tensor_intrinsics(target)
         # Measurement: one database and cost model for every kernel of every architecture.
-        self.database = open_database(work_dir, target)
+        self.database = open_database(self.work, target)
         self.cost_model = cost_model if cost_model is not None else LatencyCostModel(seed=seed)
         # The runner first: a bad runner name must not leave build workers behind.
         runner = make_runner(runner, measure=MeasureConfig(check_outputs=True) if check_outputs else None)
@@ -363,7 +362,7 @@ class SearchSession:
             "target": str(target),
             "space": hashlib.sha256(json.dumps(space.to_dict(), sort_keys=True).encode()).hexdigest()[:16],
         }
-        self.checkpoints = CheckpointStore(search_state_dir(work_dir))
+        self.checkpoints = CheckpointStore(self.work)
         self.resumed = bool(resume) and self._restore()
 
     # -- checkpoints ------------------------------------------------------------------------
@@ -371,10 +370,10 @@ class SearchSession:
     def _restore(self) -> bool:
         saved = self.checkpoints.load(self.run_info, self.cost_model)
         if saved is None:
-            logger.warning("nothing to resume in %s (no search/state.json): starting a new run", self.work_dir)
+            logger.warning("nothing to resume in %s (no search/state.json): starting a new run", self.work.path)
             return False
         # Records appended after the last checkpoint were measured too: they count.
-        unseen = max(0, count_records(self.work_dir, self.target) - int(saved["records_total"]))
+        unseen = max(0, count_records(self.work.path, self.target) - int(saved["records_total"]))
         self.trial_budget.resume_from(int(saved["trials_used"]) + unseen, int(saved["num_failed"]), saved["history"])
         self.rng.bit_generator.state = saved["rng"]
         self.state = saved["strategy_state"]
@@ -382,7 +381,7 @@ class SearchSession:
         self.anchors.num_transfers = int(saved.get("num_transfers", 0))
         logger.info(
             "resuming %s: %d of %d trials spent (%d after the last checkpoint)",
-            self.work_dir, self.trials_used, self.budget, unseen,
+            self.work.path, self.trials_used, self.budget, unseen,
         )
         return True
 
@@ -393,7 +392,7 @@ class SearchSession:
                 "run": self.run_info,
                 "trials_used": self.trials_used,
                 "num_failed": self.num_failed,
-                "records_total": count_records(self.work_dir, self.target),
+                "records_total": count_records(self.work.path, self.target),
                 "rng": self.rng.bit_generator.state,
                 "strategy_state": self.state,
                 "history": self.trial_budget.history,

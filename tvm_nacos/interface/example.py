@@ -76,8 +76,9 @@ def run_example(
     from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
     from tvm_nacos.examples import example_input, example_supernet  # pylint: disable=import-outside-toplevel
     from tvm_nacos.frontend.torch import apply_sample, from_torch  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.passes import CheckChoicePoints, SpecializeArch  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.passes import CheckChoicePoints  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import as_target, device_for  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.compile import compile_architecture, time_executable  # pylint: disable=import-outside-toplevel
 
     tvm_target = as_target(target)
     x = example_input(seed)
@@ -90,18 +91,17 @@ def run_example(
     sample = space.canonicalize(sample if isinstance(sample, ArchSample) else ArchSample(sample))
 
     start = time.perf_counter()
-    specialized = tvm.transform.Sequential([CheckChoicePoints(), SpecializeArch(sample)])(supernet)
-    executable = tvm.compile(specialized, target=tvm_target, relax_pipeline=relax.get_default_pipeline(tvm_target))
+    CheckChoicePoints()(supernet)
+    executable = compile_architecture(supernet, tvm_target, sample=sample).executable  # no database: untuned
     compile_secs = time.perf_counter() - start
     logger.info("specialized and compiled %s in %.2f s", sample.id, compile_secs)
 
-    vm = relax.VirtualMachine(executable, tvm.cpu())
-    x_tvm = tvm.runtime.tensor(x.numpy())
-    output = vm["main"](x_tvm).numpy()
+    device = device_for(tvm_target)
+    x_tvm = tvm.runtime.tensor(x.numpy(), device)
+    output = relax.VirtualMachine(executable, device)["main"](x_tvm).numpy()
     with torch.no_grad():
         reference = apply_sample(example_supernet(seed=seed), sample)(x).numpy()
-    timer = vm.time_evaluator("main", tvm.cpu(), number=10, repeat=5)
-    latency_ms = float(np.median(timer(x_tvm).results)) * 1e3
+    latency_ms = time_executable(executable, tvm_target, [x_tvm], repeat=5).median_ms
     return ExampleRun(
         space=space,
         sample=sample,

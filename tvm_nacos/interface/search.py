@@ -196,8 +196,10 @@ def run_search(
         unreadable model file.
     """
     from tvm_nacos.cosearch.search import search  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
     from tvm_nacos.workdir import WorkDir, load_model_file  # pylint: disable=import-outside-toplevel
 
+    target = as_target(target)  # a bad target fails before any network or estimator is built
     builtin = resolve_space(space, model, space_options)  # bad names and options fail now
     if builtin is not None:
         space, subject = space or DEFAULT_SPACE, builtin
