@@ -39,7 +39,7 @@ def unique_samples(space: Any, count: int, seed: int) -> list:
 def table_or_synflow(space: Any) -> Any:
     """The accuracy a throughput benchmark searches with: the NAS-Bench-201 table for that space,
     the synflow zero-cost proxy for any other built-in space."""
-    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy
 
     return TableAccuracy() if space.name == "nas-bench-201" else ZeroCostProxy.create("synflow", space=space)
 
@@ -50,7 +50,7 @@ def log10_estimator(estimator: Any) -> Any:
     The ranking does not change; the hypervolume of a front and the joint strategy's hypervolume
     acquisition become meaningful (on the raw scale, the largest score is all of it).
     """
-    from tvm_nacos.accuracy.base import AccuracyEstimator  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.accuracy.base import AccuracyEstimator
 
     class Log10(AccuracyEstimator):
         is_cheap: ClassVar[bool] = estimator.is_cheap

@@ -48,7 +48,7 @@ def _timed(fn) -> float:
 
 def conv_gemm_shape(mod: Any) -> tuple[int, int, int] | None:
     """(M, N, K) of the im2col GEMM of the first conv2d in a kernel (a ``tvm.IRModule``), if it has one."""
-    from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import meta_schedule
 
     ms = meta_schedule()
     text = mod.script()
@@ -65,11 +65,11 @@ def conv_gemm_shape(mod: Any) -> tuple[int, int, int] | None:
 
 def time_tvm(mod, sample, target, database, repeats: int) -> tuple[float, float]:
     """Minimum and median end-to-end milliseconds of ``sample`` compiled with the database's schedules."""
-    import tvm  # pylint: disable=import-outside-toplevel
-    from tvm import relax  # pylint: disable=import-outside-toplevel
+    import tvm
+    from tvm import relax
 
-    from tvm_nacos.target import device_for  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.tasks import lower_for_tuning  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import device_for
+    from tvm_nacos.tuning.tasks import lower_for_tuning
 
     fused = lower_for_tuning(mod, target, sample=sample)
     with target, database:
@@ -88,7 +88,7 @@ def time_tvm(mod, sample, target, database, repeats: int) -> tuple[float, float]
 
 def time_eager(space, sample, threads: int, repeats: int) -> tuple[float, float]:
     """Minimum and median milliseconds of the PyTorch eager model of ``sample`` on ``threads`` threads."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     torch.set_num_threads(threads)
     model = space.torch_reference(sample).eval()
@@ -114,11 +114,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Time the front's most accurate and fastest architectures, and list their largest kernels."""
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.search_space import ArchSample  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.database import best_run_secs, open_database  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.tasks import TaskPool, lower_for_tuning  # pylint: disable=import-outside-toplevel
+    from tvm_nacos import search_space as spaces
+    from tvm_nacos.search_space import ArchSample
+    from tvm_nacos.target import as_target
+    from tvm_nacos.tuning.database import best_run_secs, open_database
+    from tvm_nacos.tuning.tasks import TaskPool, lower_for_tuning
 
     result = json.loads((Path(args.work_dir) / "pareto.json").read_text())
     if not result.get("space"):

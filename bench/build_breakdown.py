@@ -40,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Build phases per kernel, and (matmul) build and kernel time per LLVM opt-level."""
-    from builder_throughput import cnn_kernels, matmul_kernels  # pylint: disable=import-outside-toplevel
+    from builder_throughput import cnn_kernels, matmul_kernels
 
-    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.target import host_target
+    from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 
     target = host_target()
     register_tensor_intrinsics(target)
@@ -74,7 +74,7 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
 
 def _draw_candidates(mod, target, num: int, seed: int) -> list:
     """One batch of ``num`` schedule candidates of ``mod`` (evolutionary search, random cost model)."""
-    from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import meta_schedule
 
     ms = meta_schedule()
     context = ms.TuneContext(
@@ -89,11 +89,11 @@ def _draw_candidates(mod, target, num: int, seed: int) -> list:
 
 def _time_phases(candidates, target, folder: str) -> dict:
     """Milliseconds per candidate in each phase of ``build_candidate``, and a tar export for comparison."""
-    import tvm  # pylint: disable=import-outside-toplevel
-    from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
-    from tvm.tirx.build import split_host_device_mods, tir_to_runtime  # pylint: disable=import-outside-toplevel
+    import tvm
+    from tvm.support.tar import tar
+    from tvm.tirx.build import split_host_device_mods, tir_to_runtime
 
-    from tvm_nacos.tuning.builder import _without_layout_rewrite  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.builder import _without_layout_rewrite
 
     phases = {"remove layout rewrite": 0.0, "TIR pipeline": 0.0, "host finalization": 0.0, "LLVM codegen": 0.0,
               "write object file (.o)": 0.0}
@@ -125,11 +125,11 @@ def _time_phases(candidates, target, folder: str) -> dict:
 
 def _opt_levels(candidates, target, folder: str, ctx: RunContext) -> dict:
     """Build time and kernel time of the matmul batch at each LLVM ``opt-level``."""
-    import tvm  # pylint: disable=import-outside-toplevel
-    from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
+    import tvm
+    from tvm.support.tar import tar
 
-    from tvm_nacos._compat import tirx  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.builder import _without_layout_rewrite  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import tirx
+    from tvm_nacos.tuning.builder import _without_layout_rewrite
 
     n = 256
     device = tvm.cpu()

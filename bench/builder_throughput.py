@@ -45,8 +45,8 @@ TRIALS_PER_BATCH = 16
 
 def matmul_kernels(n: int = 256) -> list:
     """``[(name, module, weight)]`` of one n×n×n float32 matmul."""
-    import tvm  # pylint: disable=import-outside-toplevel
-    from tvm import te  # pylint: disable=import-outside-toplevel
+    import tvm
+    from tvm import te
 
     a = te.placeholder((n, n), name="A")
     b = te.placeholder((n, n), name="B")
@@ -57,17 +57,17 @@ def matmul_kernels(n: int = 256) -> list:
 
 def cnn_kernels(target, space_name: str | None) -> list:
     """``[(name, module, weight)]`` of the convolution tasks of one CNN architecture (see the docstring)."""
-    import tvm_nacos  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning import extract_tasks, lower_for_tuning  # pylint: disable=import-outside-toplevel
+    import tvm_nacos
+    from tvm_nacos.tuning import extract_tasks, lower_for_tuning
 
     if space_name:
-        from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+        from tvm_nacos import search_space as spaces
 
         builtin = spaces.get(space_name)
         mod = builtin.ir_module()
         sample = builtin.space.default_sample()
     else:
-        from tvm_nacos.examples import example_input, example_supernet  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.examples import example_input, example_supernet
 
         mod = tvm_nacos.from_torch(example_supernet(channels=32), (example_input(),))
         sample = {"block1.op": "conv5x5", "block2.depth": "keep", "block2.kernel": "k5"}
@@ -78,11 +78,11 @@ def cnn_kernels(target, space_name: str | None) -> list:
 def run_cosearch(builder_kind: str, budget: int, space_name: str | None) -> dict:
     """A joint search with ``builder_kind`` in this process; trials per minute and time by phase."""
     start = time.perf_counter()
-    from _common import table_or_synflow  # pylint: disable=import-outside-toplevel
+    from _common import table_or_synflow
 
-    import tvm_nacos  # pylint: disable=import-outside-toplevel
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
-    from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
+    import tvm_nacos
+    from tvm_nacos import search_space as spaces
+    from tvm_nacos._compat import meta_schedule
 
     space = spaces.get(space_name or "nas-bench-201")
     accuracy = table_or_synflow(space)
@@ -123,9 +123,9 @@ def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str
         return run_cosearch(builder_kind, trials_per_kernel, space)
     start = time.perf_counter()
 
-    from tvm_nacos._compat import meta_schedule  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning import PersistentBuilder, make_runner, register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import meta_schedule
+    from tvm_nacos.target import host_target
+    from tvm_nacos.tuning import PersistentBuilder, make_runner, register_tensor_intrinsics
 
     ms = meta_schedule()
     target = host_target()
@@ -139,7 +139,7 @@ def run_one(builder_kind: str, workload: str, trials_per_kernel: int, space: str
     runner = make_runner("local")
     def make_strategy():
         if strategy == "nacos":
-            from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy  # pylint: disable=import-outside-toplevel
+            from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 
             return NACOSSearchStrategy()
         return "evolutionary"

@@ -25,8 +25,8 @@ from harness import Benchmark, RunContext, main
 
 def collect(roots: list[str]) -> list[dict]:
     """One record per ``pareto.json`` found in ``roots`` (a work directory or a folder of them)."""
-    from tvm_nacos.report import load_pareto  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.workdir import PARETO_JSON  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.report import load_pareto
+    from tvm_nacos.workdir import PARETO_JSON
 
     records = []
     for root in roots:

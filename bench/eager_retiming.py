@@ -36,11 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Eager latency of the ranking's architectures in interleaved rounds; ρ against the stored tuned latency."""
-    from scipy.stats import spearmanr  # pylint: disable=import-outside-toplevel
+    from scipy.stats import spearmanr
 
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.cosearch.latency_proxies import eager_latency_ms  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.search_space import ArchSample  # pylint: disable=import-outside-toplevel
+    from tvm_nacos import search_space as spaces
+    from tvm_nacos.cosearch.latency_proxies import eager_latency_ms
+    from tvm_nacos.search_space import ArchSample
 
     ranking = load_result(args.ranking)["result"]
     builtin = spaces.get(ranking["space"], **ranking.get("space_options", {}))

@@ -53,9 +53,9 @@ DEFAULT_KEEP = {
 def run_one(mod: Any, builtin: Any, fixed: dict, strategy: str, seed: int, budget: int, args: argparse.Namespace,
             ctx: RunContext) -> dict:
     """One search of the subspace in a fresh work directory; its JSON-able record."""
-    import tvm_nacos  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.accuracy import TableAccuracy  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.search_space import ArchSample  # pylint: disable=import-outside-toplevel
+    import tvm_nacos
+    from tvm_nacos.accuracy import TableAccuracy
+    from tvm_nacos.search_space import ArchSample
 
     table = TableAccuracy()
 
@@ -95,7 +95,7 @@ def run_one(mod: Any, builtin: Any, fixed: dict, strategy: str, seed: int, budge
 
 def add_hypervolumes(runs: list[dict], min_accuracy: float) -> dict:
     """Hypervolume of every run against one reference; returns the reference."""
-    from tvm_nacos.cosearch.objectives import hypervolume  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.objectives import hypervolume
 
     latencies = [p["latency_ms"] for r in runs for p in r["front"]]
     reference = {"accuracy": min_accuracy, "latency_ms": 1.1 * max(latencies) if latencies else None}
@@ -113,10 +113,10 @@ def add_hypervolumes(runs: list[dict], min_accuracy: float) -> dict:
 
 def plot(runs: list[dict], path: str, title: str) -> None:
     """Exhaustive front and every other run's front."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in runs:
@@ -151,15 +151,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Exhaustive (unless resumed), then every (seed, strategy) not done yet; prints the table."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     torch.set_num_threads(1)
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.accuracy import TableAccuracy  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.passes import RestrictChoices  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.search_space import ArchSample  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
+    from tvm_nacos import search_space as spaces
+    from tvm_nacos.accuracy import TableAccuracy
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.passes import RestrictChoices
+    from tvm_nacos.search_space import ArchSample
+    from tvm_nacos.target import host_target
 
     keep = json.loads(args.keep)
     fixed = {label: ops[0] for label, ops in keep.items() if len(ops) == 1}

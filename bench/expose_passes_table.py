@@ -25,10 +25,10 @@ from harness import Benchmark, RunContext, main
 
 def tiny_resnet(seed: int) -> tuple[Any, np.ndarray]:
     """transformers' ``ResNetModel`` (small config, random weights from ``seed``) imported, and its input."""
-    import torch  # pylint: disable=import-outside-toplevel
-    from transformers import ResNetConfig, ResNetModel  # pylint: disable=import-outside-toplevel
+    import torch
+    from transformers import ResNetConfig, ResNetModel
 
-    import tvm_nacos  # pylint: disable=import-outside-toplevel
+    import tvm_nacos
 
     class LastHiddenState(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -49,8 +49,8 @@ def tiny_resnet(seed: int) -> tuple[Any, np.ndarray]:
 
 def build_and_run(mod: Any, x: np.ndarray) -> np.ndarray:
     """Output of ``mod`` (a ``tvm.IRModule``) compiled for llvm with the default pipeline, on ``x``."""
-    import tvm  # pylint: disable=import-outside-toplevel
-    from tvm import relax  # pylint: disable=import-outside-toplevel
+    import tvm
+    from tvm import relax
 
     target = tvm.target.Target({"kind": "llvm"})
     ex = tvm.compile(mod, target=target, relax_pipeline=relax.get_default_pipeline(target))
@@ -59,11 +59,11 @@ def build_and_run(mod: Any, x: np.ndarray) -> np.ndarray:
 
 def rows(seed: int, per_pass: int, composed: int, ctx: RunContext) -> list[dict[str, Any]]:
     """One row per pass (and the six composed): choice points, space size, specializations run, exactness."""
-    import tvm  # pylint: disable=import-outside-toplevel
-    from tvm import relax  # pylint: disable=import-outside-toplevel
+    import tvm
+    from tvm import relax
 
-    from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.passes import (  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.passes import (
         ExposeBottleneck,
         ExposeDepthwiseSeparable,
         ExposeGrouping,

@@ -40,7 +40,7 @@ from harness import Benchmark, RunContext, main
 
 
 def _spearman(proxy: list[float], tuned: list[float]) -> float:
-    from scipy.stats import spearmanr  # pylint: disable=import-outside-toplevel
+    from scipy.stats import spearmanr
 
     return float(spearmanr(proxy, tuned).statistic)
 
@@ -61,13 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Every proxy of every architecture, then tuning and end-to-end timing; prints ρ per proxy."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     torch.set_num_threads(1)  # building and importing; the eager proxy sets its own threads
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.cosearch.latency_proxies import TWO_STAGE_PROXIES, eager_latency_ms  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.cosearch.session import SearchSession  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
+    from tvm_nacos import search_space as spaces
+    from tvm_nacos.cosearch.latency_proxies import TWO_STAGE_PROXIES, eager_latency_ms
+    from tvm_nacos.cosearch.session import SearchSession
+    from tvm_nacos.target import host_target
 
     wall_start = time.perf_counter()
     phases: dict[str, float] = {}

@@ -40,12 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """One joint search with fake measurement; its trials, records digest and time by phase."""
-    from _common import table_or_synflow  # pylint: disable=import-outside-toplevel
+    from _common import table_or_synflow
 
-    import tvm_nacos  # pylint: disable=import-outside-toplevel
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.cosearch.cost_model import LatencyCostModel  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner  # pylint: disable=import-outside-toplevel
+    import tvm_nacos
+    from tvm_nacos import search_space as spaces
+    from tvm_nacos.cosearch.cost_model import LatencyCostModel
+    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 
     space = spaces.get(args.space)
     accuracy = table_or_synflow(space)

@@ -59,7 +59,7 @@ class _CachedSpace:
 
 def make_accuracy(space: Any, name: str) -> Any:
     """The estimator every run shares: the NAS-Bench-201 table, or a zero-cost proxy on a log10 scale."""
-    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy
 
     if name == "table":
         if space.name != "nas-bench-201":
@@ -73,7 +73,7 @@ def make_accuracy(space: Any, name: str) -> Any:
 def _thresholds(space: Any, accuracy: Any, num_samples: int) -> dict[str, float]:
     """Accuracy levels that about 5 % and 20 % of the space reach, and the space's lowest."""
     if accuracy.name == "nas-bench-201/valid_accuracy":
-        from tvm_nacos.data.nas_bench_201 import load_table  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.data.nas_bench_201 import load_table
 
         column = np.asarray(load_table().metric("valid_accuracy"), dtype=float)
     else:
@@ -107,7 +107,7 @@ def _mean_std(values: list[float | None]) -> dict[str, Any]:
 def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.Namespace, thresholds: dict,
             ctx: RunContext) -> dict:
     """One search in a fresh work directory; the JSON-able record of the run."""
-    import tvm_nacos  # pylint: disable=import-outside-toplevel
+    import tvm_nacos
 
     options: dict[str, Any] = {}
     if strategy in ("two-stage", "random"):
@@ -163,7 +163,7 @@ def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.
 
 def summarize_runs(runs: list[dict], thresholds: dict) -> tuple[dict, dict]:
     """Hypervolumes (one reference for all runs) and mean ± std per strategy."""
-    from tvm_nacos.cosearch.objectives import hypervolume  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.objectives import hypervolume
 
     latencies = [p["latency_ms"] for r in runs for p in r["front"]]
     max_latency = 1.1 * max(latencies) if latencies else None  # no front at all: nothing to measure
@@ -190,10 +190,10 @@ def summarize_runs(runs: list[dict], thresholds: dict) -> tuple[dict, dict]:
 
 def plot(runs: list[dict], thresholds: dict, path: str, seed: int, space: str, accuracy: str) -> None:
     """Fronts of every strategy for one seed (accuracy up, latency left)."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in runs:
@@ -247,11 +247,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Every (seed, strategy) run not already in the resumed result; prints the summary tables."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     torch.set_num_threads(1)  # the module import; PyTorch does not run during the searches
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
+    from tvm_nacos import search_space as spaces
+    from tvm_nacos.target import host_target
 
     seeds = [int(s) for s in args.seeds.split(",")]
     strategies = args.strategies.split(",")

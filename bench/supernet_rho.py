@@ -40,13 +40,13 @@ def _connected(sample: Mapping[str, str]) -> bool:
 
 
 def _rho(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:
-    from scipy.stats import spearmanr  # pylint: disable=import-outside-toplevel
+    from scipy.stats import spearmanr
 
     return float(spearmanr(a, b).statistic)
 
 
 def _tau(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:
-    from scipy.stats import kendalltau  # pylint: disable=import-outside-toplevel
+    from scipy.stats import kendalltau
 
     return float(kendalltau(a, b).statistic)
 
@@ -71,10 +71,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Train the supernet, score the subnets, train them stand-alone; ρ between the two."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
-    from tvm_nacos.accuracy import StandaloneAccuracy, SupernetAccuracy  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.search_space import get  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.accuracy import StandaloneAccuracy, SupernetAccuracy
+    from tvm_nacos.search_space import get
 
     torch.set_num_threads(args.threads)
     nb201 = get("nas-bench-201")

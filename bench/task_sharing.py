@@ -27,15 +27,15 @@ from harness import Benchmark, RunContext, main
 
 
 def _space_and_module(name: str):
-    import tvm_nacos  # pylint: disable=import-outside-toplevel
+    import tvm_nacos
 
     if name == "example":
-        from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
-        from tvm_nacos.examples import example_input, example_supernet  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.analysis import search_space
+        from tvm_nacos.examples import example_input, example_supernet
 
         mod = tvm_nacos.from_torch(example_supernet(), (example_input(),))
         return search_space(mod), mod
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+    from tvm_nacos import search_space as spaces
 
     builtin = spaces.get(name)
     return builtin.space, builtin.ir_module()
@@ -51,9 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> list[dict[str, Any]]:
     """The task pool of the drawn architectures, with and without batch-norm folding; prints the table."""
-    from tvm_nacos._compat import find_anchor_block, structural_hash  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import host_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning import TaskPool  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import find_anchor_block, structural_hash
+    from tvm_nacos.target import host_target
+    from tvm_nacos.tuning import TaskPool
 
     start = time.perf_counter()
     space, mod = _space_and_module(args.space)

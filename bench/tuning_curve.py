@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """The headroom table over every database under ``roots``; prints it, next to the search's σ(n)."""
-    from tvm_nacos.cosearch.latency_estimate import headroom_log_std, tuned_log_std  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.latency_estimate import headroom_log_std, tuned_log_std
 
     databases = sorted({p.parent for root in args.roots for p in root.rglob("database_tuning_record.json")})
     if not databases:
@@ -103,10 +103,10 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
 
 def _plot(rows: list[dict[str, Any]], horizon: int, path: Path) -> None:
     """Measured headroom (mean, median, median–p90) and the search's two σ(n) against trials."""
-    import matplotlib  # pylint: disable=import-outside-toplevel
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+    import matplotlib.pyplot as plt
 
     n = [r["trials"] for r in rows]
     fig, ax = plt.subplots(figsize=(6, 4))

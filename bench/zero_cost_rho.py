@@ -27,7 +27,7 @@ from harness import Benchmark, RunContext, main
 
 
 def _correlations(scores: list[float], truth: np.ndarray) -> dict[str, float]:
-    from scipy.stats import kendalltau, spearmanr  # pylint: disable=import-outside-toplevel
+    from scipy.stats import kendalltau, spearmanr
 
     values = np.asarray(scores, dtype=float)
     above_chance = truth > 15.0
@@ -56,10 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Every proxy's scores of the drawn cells, and their correlations with the table's accuracy."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
-    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.search_space import get  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy
+    from tvm_nacos.search_space import get
 
     torch.set_num_threads(args.threads)
     nb201 = get("nas-bench-201")

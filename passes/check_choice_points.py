@@ -35,7 +35,7 @@ class CheckChoicePoints:
         for cp in find_choice_points(mod):
             stub = mod[cp.stub]
             options: dict[str, relax.Function] = {}
-            for option, gv in zip(cp.options, cp.option_funcs):
+            for option, gv in zip(cp.options, cp.option_funcs, strict=True):
                 func = mod[gv]
                 if not isinstance(func, relax.Function):
                     raise ChoicePointError(

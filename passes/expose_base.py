@@ -324,7 +324,7 @@ def emit_region(
     relax.Expr
         The (rewritten) value of the last binding, for the caller to emit.
     """
-    var_map: dict[relax.Var, relax.Expr] = dict(zip(region.inputs, inputs))
+    var_map: dict[relax.Var, relax.Expr] = dict(zip(region.inputs, inputs, strict=True))
     value: relax.Expr | None = None
     for i, binding in enumerate(region.bindings):
         value = _substitute(binding.value, var_map)
@@ -364,7 +364,7 @@ def _option_owners(mod: tvm.IRModule) -> dict[str, str]:
         if not isinstance(func, relax.Function) or attrs is None or ATTR_CHOICE not in attrs:
             continue
         site = str(attrs[ATTR_SITE]) if ATTR_SITE in attrs else ""
-        for option, option_func in zip(attrs.get(ATTR_OPTIONS, []), attrs.get(ATTR_OPTION_FUNCS, [])):
+        for option, option_func in zip(attrs.get(ATTR_OPTIONS, []), attrs.get(ATTR_OPTION_FUNCS, []), strict=True):
             owners[str(option_func)].add((site, str(attrs[ATTR_CHOICE]), str(option)))
     prefixes = {}
     for name, owned in owners.items():

@@ -70,7 +70,7 @@ def register_network_builder(builder: NetworkBuilder) -> None:
     missing = [name for name in required if not callable(getattr(builder, name, None))]
     if missing:
         raise TypeError(f"network builder {builder!r} lacks {missing}; a builder needs {list(required)}")
-    global _network_builder  # pylint: disable=global-statement
+    global _network_builder
     _network_builder = builder
 
 

@@ -92,7 +92,7 @@ def register_table(load: Callable[[], BenchmarkTable]) -> None:
     """
     if not callable(load):
         raise TypeError(f"load must be a callable returning the table, got {type(load).__name__} {load!r}")
-    global _load_table  # pylint: disable=global-statement
+    global _load_table
     _load_table = load
 
 

@@ -63,7 +63,7 @@ def rng() -> np.random.Generator:
 
 def _shared(build: Callable[[], Any]) -> Iterator[Any]:
     """Yield ``build()``; after the session, fail if a test changed it in place."""
-    from tvm_nacos._compat import structural_hash  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import structural_hash
 
     mod = build()
     before = structural_hash(mod)
@@ -74,8 +74,8 @@ def _shared(build: Callable[[], Any]) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def supernet() -> Iterator[Any]:
     """The Relax IR of :func:`tvm_nacos.examples.example_supernet` (on :func:`~tvm_nacos.examples.example_input`)."""
-    import tvm_nacos  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.examples import example_input, example_supernet  # pylint: disable=import-outside-toplevel
+    import tvm_nacos
+    from tvm_nacos.examples import example_input, example_supernet
 
     yield from _shared(lambda: tvm_nacos.from_torch(example_supernet(), (example_input(),)))
 
@@ -83,6 +83,6 @@ def supernet() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def nb201_module() -> Iterator[Any]:
     """The Relax IR of the ``nas-bench-201`` supernet, seed 0 (minutes to build: build it once)."""
-    from tvm_nacos.search_space import get  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.search_space import get
 
     yield from _shared(lambda: get("nas-bench-201").ir_module())

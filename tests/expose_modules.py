@@ -186,7 +186,7 @@ def cleaned(mod: tvm.IRModule) -> tvm.IRModule:
 
 def last_hidden_state(backbone):
     """``backbone`` (a transformers vision model) wrapped so that ``forward`` returns one tensor."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     class LastHiddenState(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
@@ -205,10 +205,10 @@ def tiny_resnet_module() -> tuple[tvm.IRModule, np.ndarray, np.ndarray]:
 
     Returns the module, an input and PyTorch's output for it.
     """
-    import torch  # pylint: disable=import-outside-toplevel
-    from transformers import ResNetConfig, ResNetModel  # pylint: disable=import-outside-toplevel
+    import torch
+    from transformers import ResNetConfig, ResNetModel
 
-    import tvm_nacos  # pylint: disable=import-outside-toplevel
+    import tvm_nacos
 
     torch.manual_seed(0)
     config = ResNetConfig(

@@ -14,7 +14,13 @@ from torch import nn
 
 import tvm_nacos
 from tvm_nacos import search_space
-from tvm_nacos.errors import InvalidSampleError, NacosError, NoChoicePointError, UnknownSpaceError, UnsupportedModelError
+from tvm_nacos.errors import (
+    InvalidSampleError,
+    NacosError,
+    NoChoicePointError,
+    UnknownSpaceError,
+    UnsupportedModelError,
+)
 from tvm_nacos.frontend.torch import Choice
 from tvm_nacos.passes import SpecializeArch
 from tvm_nacos.target import TargetError, as_target

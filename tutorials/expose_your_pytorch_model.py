@@ -33,8 +33,7 @@ from torch import nn
 from tvm import relax
 
 import tvm_nacos
-from tvm_nacos.analysis import search_space
-from tvm_nacos.analysis import count_macs
+from tvm_nacos.analysis import count_macs, search_space
 from tvm_nacos.passes import ExposeKernelSize, ExposeSkip, ExposeWidth, SpecializeArch
 
 budget = int(os.environ.get("NACOS_TUTORIAL_BUDGET", "64"))

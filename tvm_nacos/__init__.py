@@ -48,7 +48,6 @@ __all__ = ["__version__", *_LAZY_ATTRS, *_LAZY_MODULES]
 
 def _register_builtin_space_backends() -> None:
     """Let the built-in spaces build networks and look up NAS-Bench-201 indices (no I/O, no torch/tvm)."""
-    # pylint: disable=import-outside-toplevel
     from tvm_nacos import models
     from tvm_nacos.data.nas_bench_201 import load_table
     from tvm_nacos.search_space import nas_bench_201, register_network_builder

@@ -44,14 +44,14 @@ GenericConst = tvm.ir.GenericConst
 
 def meta_schedule() -> Any:
     """Return the MetaSchedule package (``tvm.s_tir.meta_schedule``; ``tvm.meta_schedule`` before 0.27)."""
-    from tvm.s_tir import meta_schedule  # pylint: disable=import-outside-toplevel
+    from tvm.s_tir import meta_schedule
 
     return meta_schedule
 
 
 def tir_schedule_class() -> Any:
     """The TIR ``Schedule`` class (``tvm.tir.Schedule`` before 0.27)."""
-    from tvm.s_tir.schedule import Schedule  # pylint: disable=import-outside-toplevel
+    from tvm.s_tir.schedule import Schedule
 
     return Schedule
 
@@ -59,7 +59,7 @@ def tir_schedule_class() -> Any:
 def remove_weight_layout_rewrite_block(*, skip_tensor_rewrite: bool) -> tvm.transform.Pass:
     """The pass that drops the blocks rewriting weight layouts
     (``tvm.tir.transform.RemoveWeightLayoutRewriteBlock`` before 0.27)."""
-    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock  # pylint: disable=import-outside-toplevel
+    from tvm.s_tir.transform import RemoveWeightLayoutRewriteBlock
 
     return RemoveWeightLayoutRewriteBlock(skip_tensor_rewrite=skip_tensor_rewrite)
 
@@ -67,14 +67,14 @@ def remove_weight_layout_rewrite_block(*, skip_tensor_rewrite: bool) -> tvm.tran
 def find_anchor_block(mod: tvm.IRModule) -> Any:
     """The anchor block of a fused kernel (its conv or matmul), or ``None``
     (``tvm.tir.analysis.find_anchor_block`` before 0.27)."""
-    from tvm.s_tir.analysis import find_anchor_sblock  # pylint: disable=import-outside-toplevel
+    from tvm.s_tir.analysis import find_anchor_sblock
 
     return find_anchor_sblock(mod)
 
 
 def estimate_tir_flops(mod: tvm.IRModule) -> float:
     """FLOPs of a TIR module (``tvm.tir.analysis.estimate_tir_flops`` before 0.27)."""
-    from tvm.s_tir.analysis import estimate_tir_flops as estimate  # pylint: disable=import-outside-toplevel
+    from tvm.s_tir.analysis import estimate_tir_flops as estimate
 
     return float(estimate(mod))
 

@@ -108,7 +108,7 @@ class ArchitectureCounter:
         self._calls: dict[str, list[str]] = {}
         #: stub name → (label, {option: option function name}, default option)
         self._stubs: dict[str, tuple[str, dict[str, str], str]] = {
-            point.stub.name_hint: (point.label, {o: f.name_hint for o, f in zip(point.options, point.option_funcs)},
+            point.stub.name_hint: (point.label, {o: f.name_hint for o, f in zip(point.options, point.option_funcs, strict=True)},
                                    point.default)
             for point in find_choice_points(mod)
         }

@@ -43,10 +43,10 @@ def example_supernet(channels: int = 8, num_classes: int = 10, seed: int = 0) ->
     torch.nn.Module
         The supernet, in eval mode.
     """
-    import torch  # pylint: disable=import-outside-toplevel
-    from torch import nn  # pylint: disable=import-outside-toplevel
+    import torch
+    from torch import nn
 
-    from tvm_nacos.frontend.torch import Choice  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.frontend.torch import Choice
 
     class ExampleSupernet(nn.Module):
         """stem → block1 (op choice, residual) → block2 (depth and kernel choices) → classifier."""
@@ -94,6 +94,6 @@ def example_supernet(channels: int = 8, num_classes: int = 10, seed: int = 0) ->
 
 def example_input(seed: int = 0) -> Any:
     """A deterministic input batch of :data:`EXAMPLE_INPUT_SHAPE`."""
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     return torch.randn(*EXAMPLE_INPUT_SHAPE, generator=torch.Generator().manual_seed(seed))

@@ -120,9 +120,9 @@ def pick_architecture(
 
 def _tensor_info(ty: Any) -> Any:
     """``{"shape", "dtype"}`` of a Relax tensor type (a list of them for a tuple)."""
-    from tvm import relax  # pylint: disable=import-outside-toplevel
+    from tvm import relax
 
-    from tvm_nacos._compat import TensorType  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import TensorType
 
     if isinstance(ty, TensorType):
         return {"shape": [int(d) for d in ty.shape.values], "dtype": str(ty.dtype)}
@@ -165,13 +165,13 @@ def export_architecture(
     InvalidSampleError
         ``sample`` is not an architecture of the space (the message names the valid options).
     """
-    import tvm  # pylint: disable=import-outside-toplevel
+    import tvm
 
-    from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.compile import compile_architecture  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.database import open_database  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.intrin import register_tensor_intrinsics  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.target import as_target
+    from tvm_nacos.tuning.compile import compile_architecture
+    from tvm_nacos.tuning.database import open_database
+    from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 
     library = Path(output)
     manifest_path = library.with_suffix(".json")

@@ -176,8 +176,8 @@ def _draw(
     subject: str,
 ) -> None:
     # The object-oriented API with the Agg canvas: no pyplot, no global backend switch.
-    from matplotlib.backends.backend_agg import FigureCanvasAgg  # pylint: disable=import-outside-toplevel
-    from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     figure = Figure(figsize=(7.0, 4.8), dpi=120)
     FigureCanvasAgg(figure)
@@ -222,7 +222,7 @@ def _draw(
 def _describe(space: str | None, sample: Mapping[str, str]) -> str:
     """A short text of an architecture: NAS-Bench-201's ``arch_str``, else ``label=option``s."""
     if space == "nas-bench-201":
-        from tvm_nacos.search_space import NasBench201Space  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.search_space import NasBench201Space
 
         try:
             return NasBench201Space().arch_str(sample)

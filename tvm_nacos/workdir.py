@@ -118,7 +118,7 @@ class WorkDir:
             ``path`` is a file, or the directory was written by a tvm-nacos with another
             work-directory format, or its marker is unreadable. Nothing is changed then.
         """
-        from tvm_nacos import __version__  # pylint: disable=import-outside-toplevel
+        from tvm_nacos import __version__
 
         work = cls(path)
         if work.check_format():
@@ -149,7 +149,7 @@ class WorkDir:
         WorkDirError
             ``path`` is a file, the marker is unreadable, or it names another format.
         """
-        from tvm_nacos import __version__  # pylint: disable=import-outside-toplevel
+        from tvm_nacos import __version__
 
         if self.path.exists() and not self.path.is_dir():
             raise WorkDirError(f"work directory {str(self.path)!r} exists and is not a directory")
@@ -268,7 +268,7 @@ class WorkDir:
 
     def save_model(self, mod: Any) -> Path:
         """Keep the searched module as ``model.json`` (``tvm.ir.save_json``), atomically."""
-        import tvm  # pylint: disable=import-outside-toplevel
+        import tvm
 
         atomic_write_text(self.model_json, tvm.ir.save_json(mod))
         return self.model_json
@@ -298,7 +298,7 @@ class WorkDir:
         run_info = self.read_run_info()
         name = result.get("space") or run_info.get("space")
         if name:
-            from tvm_nacos.search_space import get  # pylint: disable=import-outside-toplevel
+            from tvm_nacos.search_space import get
 
             options = result.get("space_options") or run_info.get("space_options") or {}
             logger.info("rebuilding the %s supernet%s", name, f" with {options}" if options else "")
@@ -374,7 +374,7 @@ def load_model_file(path: str | os.PathLike[str]) -> Any:
     WorkDirError
         The file is missing or does not hold an IRModule (the message says how to make one).
     """
-    import tvm  # pylint: disable=import-outside-toplevel
+    import tvm
 
     path = Path(path)
     if not path.is_file():

@@ -33,14 +33,13 @@ def test_bad_measure_and_sample(supernet) -> None:
 def test_counts_equal_those_of_the_specialized_module(supernet) -> None:
     # The proxy walks the call graph instead of specializing; the specialized count is the reference.
     from tvm_nacos.accuracy.capacity import count_constant_elements
-    from tvm_nacos.analysis import search_space
-    from tvm_nacos.analysis import count_macs
+    from tvm_nacos.analysis import count_macs, search_space
     from tvm_nacos.passes import SpecializeArch
 
     samples = list(search_space(supernet).enumerate())
     macs = CapacityProxy(supernet, measure="macs").evaluate(samples)
     params = CapacityProxy(supernet, measure="params").evaluate(samples)
-    for sample, m, p in zip(samples, macs, params):
+    for sample, m, p in zip(samples, macs, params, strict=True):
         specialized = SpecializeArch(sample)(supernet)
         assert m == pytest.approx(math.log10(count_macs(specialized))), sample
         assert p == pytest.approx(math.log10(count_constant_elements(specialized))), sample

@@ -39,7 +39,7 @@ def test_shapes_split_and_normalization() -> None:
     assert data.x_train.dtype == torch.float32 and data.y_train.dtype == torch.int64
     # Stratified: every class keeps a quarter (rounded) of its images for validation.
     val_counts = torch.bincount(data.y_val, minlength=10).tolist()
-    assert all(abs(v - 0.25 * n) <= 0.5 for v, n in zip(val_counts, CLASS_SIZES))
+    assert all(abs(v - 0.25 * n) <= 0.5 for v, n in zip(val_counts, CLASS_SIZES, strict=True))
     assert (torch.bincount(data.y_train, minlength=10) + torch.bincount(data.y_val, minlength=10)).tolist() == CLASS_SIZES
     # Standardized with the training statistics; the channels are copies.
     assert abs(float(data.x_train.mean())) < 1e-4 and abs(float(data.x_train.std()) - 1.0) < 1e-3
@@ -81,7 +81,7 @@ def test_batches_cover_the_split_once() -> None:
     assert [len(y) for y in seen] == [100] * 13 + [47]
     assert sorted(torch.cat(seen).tolist()) == sorted(data.y_train.tolist())
     again = [y for _, y in data.batches(100, generator=torch.Generator().manual_seed(0))]
-    assert all(torch.equal(a, b) for a, b in zip(seen, again))
+    assert all(torch.equal(a, b) for a, b in zip(seen, again, strict=True))
     assert [len(y) for _, y in data.batches(100, drop_last=True)] == [100] * 13
     ordered = next(iter(data.batches(5, split="val")))[1]
     assert torch.equal(ordered, data.y_val[:5])

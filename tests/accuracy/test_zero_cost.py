@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from tvm_nacos.accuracy import (
+    ZERO_COST_PROXIES,
     AccuracyEstimator,
     GradNormProxy,
     NaswotProxy,
     SynflowProxy,
-    ZERO_COST_PROXIES,
     ZeroCostProxy,
 )
 from tvm_nacos.accuracy._torch import reset_batch_norms
@@ -147,7 +147,7 @@ def test_synflow_reaches_through_relu6_on_mobilenet_v2() -> None:
     narrow = ArchSample({**default, "stage3.block2.expand": "e3"})
     shallow = space.space.canonicalize({**default, "stage3.block2.depth": "skip"})
     scores = dict(zip(["default", "wide", "narrow", "shallow"],
-                      SynflowProxy(space).evaluate([default, wide, narrow, shallow])))
+                      SynflowProxy(space).evaluate([default, wide, narrow, shallow]), strict=True))
     assert len(set(scores.values())) == 4, scores
     # Fewer channels or fewer blocks on the paths: less flow.
     assert scores["default"] > scores["narrow"] > scores["shallow"] > 0, scores

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 import tvm
-from torch import nn
 from arch_strategies import arch_samples, few_examples
 from hypothesis import example, given
+from torch import nn
 from tvm import relax
 
 from tvm_nacos.analysis import search_space

@@ -158,7 +158,7 @@ def test_op_names_stay_stable_when_passes_compose() -> None:
     labels = search_space(after).labels
     assert "conv0.groups" in labels and "conv2.groups" in labels and "conv1.groups" not in labels
     # The same op exposed by two passes: conv1.kernel, and a groups choice inside each kernel option.
-    assert {l for l in labels if l.startswith("conv1.")} == {
+    assert {label for label in labels if label.startswith("conv1.")} == {
         "conv1.kernel",
         "conv1.kernel.original.conv0.groups",
         "conv1.kernel.k5.conv0.groups",

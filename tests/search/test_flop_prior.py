@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+
 import pytest
 
 from tvm_nacos.cosearch.latency_estimate import FlopPrior

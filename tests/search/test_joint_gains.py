@@ -8,8 +8,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from tvm_nacos.cosearch.latency_estimate import headroom_log_std, tuned_log_std
-from tvm_nacos.cosearch.session import ArchitectureEstimate
 from tvm_nacos.cosearch.gains import (
     common_kernel_gains,
     distinguishing_estimate,
@@ -21,6 +19,8 @@ from tvm_nacos.cosearch.gains import (
     plan_round,
     removable_secs,
 )
+from tvm_nacos.cosearch.latency_estimate import headroom_log_std, tuned_log_std
+from tvm_nacos.cosearch.session import ArchitectureEstimate
 from tvm_nacos.cosearch.strategies.joint import JointSearch
 from tvm_nacos.search_space import ArchSample
 

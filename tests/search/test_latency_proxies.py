@@ -89,8 +89,8 @@ def test_architecture_macs_equal_the_specialized_count(nb201) -> None:
 def test_architecture_macs_follow_nested_choices(supernet) -> None:
     # The example supernet has a conditional choice: the MACs of an option inside a parent
     # option count only when the parent picks it; SpecializeArch is the reference.
-    from tvm_nacos.analysis import search_space as space_of
     from tvm_nacos.analysis import ArchitectureMacs, count_macs
+    from tvm_nacos.analysis import search_space as space_of
     from tvm_nacos.passes import SpecializeArch
 
     space = space_of(supernet)

@@ -21,8 +21,8 @@ from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.errors import WorkDirError
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.target import as_target
-from tvm_nacos.tuning.database import RECORD_FILE, WORKLOAD_FILE, database_dir, open_database
 from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+from tvm_nacos.tuning.database import RECORD_FILE, WORKLOAD_FILE, database_dir, open_database
 from tvm_nacos.workdir import WORK_DIR_FORMAT
 
 TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
@@ -210,10 +210,10 @@ def test_work_dir_of_another_format_is_refused_untouched(supernet, tmp_path) -> 
 
 def _record_lines_from_a_tiny_tuning(work_dir) -> list[str]:
     """Measure a few candidates of one small kernel into ``work_dir``; return the record lines."""
-    from tvm.script import tirx as T  # pylint: disable=import-outside-toplevel
+    from tvm.script import tirx as T
 
-    from tvm_nacos.cosearch.session import SearchSession  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.search_space import SearchSpace  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.session import SearchSession
+    from tvm_nacos.search_space import SearchSpace
 
     @T.prim_func(s_tir=True)
     def add(a: T.Buffer((64,), "float32"), b: T.Buffer((64,), "float32")) -> None:
@@ -227,7 +227,7 @@ def _record_lines_from_a_tiny_tuning(work_dir) -> list[str]:
         work_dir=work_dir, budget=4, builder=DeterministicBuilder(), runner=DeterministicRunner(), deterministic=True,
     )
     try:
-        from tvm_nacos.cosearch.session import TaskTuner  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.cosearch.session import TaskTuner
 
         tuner = TaskTuner(tvm.IRModule({"main": add}), "add", session)
         tuner.measure(4)

@@ -10,10 +10,10 @@ import tvm
 
 import tvm_nacos
 from tvm_nacos._compat import meta_schedule
-from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
+from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 
 ms = meta_schedule()
@@ -122,8 +122,7 @@ def _bigger_is_not_better(samples) -> list[float]:
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_joint_starts_from_the_accuracy_macs_front(supernet, tmp_path, seed: int) -> None:
     """The first architectures the joint search looks at are the best by (accuracy, MACs)."""
-    from tvm_nacos.analysis import search_space
-    from tvm_nacos.analysis import ArchitectureMacs
+    from tvm_nacos.analysis import ArchitectureMacs, search_space
     from tvm_nacos.search_space import ArchSample
 
     _fake_search(supernet, tmp_path, "joint", seed=seed, budget=12, accuracy=_bigger_is_not_better, initial_population=2)

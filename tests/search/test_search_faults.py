@@ -11,9 +11,9 @@ import pytest
 import tvm_nacos
 from tvm_nacos.analysis import search_space
 from tvm_nacos.target import as_target
+from tvm_nacos.testing.faults import FaultPlanBuilder
 from tvm_nacos.tuning import MeasureConfig, TaskPool, make_runner, open_database
 from tvm_nacos.tuning.database import FAILED_RUN_SECS
-from tvm_nacos.testing.faults import FaultPlanBuilder
 
 #: Candidate index → fault. The two convolutions get 6 trials each (candidates 0-5 and 6-11),
 #: the ReLU kernel of the identity architecture has one schedule: every task keeps good ones.

@@ -18,10 +18,10 @@ from tvm_nacos.search_space import (
     UnknownSpaceError,
     get,
     names,
+    resnet,
 )
 from tvm_nacos.search_space import mobilenet_v2 as mbv2
 from tvm_nacos.search_space import nas_bench_201 as nb201
-from tvm_nacos.search_space import resnet
 
 BEST_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 

@@ -710,7 +710,7 @@ def test_prop_size_matches_enumeration(space: SearchSpace) -> None:
     import itertools
 
     full = {
-        space.canonicalize(dict(zip(space.labels, combo)))
+        space.canonicalize(dict(zip(space.labels, combo, strict=True)))
         for combo in itertools.product(*(c.options for c in space.choices))
     }
     assert full == set(samples)

@@ -8,8 +8,8 @@ import tvm
 from tuning_helpers import matmul
 
 from tvm_nacos._compat import meta_schedule
-from tvm_nacos.tuning import PersistentBuilder
 from tvm_nacos.testing.faults import FaultyBuild
+from tvm_nacos.tuning import PersistentBuilder
 
 ms = meta_schedule()
 TARGET = tvm.target.Target({"kind": "llvm"})

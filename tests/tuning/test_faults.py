@@ -12,10 +12,10 @@ from tuning_helpers import matmul
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
-from tvm_nacos.tuning import MeasureConfig, PersistentBuilder, make_runner
-from tvm_nacos.tuning.check import CHECK_FILE_SUFFIX, compare_outputs
 from tvm_nacos.testing.fake import DeterministicRunner
 from tvm_nacos.testing.faults import FaultPlanBuilder, FaultyBuild
+from tvm_nacos.tuning import MeasureConfig, PersistentBuilder, make_runner
+from tvm_nacos.tuning.check import CHECK_FILE_SUFFIX, compare_outputs
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import CheckingLocalRunner, RunnerSpecError
 
@@ -27,7 +27,7 @@ FAST = {"number": 1, "repeat": 1, "min_repeat_ms": 0}
 def _inputs(builds: list, mods: list) -> list:
     return [
         ms.runner.RunnerInput(b.artifact_path, "cpu", ms.arg_info.ArgInfo.from_prim_func(m["main"]))
-        for b, m in zip(builds, mods)
+        for b, m in zip(builds, mods, strict=True)
     ]
 
 
@@ -78,7 +78,7 @@ def test_output_check_rejects_wrong_kernels_and_only_those(tmp_path) -> None:
     args_info = [c.args_info for c in candidates] + [
         ms.arg_info.ArgInfo.from_prim_func(m["main"]) for m in (matmul(24), matmul(16))
     ]
-    inputs = [ms.runner.RunnerInput(b.artifact_path, "cpu", a) for b, a in zip(builds, args_info)]
+    inputs = [ms.runner.RunnerInput(b.artifact_path, "cpu", a) for b, a in zip(builds, args_info, strict=True)]
     try:
         results = [f.result() for f in runner.run(inputs)]
     finally:

@@ -23,7 +23,7 @@ def _built(mods: list) -> list:
         builder.shutdown()
     return [
         ms.runner.RunnerInput(r.artifact_path, "cpu", ms.arg_info.ArgInfo.from_prim_func(m["main"]))
-        for r, m in zip(results, mods)
+        for r, m in zip(results, mods, strict=True)
     ]
 
 

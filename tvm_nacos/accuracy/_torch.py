@@ -23,7 +23,7 @@ __all__ = [
 
 def batch_norms(model: nn.Module) -> Iterator[nn.modules.batchnorm._BatchNorm]:
     """The batch-norm layers of ``model`` (every dimensionality)."""
-    return (m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))  # pylint: disable=protected-access
+    return (m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
 
 
 def reset_batch_norms(model: nn.Module) -> nn.Module:
@@ -108,7 +108,7 @@ def remove_batch_norms(model: nn.Module) -> nn.Module:
     """Replace every batch norm of ``model`` by ``nn.Identity`` (in place), as synflow does."""
     for parent in list(model.modules()):
         for name, child in list(parent.named_children()):
-            if isinstance(child, nn.modules.batchnorm._BatchNorm):  # pylint: disable=protected-access
+            if isinstance(child, nn.modules.batchnorm._BatchNorm):
                 setattr(parent, name, nn.Identity())
     return model
 

@@ -97,7 +97,7 @@ class AccuracyEstimator(abc.ABC):
                 raise RuntimeError(
                     f"{self.name}: estimate returned {len(scores)} scores for {len(pending)} samples"
                 )
-            for key, score in zip(pending, scores):
+            for key, score in zip(pending, scores, strict=True):
                 self._cache[key] = float(score)
         logger.debug("%s: %d samples, %d newly evaluated", self.name, len(canonical), len(pending))
         return [self._cache[sample.id] for sample in canonical]

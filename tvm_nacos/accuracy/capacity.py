@@ -35,7 +35,7 @@ CAPACITY_MEASURES = ("macs", "params")
 
 def constant_elements(expr: Any) -> int:
     """Elements of ``expr`` if it is a tensor constant (weights, biases, BN statistics), else 0."""
-    from tvm_nacos._compat import GenericConst  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import GenericConst
 
     if isinstance(expr, GenericConst) and len(expr.value.shape) > 0:
         return math.prod(int(d) for d in expr.value.shape)
@@ -44,7 +44,7 @@ def constant_elements(expr: Any) -> int:
 
 def count_constant_elements(mod: Any) -> int:
     """Elements of every tensor constant of the Relax functions of ``mod``."""
-    from tvm import relax  # pylint: disable=import-outside-toplevel
+    from tvm import relax
 
     total = 0
 
@@ -80,7 +80,7 @@ class CapacityProxy(AccuracyEstimator):
     def __init__(self, mod: Any, measure: Measure = "macs") -> None:
         if measure not in CAPACITY_MEASURES:
             raise ValueError(f"unknown capacity measure {measure!r}; valid measures: {list(CAPACITY_MEASURES)}")
-        from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.analysis import search_space
 
         super().__init__(search_space(mod))
         self.mod = mod
@@ -94,7 +94,7 @@ class CapacityProxy(AccuracyEstimator):
 
     def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
         if self._counter is None:  # read the module once; each architecture is then a call-graph walk
-            from tvm_nacos.analysis import ArchitectureCounter, ArchitectureMacs  # pylint: disable=import-outside-toplevel
+            from tvm_nacos.analysis import ArchitectureCounter, ArchitectureMacs
 
             self._counter = (ArchitectureMacs(self.mod) if self.measure == "macs"
                              else ArchitectureCounter(self.mod, constant_elements, per_call=False))

@@ -53,7 +53,7 @@ Split = Literal["train", "val"]
 @functools.cache
 def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
     """The 1,797 digit images (N, 8, 8) as float64 in 0…16 and their labels, read once per process."""
-    from sklearn.datasets import load_digits  # pylint: disable=import-outside-toplevel
+    from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = np.asarray(bunch.images, dtype=np.float64)
@@ -138,7 +138,7 @@ class DigitsData:
         ValueError
             If ``batch_size`` is below 1 or above the size of the split, or ``split`` is unknown.
         """
-        import torch  # pylint: disable=import-outside-toplevel
+        import torch
 
         x, y = self._split(split)
         batch_size = check_int("batch_size", batch_size, 1)
@@ -175,7 +175,7 @@ class DigitsData:
         tuple[torch.Tensor, torch.Tensor]
             Images and labels of one batch.
         """
-        import torch  # pylint: disable=import-outside-toplevel
+        import torch
 
         x, y = self._split(split)
         batch_size = check_int("batch_size", batch_size, 1)
@@ -215,8 +215,8 @@ def load_digits_data(
     ValueError
         If an option is out of range (the message gives the valid range).
     """
-    import torch  # pylint: disable=import-outside-toplevel
-    from torch.nn import functional as F  # pylint: disable=import-outside-toplevel
+    import torch
+    from torch.nn import functional as F
 
     resolution = check_int("resolution", resolution, 1)
     channels = check_int("channels", channels, 1)

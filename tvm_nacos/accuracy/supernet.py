@@ -158,7 +158,7 @@ class _Setup:
         )
 
     def supernet(self) -> nn.Module:
-        from tvm_nacos.models.nas_bench_201 import supernet  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.models.nas_bench_201 import supernet
 
         model = supernet(channels=self.channels, cells_per_stage=self.cells_per_stage, num_classes=10, seed=self.seed)
         return reset_batch_norms(model)
@@ -399,7 +399,7 @@ class SupernetAccuracy(AccuracyEstimator):
                 for chunk in images.split(self.setup.batch_size):
                     self._model(chunk)
         finally:
-            for bn, momentum in zip(norms, momenta):
+            for bn, momentum in zip(norms, momenta, strict=True):
                 bn.momentum = momentum
             self._model.eval()
 
@@ -457,8 +457,8 @@ class SupernetAccuracy(AccuracyEstimator):
                 f"this code reads version {_FORMAT_VERSION}"
             )
         estimator = cls(**payload["options"])
-        estimator._model.load_state_dict(payload["state_dict"])  # pylint: disable=protected-access
-        estimator._record = TrainingRecord.from_dict(payload["record"])  # pylint: disable=protected-access
+        estimator._model.load_state_dict(payload["state_dict"])
+        estimator._record = TrainingRecord.from_dict(payload["record"])
         logger.info("%s: loaded from %s", estimator.name, os.fspath(path))
         return estimator
 

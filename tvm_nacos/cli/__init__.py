@@ -48,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from tvm_nacos.errors import NacosError  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.errors import NacosError
 
     try:
         return args.run(args)

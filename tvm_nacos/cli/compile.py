@@ -43,7 +43,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compile and export; print the architecture, the kernels tuned and the files."""
-    from tvm_nacos.interface.compile import export_architecture  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.interface.compile import export_architecture
 
     exported = export_architecture(
         args.work_dir, output=args.output, arch_id=args.arch, sample=parse_sample(args.sample)

@@ -33,8 +33,8 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the space, the architecture, and how it compiled and ran."""
-    from tvm_nacos.interface.example import run_example  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.search_space import ArchSample  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.interface.example import run_example
+    from tvm_nacos.search_space import ArchSample
 
     sample = None
     if args.sample is not None:

@@ -48,8 +48,8 @@ def parse_baselines(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report again; print what was searched, the budget and the front."""
-    from tvm_nacos.interface.report import regenerate_report  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.report import front_table  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.interface.report import regenerate_report
+    from tvm_nacos.report import front_table
 
     report = regenerate_report(args.work_dir, baselines=parse_baselines(args.baseline) or None)
     data = report.result

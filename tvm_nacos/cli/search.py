@@ -95,11 +95,11 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Search, with live progress on stderr; print the summary and the front."""
-    from tvm_nacos.cosearch.objectives import Constraints  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.cosearch.timing import describe_breakdown  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.interface.search import run_search  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.interface.spaces import DEFAULT_SPACE  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.report import front_table, load_pareto  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.objectives import Constraints
+    from tvm_nacos.cosearch.timing import describe_breakdown
+    from tvm_nacos.interface.search import run_search
+    from tvm_nacos.interface.spaces import DEFAULT_SPACE
+    from tvm_nacos.report import front_table, load_pareto
 
     constraints = Constraints(
         max_latency_ms=args.max_latency_ms, max_macs=args.max_macs, min_accuracy=args.min_accuracy

@@ -24,9 +24,9 @@ def add_parser(commands: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:  # pylint: disable=unused-argument
+def run(args: argparse.Namespace) -> int:
     """Print one line per built-in space."""
-    from tvm_nacos.interface.spaces import list_spaces  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.interface.spaces import list_spaces
 
     summaries = list_spaces()
     print(f"{'space':<15} {'architectures':>20} {'choice points':>14}  {'input':<16} description")

@@ -38,7 +38,7 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the kernels of one architecture, and what the others share."""
-    from tvm_nacos.interface.tasks import architecture_tasks  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.interface.tasks import architecture_tasks
 
     summary = architecture_tasks(
         args.space, model=args.model, sample=parse_sample(args.sample), others=args.others,

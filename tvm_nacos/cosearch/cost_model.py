@@ -142,14 +142,14 @@ class LatencyCostModel(ms.cost_model.PyCostModel):
 
     def add_measurements(self, features: np.ndarray, run_secs: Sequence[float]) -> None:
         """Add (features, mean run seconds) pairs; retrain if the data grew enough."""
-        for row, secs in zip(features, run_secs):
+        for row, secs in zip(features, run_secs, strict=True):
             self._features.append(np.asarray(row, dtype=np.float32))
             self._log_secs.append(math.log(secs))
         if self.num_samples >= 4 and self.num_samples >= (1 + self.retrain_growth) * self._trained_on:
             self._train()
 
     def _train(self) -> None:
-        import xgboost as xgb  # pylint: disable=import-outside-toplevel
+        import xgboost as xgb
 
         x = np.stack(self._features)
         y = np.asarray(self._log_secs, dtype=np.float32)
@@ -174,7 +174,7 @@ class LatencyCostModel(ms.cost_model.PyCostModel):
 
     def update(self, context: Any, candidates: list[Any], results: list[Any]) -> None:
         """MetaSchedule hook: learn from a measured batch (failed candidates are skipped)."""
-        keep = [(c, s) for c, r in zip(candidates, results) if (s := _mean_run_secs(r)) is not None]
+        keep = [(c, s) for c, r in zip(candidates, results, strict=True) if (s := _mean_run_secs(r)) is not None]
         if not keep:
             return
         features = self.features(context, [c for c, _ in keep])
@@ -189,7 +189,7 @@ class LatencyCostModel(ms.cost_model.PyCostModel):
 
     def predict_log_secs(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation, over the ensemble, of predicted log run seconds."""
-        import xgboost as xgb  # pylint: disable=import-outside-toplevel
+        import xgboost as xgb
 
         if not self.is_trained:
             raise RuntimeError("the cost model has no measurement to learn from yet")
@@ -213,7 +213,7 @@ class LatencyCostModel(ms.cost_model.PyCostModel):
 
     def held_out_accuracy(self, folds: int = 5) -> CostModelAccuracy:
         """K-fold estimate of rank correlation and relative error on unseen measurements."""
-        from scipy.stats import spearmanr  # pylint: disable=import-outside-toplevel
+        from scipy.stats import spearmanr
 
         n = self.num_samples
         if n < 2 * folds:
@@ -248,7 +248,7 @@ class LatencyCostModel(ms.cost_model.PyCostModel):
 
     def load(self, path: str) -> None:
         """Load what :meth:`save` wrote."""
-        import xgboost as xgb  # pylint: disable=import-outside-toplevel
+        import xgboost as xgb
 
         with open(path, "rb") as f:
             state = pickle.load(f)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from tvm_nacos.cosearch.objectives import hypervolume, pareto_indices
 from tvm_nacos.cosearch.latency_estimate import headroom_log_std
+from tvm_nacos.cosearch.objectives import hypervolume, pareto_indices
 from tvm_nacos.cosearch.session import ArchitectureEstimate, SearchSession
 
 __all__ = [
@@ -220,7 +220,7 @@ def common_kernel_gains(
                 if key in kernels
                 else 0.0
             )
-            for e, kernels in zip(front, weights)
+            for e, kernels in zip(front, weights, strict=True)
         ]
         gain = hypervolume(accuracies, shifted, reference=reference) - base
         if gain > 0:

@@ -93,7 +93,7 @@ def eager_latency_ms(
     other at every operator, so on the shared 2-core build machine, with other processes busy,
     a NAS-Bench-201 network took 6–10 s per call on two threads and ~80 ms on one.
     """
-    import torch  # pylint: disable=import-outside-toplevel
+    import torch
 
     if warmup < 0 or repeat < 1:
         raise ValueError(f"eager timing needs warmup >= 0 and repeat >= 1, got warmup={warmup}, repeat={repeat}")

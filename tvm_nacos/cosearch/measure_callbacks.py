@@ -77,7 +77,7 @@ class AddToSearchDatabase(MeasureCallback):
 
     def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results) -> None:
         session, tuner = task_scheduler, task_scheduler.task(task_id)
-        for candidate, result in zip(measure_candidates, runner_results):
+        for candidate, result in zip(measure_candidates, runner_results, strict=True):
             ok = succeeded(result)
             run_secs = result.run_secs if ok else [FAILED_RUN_SECS * 10]
             if tuner.is_unreplayable_transfer(candidate):
@@ -96,7 +96,7 @@ class ShareBestSchedules(MeasureCallback):
 
     def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results) -> None:
         session, tuner = task_scheduler, task_scheduler.task(task_id)
-        for candidate, result in zip(measure_candidates, runner_results):
+        for candidate, result in zip(measure_candidates, runner_results, strict=True):
             if not succeeded(result):
                 continue
             secs = mean_run_secs(result.run_secs)

@@ -54,13 +54,13 @@ class BatchMeasurer:
             builds = self.builder.build([ms.builder.BuilderInput(c.sch.mod, target) for c in candidates])
         runnable = [
             (i, ms.runner.RunnerInput(b.artifact_path, session.device_type, c.args_info))
-            for i, (c, b) in enumerate(zip(candidates, builds))
+            for i, (c, b) in enumerate(zip(candidates, builds, strict=True))
             if b.error_msg is None
         ]
         results: list[Any] = [ms.runner.RunnerResult(None, b.error_msg) for b in builds]
         with session.times.phase("run"):
             futures = self.runner.run([r for _, r in runnable])
-            for (i, _), future in zip(runnable, futures):
+            for (i, _), future in zip(runnable, futures, strict=True):
                 results[i] = future.result()
         tuner.context.notify_runner_results(candidates, results)
         tuner.trials += len(candidates)

@@ -70,7 +70,7 @@ def pareto_indices(accuracy: Sequence[float], latency_ms: Sequence[float]) -> li
     """Indices of the non-dominated points (higher accuracy, lower latency), by latency."""
     if len(accuracy) == 0:
         return []
-    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting  # pylint: disable=import-outside-toplevel
+    from pymoo.util.nds.non_dominated_sorting import NonDominatedSorting
 
     front = NonDominatedSorting().do(_objectives(accuracy, latency_ms), only_non_dominated_front=True)
     return sorted((int(i) for i in front), key=lambda i: (latency_ms[i], -accuracy[i]))
@@ -90,7 +90,7 @@ def hypervolume(
     """
     if len(accuracy) == 0:
         return 0.0
-    from pymoo.indicators.hv import HV  # pylint: disable=import-outside-toplevel
+    from pymoo.indicators.hv import HV
 
     ref = np.array([-reference[0], reference[1]], dtype=float)
     points = _objectives(accuracy, latency_ms)

@@ -12,14 +12,15 @@ from typing import Any
 
 import tvm
 
-from tvm_nacos.errors import NoChoicePointError, SearchConfigError
+from tvm_nacos.analysis import count_macs
+from tvm_nacos.cosearch.budget import check_budget
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.progress import SearchProgress
-from tvm_nacos.cosearch.budget import check_budget
 from tvm_nacos.cosearch.session import SearchSession
-from tvm_nacos.analysis import count_macs
-from tvm_nacos.cosearch.strategies import get_strategy, strategy_options as options_of
+from tvm_nacos.cosearch.strategies import get_strategy
+from tvm_nacos.cosearch.strategies import strategy_options as options_of
 from tvm_nacos.cosearch.timing import describe_breakdown
+from tvm_nacos.errors import NoChoicePointError, SearchConfigError
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.target import TargetError, as_target, device_for
 
@@ -197,10 +198,10 @@ def _space_options_info(builtin: Any) -> dict[str, Any]:
 
 def _resolve_model(mod_or_space: Any) -> tuple[tvm.IRModule, Any, Any]:
     """(module, its SearchSpace, the built-in space it came from or None)."""
-    from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.analysis import search_space
 
     if isinstance(mod_or_space, str):
-        from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+        from tvm_nacos import search_space as spaces
 
         mod_or_space = spaces.get(mod_or_space)
     builtin = None
@@ -388,8 +389,8 @@ def _cost_model_accuracy(session: SearchSession) -> dict[str, float] | None:
 def _write_results(result: SearchResult, work_dir: str | os.PathLike, mod: tvm.IRModule | None) -> None:
     """``model.json`` (``mod``: a module that is not a built-in space, which ``pareto.json``
     names instead), ``pareto.json``, and its report: the csv, the plot and the summary."""
-    from tvm_nacos.report import write_report  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.workdir import WorkDir  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.report import write_report
+    from tvm_nacos.workdir import WorkDir
 
     work = WorkDir(work_dir)
     if mod is not None:
@@ -399,7 +400,7 @@ def _write_results(result: SearchResult, work_dir: str | os.PathLike, mod: tvm.I
 
 
 def _point(session: SearchSession, sample: ArchSample, latency_ms: float | None = None) -> ParetoPoint:
-    from tvm_nacos.passes import SpecializeArch  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.passes import SpecializeArch
 
     estimate = session.estimate(sample)
     kernels = []

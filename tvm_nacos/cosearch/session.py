@@ -486,7 +486,7 @@ class SearchSession:
         """Accuracy of each sample (cached by id)."""
         missing = [s for s in samples if s.id not in self._accuracy]
         if missing:
-            for sample, value in zip(missing, self.accuracy_fn(missing)):
+            for sample, value in zip(missing, self.accuracy_fn(missing), strict=True):
                 self._accuracy[sample.id] = float(value)
         return [self._accuracy[s.id] for s in samples]
 

@@ -89,7 +89,7 @@ class Choice(nn.Module):
             weights = list(self.named_parameters())
             options = {
                 name: self._trace_option(name, module, inputs, weights)
-                for name, module in zip(self.option_names, self.options)
+                for name, module in zip(self.option_names, self.options, strict=True)
             }
             stub = add_choice_point(root, self.label, options, default=self.default, site=self.site)
         finally:
@@ -111,7 +111,7 @@ class Choice(nn.Module):
         func_name = function_name(self.label, name, site=self.site)
         builder = relax.BlockBuilder()
         try:
-            for (_, p), var in zip(weights, weight_vars):
+            for (_, p), var in zip(weights, weight_vars, strict=True):
                 p._expr = var
             with builder.function(func_name, input_vars + weight_vars, private=True):
                 with builder.dataflow():
@@ -126,6 +126,6 @@ class Choice(nn.Module):
                     result = builder.emit_output(out._expr)
                 builder.emit_func_output(result)
         finally:
-            for (_, p), expr in zip(weights, saved):
+            for (_, p), expr in zip(weights, saved, strict=True):
                 p._expr = expr
         return builder.get()[func_name]

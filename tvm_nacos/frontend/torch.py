@@ -29,8 +29,8 @@ to the stub. Weights are kept as Relax constants. The model is imported in infer
 from __future__ import annotations
 
 import contextlib
-import copy
 import contextvars
+import copy
 import functools
 import os
 import re
@@ -263,8 +263,8 @@ def _with_weights_of(template: torch.export.ExportedProgram, module: nn.Module) 
     if not set(template.state_dict) <= set(tensors):
         return None
     program = copy.copy(template)
-    program._state_dict = {name: tensors[name] for name in template.state_dict}  # pylint: disable=protected-access
-    program._constants = {  # pylint: disable=protected-access
+    program._state_dict = {name: tensors[name] for name in template.state_dict}
+    program._constants = {
         name: tensors.get(name, value) for name, value in template.constants.items()
     }
     return program
@@ -277,7 +277,7 @@ def _export_and_import(module: nn.Module, args: tuple[torch.Tensor, ...], state:
     (NAS-Bench-201 repeats 5 ops at 3 widths over 90 sites) are decomposed once; later ones
     reuse that program with their own weights.
     """
-    from tvm.relax.frontend.torch import from_exported_program  # pylint: disable=import-outside-toplevel
+    from tvm.relax.frontend.torch import from_exported_program
 
     with _exporting(state, False):
         module(*args)
@@ -311,7 +311,7 @@ def _export_and_import(module: nn.Module, args: tuple[torch.Tensor, ...], state:
                 f"TVM's PyTorch importer cannot convert the op(s) {match.group(1)} of "
                 f"{type(module).__name__}; replace them or register a converter with TVM"
             ) from err
-        except Exception as err:  # pylint: disable=broad-except
+        except Exception as err:
             # A converter exists but fails on this use of the op (dtype, arguments): name the op.
             node = _failing_node(err)
             if node is None:
@@ -345,9 +345,9 @@ def _failing_node(err: BaseException) -> Any:
 
 def _convert_choice(node: Any, importer: Any, *, state: _ImportState, root_bb: Any) -> Any:
     """Converter for ``nacos::choice``: import every option, add the choice point, call its stub."""
-    from tvm import relax  # pylint: disable=import-outside-toplevel
+    from tvm import relax
 
-    from tvm_nacos.ir.builder import add_choice_point  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.ir.builder import add_choice_point
 
     inputs = [importer.env[arg] for arg in node.args[0]]
     key = (str(node.args[1]), str(node.args[2]))
@@ -386,9 +386,9 @@ def from_torch(model: nn.Module, example_args: Sequence[torch.Tensor]) -> Any:
     UnsupportedModelError
         An op that TVM's importer cannot convert (named in the message).
     """
-    from tvm import relax  # pylint: disable=import-outside-toplevel
+    from tvm import relax
 
-    from tvm_nacos.passes import CheckChoicePoints  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.passes import CheckChoicePoints
 
     args = tuple(example_args)
     state = _ImportState()

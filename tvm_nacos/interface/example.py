@@ -68,17 +68,17 @@ def run_example(
     -------
     ExampleRun
     """
-    import numpy as np  # pylint: disable=import-outside-toplevel
-    import torch  # pylint: disable=import-outside-toplevel
-    import tvm  # pylint: disable=import-outside-toplevel
-    from tvm import relax  # pylint: disable=import-outside-toplevel
+    import numpy as np
+    import torch
+    import tvm
+    from tvm import relax
 
-    from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.examples import example_input, example_supernet  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.frontend.torch import apply_sample, from_torch  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.passes import CheckChoicePoints  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import as_target, device_for  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.compile import compile_architecture, time_executable  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.examples import example_input, example_supernet
+    from tvm_nacos.frontend.torch import apply_sample, from_torch
+    from tvm_nacos.passes import CheckChoicePoints
+    from tvm_nacos.target import as_target, device_for
+    from tvm_nacos.tuning.compile import compile_architecture, time_executable
 
     tvm_target = as_target(target)
     x = example_input(seed)

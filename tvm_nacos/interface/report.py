@@ -47,8 +47,8 @@ def regenerate_report(
     WorkDirError
         ``pareto.json`` (or a baseline's) is missing or unreadable.
     """
-    from tvm_nacos.report import searched_name, write_report  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.workdir import WorkDir  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.report import searched_name, write_report
+    from tvm_nacos.workdir import WorkDir
 
     work = WorkDir.open(work_dir)
     files = write_report(work, baselines=baselines)

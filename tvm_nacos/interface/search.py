@@ -91,18 +91,18 @@ def resolve_accuracy(
             "or MODULE:NAME for an estimator of your own"
         )
     if name == "table":
-        from tvm_nacos.accuracy import TableAccuracy  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.accuracy import TableAccuracy
 
         return TableAccuracy(), name
     if name in _ZERO_COST:
-        from tvm_nacos.accuracy import ZeroCostProxy  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.accuracy import ZeroCostProxy
 
         return ZeroCostProxy.create(name, space=builtin if builtin is not None else space), name
     if name == "supernet":
-        from tvm_nacos.accuracy import SupernetAccuracy  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.accuracy import SupernetAccuracy
 
         return SupernetAccuracy(), name
-    from tvm_nacos.accuracy.capacity import CapacityProxy  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.accuracy.capacity import CapacityProxy
 
     return CapacityProxy(module, measure=name), name
 
@@ -195,9 +195,9 @@ def run_search(
         (messages list the valid values); :class:`~tvm_nacos.errors.WorkDirError` for an
         unreadable model file.
     """
-    from tvm_nacos.cosearch.search import search  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.workdir import WorkDir, load_model_file  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.cosearch.search import search
+    from tvm_nacos.target import as_target
+    from tvm_nacos.workdir import WorkDir, load_model_file
 
     target = as_target(target)  # a bad target fails before any network or estimator is built
     builtin = resolve_space(space, model, space_options)  # bad names and options fail now

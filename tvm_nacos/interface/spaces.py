@@ -29,7 +29,7 @@ class SpaceSummary:
 
 def list_spaces() -> list[SpaceSummary]:
     """The built-in spaces (pure Python: imports neither TVM nor PyTorch)."""
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+    from tvm_nacos import search_space as spaces
 
     summaries = []
     for name in spaces.names():
@@ -59,7 +59,7 @@ def resolve_space(
         Both a space and a model file; space options with a model file; an unknown space or
         option (the message lists the valid ones).
     """
-    from tvm_nacos import search_space as spaces  # pylint: disable=import-outside-toplevel
+    from tvm_nacos import search_space as spaces
 
     if space is not None and model is not None:
         raise ValueError("give a built-in space or a model file, not both")

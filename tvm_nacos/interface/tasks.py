@@ -99,12 +99,12 @@ def architecture_tasks(
     -------
     TaskSummary
     """
-    import numpy as np  # pylint: disable=import-outside-toplevel
+    import numpy as np
 
-    from tvm_nacos.analysis import search_space  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import as_target  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.tuning.tasks import TaskPool  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.workdir import load_model_file  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.target import as_target
+    from tvm_nacos.tuning.tasks import TaskPool
+    from tvm_nacos.workdir import load_model_file
 
     if isinstance(others, bool) or not isinstance(others, int) or others < 0:
         raise ValueError(f"others must be a number of architectures >= 0, got {others!r}")

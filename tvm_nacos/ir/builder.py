@@ -62,7 +62,7 @@ def check_option_signatures(label: str, options: Mapping[str, relax.Function]) -
                 label=label,
                 option=name,
             )
-        for i, (p, q) in enumerate(zip(func.params, ref.params)):
+        for i, (p, q) in enumerate(zip(func.params, ref.params, strict=True)):
             if not _same_type(p.ty, q.ty):
                 raise ChoicePointError(
                     f"choice point {label!r}: input {i} of option {name!r} is {p.ty}, "

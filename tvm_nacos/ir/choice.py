@@ -179,7 +179,7 @@ def _stub_info(mod: tvm.IRModule, stub: tvm.ir.GlobalVar, defined: set[str]) -> 
             label=label,
         )
     option_funcs = []
-    for option, name in zip(options, func_names):
+    for option, name in zip(options, func_names, strict=True):
         if name not in defined:
             raise ChoicePointError(
                 f"choice point {label!r}: option {option!r} names function {name!r}, "
@@ -281,7 +281,7 @@ def find_choice_points(mod: tvm.IRModule) -> list[ChoicePoint]:
                 if callee.name_hint not in order:
                     order.append(callee.name_hint)
                 contexts.setdefault(info.label, set()).add(context)
-                for option, option_gv in zip(info.options, info.option_funcs):
+                for option, option_gv in zip(info.options, info.option_funcs, strict=True):
                     walk(option_gv, (info.label, option))
             else:
                 walk(callee, context)

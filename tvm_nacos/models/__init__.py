@@ -52,7 +52,6 @@ def torch_supernet(space: BuiltinSpace, *, seed: int = 0) -> torch.nn.Module:
     UnknownSpaceError
         If ``space`` is not one of the built-in spaces (the message lists them).
     """
-    # pylint: disable=import-outside-toplevel
     if isinstance(space, NasBench201Space):
         from tvm_nacos.models import nas_bench_201
 
@@ -104,8 +103,8 @@ def torch_reference(space: BuiltinSpace, sample: Mapping[str, str], *, seed: int
         If ``sample`` is not an architecture of the space (the message names the bad label or
         option and the valid ones).
     """
-    from tvm_nacos.frontend.torch import apply_sample  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.models._common import materialize  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.frontend.torch import apply_sample
+    from tvm_nacos.models._common import materialize
 
     canonical = space.space.canonicalize(sample)
     return materialize(apply_sample(torch_supernet(space, seed=seed), canonical)).eval()
@@ -113,7 +112,7 @@ def torch_reference(space: BuiltinSpace, sample: Mapping[str, str], *, seed: int
 
 def example_input(space: BuiltinSpace, *, seed: int = 0) -> torch.Tensor:
     """A deterministic float32 input of ``space.input_shape`` (standard normal values)."""
-    import torch  # pylint: disable=import-outside-toplevel,redefined-outer-name
+    import torch
 
     return torch.randn(*space.input_shape, generator=torch.Generator().manual_seed(seed))
 
@@ -136,7 +135,7 @@ def ir_module(space: BuiltinSpace, *, seed: int = 0) -> tvm.IRModule:
     tvm.IRModule
         ``main`` takes one float32 tensor of ``space.input_shape``; weights are constants.
     """
-    from tvm_nacos.frontend.torch import from_torch  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.frontend.torch import from_torch
 
     start = time.perf_counter()
     mod = from_torch(torch_supernet(space, seed=seed), (example_input(space),))
@@ -170,6 +169,6 @@ def num_params(space: BuiltinSpace, sample: Mapping[str, str]) -> int:
     InvalidSampleError
         If ``sample`` is not an architecture of the space.
     """
-    from tvm_nacos.models._common import count_parameters  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.models._common import count_parameters
 
     return count_parameters(torch_reference(space, sample))

@@ -60,11 +60,11 @@ def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, *, keep_layout
     ``export_library`` here, and the ``tar -xf`` subprocess in the runner. A module with imports
     (a GPU kernel under its host module) is exported as a tar, as MetaSchedule does.
     """
-    import warnings  # pylint: disable=import-outside-toplevel
+    import warnings
 
-    from tvm.support.tar import tar  # pylint: disable=import-outside-toplevel
+    from tvm.support.tar import tar
 
-    from tvm_nacos._compat import tirx  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import tirx
 
     if not keep_layout_rewrite:
         mod = _without_layout_rewrite(mod)
@@ -204,7 +204,7 @@ class PersistentBuilder(ms.builder.PyBuilder):
         args = [(self.f_build, b.mod, b.target) for b in build_inputs]
         worker = _build_checked_in_worker if self.check_outputs else _build_in_worker
         results = []
-        for build_input, outcome in zip(build_inputs, pool.map_with_error_catching(lambda a: worker(*a), args)):
+        for build_input, outcome in zip(build_inputs, pool.map_with_error_catching(lambda a: worker(*a), args), strict=True):
             self.num_builds += 1
             if outcome.status == StatusKind.COMPLETE:
                 path = outcome.value
@@ -243,5 +243,5 @@ class PersistentBuilder(ms.builder.PyBuilder):
             self.shutdown()
             if self._references is not None:
                 self._references.clear_files()
-        except Exception:  # pylint: disable=broad-except
+        except Exception:
             pass

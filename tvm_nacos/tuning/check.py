@@ -116,7 +116,7 @@ class ReferenceStore:
 
     def add(self, mod: tvm.IRModule) -> str:
         """Register an unscheduled kernel; returns its key (adding it again costs nothing)."""
-        from tvm_nacos.tuning.tasks import task_key  # pylint: disable=import-outside-toplevel
+        from tvm_nacos.tuning.tasks import task_key
 
         key = task_key(mod)
         if key not in self._kernels:
@@ -151,7 +151,7 @@ class ReferenceStore:
             inputs = _random_inputs(sig)
             try:
                 outputs = _run_reference(mod, target, inputs)
-            except Exception as err:  # pylint: disable=broad-except
+            except Exception as err:
                 self._failed[cache_key] = f"the unscheduled kernel {key} failed to compile or run: {err}"
                 raise RuntimeError(self._failed[cache_key]) from err
             np.savez(path, **{f"in{i}": a for i, a in enumerate(inputs)}, **{f"out{i}": a for i, a in enumerate(outputs)})
@@ -162,10 +162,10 @@ class ReferenceStore:
 
 def _run_reference(mod: tvm.IRModule, target: tvm.target.Target, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Compile the unscheduled kernel with the default TIR pipeline and run it on ``inputs``."""
-    import warnings  # pylint: disable=import-outside-toplevel
+    import warnings
 
-    from tvm_nacos._compat import tirx  # pylint: disable=import-outside-toplevel
-    from tvm_nacos.target import device_for  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import tirx
+    from tvm_nacos.target import device_for
 
     name, _ = entry_function(mod)
     with warnings.catch_warnings():
@@ -203,7 +203,7 @@ def compare_outputs(
     where the reference has NaN is a match; anywhere else it is an infinite error).
     """
     worst: tuple[float, str] | None = None
-    for i, (a, e) in enumerate(zip(actual, expected)):
+    for i, (a, e) in enumerate(zip(actual, expected, strict=True)):
         if a.shape != e.shape:
             return f"output mismatch: argument {i} has shape {a.shape}, the reference {e.shape}"
         a64, e64 = a.astype(np.float64), e.astype(np.float64)

@@ -87,7 +87,7 @@ def repair_json_lines(path: Path, *, only_last: bool = False) -> int:
     WorkDirError
         ``only_last`` and a line before the last one is corrupt.
     """
-    from tvm_nacos.errors import WorkDirError  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.errors import WorkDirError
 
     if not path.exists():
         return 0
@@ -192,7 +192,7 @@ class TuningLedger:
 def anchor_database_of(database: Any) -> Any:
     """An ``anchor-block`` database holding the best valid record of every workload of
     ``database`` that has an anchor block (a convolution or matmul)."""
-    from tvm_nacos._compat import find_anchor_block, structural_hash  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import find_anchor_block, structural_hash
 
     best: dict[int, tuple[float, Any]] = {}
     for record in database.get_all_tuning_records():
@@ -222,7 +222,7 @@ def transfer_schedule(mod: tvm.IRModule, anchor_database: Any, target: tvm.targe
     replay it on the record's own kernel instead, dropping ``mod``'s epilogue). ``None`` where
     no such kernel was measured or the trace does not transfer.
     """
-    from tvm_nacos._compat import find_anchor_block, tir_schedule_class  # pylint: disable=import-outside-toplevel
+    from tvm_nacos._compat import find_anchor_block, tir_schedule_class
 
     if find_anchor_block(mod) is None or not anchor_database.has_workload(mod):
         return None
@@ -232,7 +232,7 @@ def transfer_schedule(mod: tvm.IRModule, anchor_database: Any, target: tvm.targe
     sch = tir_schedule_class()(mod)
     try:
         ms.trace_apply.schedule_using_anchor_trace(sch, record.trace, target)
-    except Exception as err:  # pylint: disable=broad-except
+    except Exception as err:
         message = str(err).strip().splitlines()
         logger.debug("no schedule transfer: %s", message[-1] if message else type(err).__name__)
         return None
@@ -265,7 +265,7 @@ def apply_tuned_schedules(
     tvm.IRModule
         ``fused`` with scheduled kernels, ready for ``tvm.compile``.
     """
-    from tvm import relax  # pylint: disable=import-outside-toplevel
+    from tvm import relax
 
     with target, database:
         tuned = relax.transform.MetaScheduleApplyDatabase(enable_warning=False)(fused)

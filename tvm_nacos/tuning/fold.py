@@ -106,10 +106,10 @@ class _NumpyFolder(PyExprMutator):  # type: ignore[misc]
 
     # Like FoldConstant: a variable bound to a constant reads as that constant, so the calls
     # that use it see constant arguments.
-    def visit_var_(self, var: relax.Var) -> relax.Expr:  # pylint: disable=arguments-renamed
+    def visit_var_(self, var: relax.Var) -> relax.Expr:
         return self._constant_or(super().visit_var_(var))
 
-    def visit_dataflow_var_(self, var: relax.DataflowVar) -> relax.Expr:  # pylint: disable=arguments-renamed
+    def visit_dataflow_var_(self, var: relax.DataflowVar) -> relax.Expr:
         return self._constant_or(super().visit_dataflow_var_(var))
 
     def _constant_or(self, var: relax.Expr) -> relax.Expr:
@@ -119,7 +119,7 @@ class _NumpyFolder(PyExprMutator):  # type: ignore[misc]
                 return bound
         return var
 
-    def visit_call_(self, call: relax.Call) -> relax.Expr:  # pylint: disable=arguments-renamed
+    def visit_call_(self, call: relax.Call) -> relax.Expr:
         call = super().visit_call_(call)
         if not isinstance(call.op, tvm.ir.Op) or call.op.name not in _OPS:
             return call

@@ -90,7 +90,7 @@ class LocalRPCCluster:
 
     def free_servers(self) -> int:
         """Servers currently registered (and idle) under the key."""
-        from tvm import rpc  # pylint: disable=import-outside-toplevel
+        from tvm import rpc
 
         summary = rpc.connect_tracker(self.endpoint.host, self.endpoint.port).summary()
         queue = summary.get("queue_info", {}).get(self.key, {})

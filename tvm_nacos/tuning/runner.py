@@ -103,9 +103,9 @@ def _check_and_time(
     atol: float,
 ) -> list[float]:
     """In a runner worker: check the candidate's outputs, then time it as MetaSchedule does."""
-    import tvm  # pylint: disable=import-outside-toplevel
+    import tvm
 
-    from tvm_nacos.tuning.check import run_output_check  # pylint: disable=import-outside-toplevel
+    from tvm_nacos.tuning.check import run_output_check
 
     local_runner = ms.runner.local_runner
 
@@ -175,7 +175,7 @@ class CheckingLocalRunner(ms.runner.PyRunner):
                 error = f"CheckingLocalRunner: run timed out after {config.timeout_sec:g} s; worker replaced"
             except ChildProcessError as err:
                 error = f"CheckingLocalRunner: run worker crashed ({err}); worker replaced"
-            except Exception as err:  # pylint: disable=broad-except
+            except Exception as err:
                 error = f"CheckingLocalRunner: {_last_line(str(err))}"
                 if "output mismatch" in error:
                     self.num_mismatches += 1
@@ -193,7 +193,7 @@ class CheckingLocalRunner(ms.runner.PyRunner):
     def __del__(self) -> None:
         try:
             self.shutdown()
-        except Exception:  # pylint: disable=broad-except
+        except Exception:
             pass
 
 
