@@ -3,6 +3,8 @@
 - :class:`SpecializeArch` keeps one option per choice point (materializes an architecture).
 - :class:`RestrictChoices` keeps some options of some choice points (a subspace).
 - :class:`CheckChoicePoints` verifies that every choice point is well formed.
+- :class:`SelectArchitecture` specializes to the architecture of a search's front that a rule
+  picks (the first step of :func:`tvm_nacos.pipeline.architecture_pipeline`).
 - NAS moves expose architecture choices in any module (see :mod:`.expose_base`):
   :class:`ExposeKernelSize`, :class:`ExposeGrouping`, :class:`ExposeBottleneck`,
   :class:`ExposeDepthwiseSeparable`, :class:`ExposeSkip`, :class:`ExposeWidth`; write a new
@@ -18,6 +20,7 @@ from tvm_nacos.passes.expose_kernel_size import ExposeKernelSize
 from tvm_nacos.passes.expose_skip import ExposeSkip
 from tvm_nacos.passes.expose_width import ExposeWidth
 from tvm_nacos.passes.restrict_choices import RestrictChoices
+from tvm_nacos.passes.select_architecture import SelectArchitecture
 from tvm_nacos.passes.specialize_arch import SpecializeArch
 
 __all__ = [
@@ -32,5 +35,6 @@ __all__ = [
     "MatchContext",
     "Region",
     "RestrictChoices",
+    "SelectArchitecture",
     "SpecializeArch",
 ]
