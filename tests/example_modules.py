@@ -110,3 +110,30 @@ def nested_depth_specialized(depth: str, kernel: str | None = None) -> tvm.IRMod
         return bb.emit(relax.op.add(y, x))
 
     return _main(body)
+
+
+def tiny_supernet():
+    """A PyTorch supernet of a user's own: one ``Choice`` between a 1x1 and a 3x3 convolution
+    (two architectures), seeded weights, and an input."""
+    import torch
+    from torch import nn
+
+    from tvm_nacos.frontend.torch import Choice
+
+    class TinySupernet(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Conv2d(3, 4, 3, padding=1)
+            self.block = Choice("block.kernel", {"k1": nn.Conv2d(4, 4, 1), "k3": nn.Conv2d(4, 4, 3, padding=1)})
+            self.head = nn.Linear(4, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = torch.relu(self.block(torch.relu(self.stem(x))))
+            return self.head(x.mean(dim=(2, 3)))
+
+    generator = torch.Generator().manual_seed(0)
+    model = TinySupernet()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
+    return model.eval(), torch.randn(1, 3, 8, 8, generator=generator)

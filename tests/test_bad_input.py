@@ -18,13 +18,14 @@ from tvm_nacos.errors import (
     InvalidSampleError,
     NacosError,
     NoChoicePointError,
+    SearchConfigError,
     UnknownSpaceError,
     UnsupportedModelError,
 )
 from tvm_nacos.frontend.torch import Choice
 from tvm_nacos.passes import SpecializeArch
 from tvm_nacos.target import TargetError, as_target
-from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
 from tvm_nacos.tuning.runner import RunnerSpecError
 
 TARGET = {"kind": "llvm", "num-cores": 2}
@@ -40,6 +41,7 @@ def _search(work_dir: Path, mod=MOD, **options):
         "target": TARGET, "accuracy": accuracy, "budget": 6, "strategy": "exhaustive",
         "strategy_options": {"trials_per_task": 2}, "work_dir": work_dir, "builder": DeterministicBuilder(),
         "runner": DeterministicRunner(), "measure_end_to_end": False, "deterministic": True,
+        "schedule_options": SMALL_SCHEDULE_SEARCH,
     }
     settings.update(options)
     return tvm_nacos.search(mod, **settings)
@@ -111,6 +113,14 @@ CASES: dict[str, tuple[Callable[[Path, object], object], type, str]] = {
     "unknown strategy": (
         lambda wd, r: _search(wd, strategy="greedy"), ValueError,
         r"^unknown strategy 'greedy'; valid: \['exhaustive', 'joint', 'random', 'two-stage'\]$",
+    ),
+    "unknown schedule option": (
+        lambda wd, r: _search(wd, schedule_options={"population": 8}), SearchConfigError,
+        r"^unknown schedule option\(s\) \['population'\]; valid options: \['population_size', 'init_min_unmeasured', ",
+    ),
+    "schedule option out of range": (
+        lambda wd, r: _search(wd, schedule_options={"population_size": 0}), SearchConfigError,
+        r"^schedule option population_size must be an integer >= 1, got 0$",
     ),
     "unknown runner": (
         lambda wd, r: _search(wd, runner="gpu0"), RunnerSpecError,

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from example_modules import tiny_supernet
 
 from tvm_nacos.cli import main
 from tvm_nacos.cli.search import ProgressPrinter, format_duration, format_progress
-from tvm_nacos.cosearch.progress import FrontPoint, SearchProgress
+from tvm_nacos.cosearch.progress import EstimatedPoint, FrontPoint, SearchProgress
 
 TARGET = '{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}'
 SUBCOMMANDS = ("search", "report", "compile", "spaces", "tasks", "example")
@@ -40,12 +41,12 @@ def fake_measurement(monkeypatch) -> None:
     """Searches started by the CLI build and run nothing: deterministic fake run times, and
     schedule candidates generated on one thread (the same seed, the same search)."""
     import tvm_nacos.cosearch.search as cosearch_api
-    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+    from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
 
     monkeypatch.setattr(
         cosearch_api, "search",
         functools.partial(cosearch_api.search, builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7),
-                          measure_end_to_end=False, deterministic=True),
+                          measure_end_to_end=False, deterministic=True, schedule_options=SMALL_SCHEDULE_SEARCH),
     )
 
 
@@ -252,44 +253,18 @@ def test_report_and_compile_need_a_finished_search(tmp_path: Path, capsys) -> No
 # -- a search started from Python, reopened by the command line -------------------------------
 
 
-def tiny_supernet():
-    """A PyTorch supernet of a user's own: one ``Choice`` (two architectures), and an input."""
-    import torch
-    from torch import nn
-
-    from tvm_nacos.frontend.torch import Choice
-
-    class TinySupernet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.stem = nn.Conv2d(3, 4, 3, padding=1)
-            self.block = Choice("block.kernel", {"k1": nn.Conv2d(4, 4, 1), "k3": nn.Conv2d(4, 4, 3, padding=1)})
-            self.head = nn.Linear(4, 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = torch.relu(self.block(torch.relu(self.stem(x))))
-            return self.head(x.mean(dim=(2, 3)))
-
-    generator = torch.Generator().manual_seed(0)
-    model = TinySupernet()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
-    return model.eval(), torch.randn(1, 3, 8, 8, generator=generator)
-
-
 @pytest.fixture(scope="module")
 def python_search(tmp_path_factory) -> tuple[Path, object]:
     """``tvm_nacos.search`` from Python on :func:`tiny_supernet`, with fake measurements."""
     import tvm_nacos
-    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+    from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
 
     model, x = tiny_supernet()
     work = tmp_path_factory.mktemp("python-search") / "work"
     result = tvm_nacos.search(
         tvm_nacos.from_torch(model, (x,)), target=json.loads(TARGET), accuracy=lambda samples: [1.0] * len(samples),
         budget=16, work_dir=work, seed=0, builder=DeterministicBuilder(), runner=DeterministicRunner(),
-        measure_end_to_end=False, deterministic=True, name="tiny",
+        measure_end_to_end=False, deterministic=True, name="tiny", schedule_options=SMALL_SCHEDULE_SEARCH,
     )
     return work, result
 
@@ -396,11 +371,12 @@ def test_real_search_then_compile_then_load_and_run(model_file: Path, tmp_path: 
 # -- live progress --------------------------------------------------------------------------------
 
 
-def _event(trials: int, budget: int = 64, front: tuple = ()) -> SearchProgress:
+def _event(trials: int, budget: int = 64, front: tuple = (), estimated_front: tuple = ()) -> SearchProgress:
     return SearchProgress(
         strategy="joint", trials_used=trials, budget=budget, failed_trials=2, elapsed_secs=75.0,
         eta_secs=None if trials == 0 else 75.0 * (budget - trials) / trials, num_architectures=20,
         num_measured_architectures=6, num_tasks=31, last_task="fused_conv2d", front=front,
+        estimated_front=estimated_front,
     )
 
 
@@ -412,6 +388,14 @@ def test_progress_line_shows_trials_failures_front_and_time() -> None:
     assert shown[0] == "85: 0.5 ms" and shown[-1] == "91: 2 ms" and len(shown) == 4
     assert line.endswith("1:15 elapsed, 3:45 left")
     assert format_duration(None) == "?" and format_duration(3725) == "1:02:05"
+    assert "expected front" not in line
+
+
+def test_progress_line_shows_the_expected_front_before_anything_is_measured() -> None:
+    expected = (EstimatedPoint("a", 88.0, 1.25, 3), EstimatedPoint("b", 90.5, 2.0, 0))
+    line = format_progress(_event(4, estimated_front=expected))
+    assert "front (accuracy: latency)" not in line  # nothing fully measured yet
+    assert "| expected front 88: 1.25 ms (3 to measure), 90.5: 2 ms |" in line
 
 
 def test_progress_printer_lines_off_a_terminal_and_in_place_on_one() -> None:

@@ -14,36 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from example_modules import tiny_supernet
 
 pytestmark = pytest.mark.slow  # one search (~30 s) and a few compiles
 
 TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
-
-
-def _tiny_supernet():
-    """One ``Choice`` between a 1x1 and a 3x3 convolution, seeded weights, and an input."""
-    import torch
-    from torch import nn
-
-    from tvm_nacos.frontend.torch import Choice
-
-    class TinySupernet(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.stem = nn.Conv2d(3, 4, 3, padding=1)
-            self.block = Choice("block.kernel", {"k1": nn.Conv2d(4, 4, 1), "k3": nn.Conv2d(4, 4, 3, padding=1)})
-            self.head = nn.Linear(4, 2)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            x = torch.relu(self.block(torch.relu(self.stem(x))))
-            return self.head(x.mean(dim=(2, 3)))
-
-    generator = torch.Generator().manual_seed(0)
-    model = TinySupernet()
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.randn(p.shape, generator=generator) * 0.3)
-    return model.eval(), torch.randn(1, 3, 8, 8, generator=generator)
 
 
 def _accuracy(samples):
@@ -56,14 +31,15 @@ def _accuracy(samples):
 def search(tmp_path_factory):
     """(work dir, parsed pareto.json, the supernet) of a finished search of both architectures."""
     import tvm_nacos
-    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+    from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
 
-    model, x = _tiny_supernet()
+    model, x = tiny_supernet()
     work = tmp_path_factory.mktemp("pipeline") / "work"
     tvm_nacos.search(
         tvm_nacos.from_torch(model, (x,)), target=TARGET, accuracy=_accuracy, budget=16, work_dir=work, seed=0,
         strategy="exhaustive", strategy_options={"trials_per_task": 2}, builder=DeterministicBuilder(),
         runner=DeterministicRunner(), measure_end_to_end=False, deterministic=True, name="tiny",
+        schedule_options=SMALL_SCHEDULE_SEARCH,
     )
     result = json.loads((work / "pareto.json").read_text())
     assert sorted(p["sample"]["block.kernel"] for p in result["pareto"]) == ["k1", "k3"]

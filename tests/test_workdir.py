@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tvm_nacos.errors import WorkDirError
-from tvm_nacos.workdir import WORK_DIR_FORMAT, WorkDir, prepare_work_dir, search_state_dir
+from tvm_nacos.workdir import WORK_DIR_FORMAT, WorkDir
 
 
 def test_every_path_of_the_layout(tmp_path: Path) -> None:
@@ -28,7 +28,6 @@ def test_every_path_of_the_layout(tmp_path: Path) -> None:
     assert work.report_files() == {"json": work.pareto_json, "csv": work.pareto_csv, "png": work.pareto_png,
                                    "md": work.report_md}
     assert Path(work) == tmp_path and WorkDir(work).path == tmp_path  # a WorkDir is a path-like
-    assert search_state_dir(tmp_path) == work.state_dir
 
 
 def test_tuning_dir_is_named_by_target_kind_and_hash(tmp_path: Path) -> None:
@@ -48,7 +47,7 @@ def test_prepare_writes_the_marker_and_refuses_another_format(tmp_path: Path) ->
     work = WorkDir.prepare(tmp_path / "new")
     marker = json.loads(work.marker.read_text())
     assert marker["format_version"] == WORK_DIR_FORMAT
-    assert WorkDir.prepare(work.path).path == work.path and prepare_work_dir(work.path) == work.path
+    assert WorkDir.prepare(work.path).path == work.path
 
     work.marker.write_text(json.dumps({"format_version": WORK_DIR_FORMAT + 1, "created_by": "9.9"}))
     for opening in (WorkDir.prepare, WorkDir.open):

@@ -75,4 +75,4 @@ class WorkDirError(NacosError, ValueError):
 
 
 class SearchConfigError(NacosError, ValueError):
-    """A search was asked for with a bad setting: budget, strategy or strategy option."""
+    """A search was asked for with a bad setting: budget, strategy, strategy or schedule option."""

@@ -48,10 +48,8 @@ __all__ = [
     "WorkDir",
     "atomic_write_text",
     "load_model_file",
-    "prepare_work_dir",
     "read_json",
     "read_result_file",
-    "search_state_dir",
     "target_json",
 ]
 
@@ -411,16 +409,3 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         return json.loads(Path(path).read_text())
     except ValueError as err:
         raise WorkDirError(f"{path} is not valid JSON ({err}); delete it or use another --work-dir") from err
-
-
-# -- the functions of the first layout, until their callers use WorkDir -----------------------
-
-
-def prepare_work_dir(work_dir: str | os.PathLike[str]) -> Path:
-    """Create ``work_dir`` if needed and check its format (:meth:`WorkDir.prepare`); returns its path."""
-    return WorkDir.prepare(work_dir).path
-
-
-def search_state_dir(work_dir: str | os.PathLike[str]) -> Path:
-    """``WORK_DIR/search``: state of the latest search (:attr:`WorkDir.state_dir`)."""
-    return WorkDir(work_dir).state_dir

@@ -21,7 +21,7 @@ from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.errors import WorkDirError
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.target import as_target
-from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
 from tvm_nacos.tuning.database import RECORD_FILE, WORKLOAD_FILE, database_dir, open_database
 from tvm_nacos.workdir import WORK_DIR_FORMAT
 
@@ -44,13 +44,14 @@ class _Interrupt(Exception):
     pass
 
 
-def _search(supernet, work_dir, *, resume=False, progress=None, strategy="joint"):
+def _search(supernet, work_dir, *, resume=False, progress=None, strategy="joint", schedule_options=SMALL_SCHEDULE_SEARCH):
     return tvm_nacos.search(
         supernet, target=TARGET, accuracy=accuracy, budget=BUDGET, strategy=strategy, work_dir=work_dir, seed=0,
         builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7), measure_end_to_end=False,
         deterministic=True, resume=resume, progress=progress,
         strategy_options={"trials_per_task": 4} if strategy == "random" else None,
         cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=0),
+        schedule_options=schedule_options,
     )
 
 
@@ -109,6 +110,8 @@ def test_resume_must_match_the_saved_run(supernet, tmp_path) -> None:
         _search(supernet, tmp_path, progress=interrupt)
     with pytest.raises(WorkDirError, match=r"differs in strategy"):
         _search(supernet, tmp_path, resume=True, strategy="random")
+    with pytest.raises(WorkDirError, match=r"differs in schedule_options"):
+        _search(supernet, tmp_path, resume=True, schedule_options={"population_size": 32})
 
 
 _KILLED_SEARCH = textwrap.dedent(
@@ -116,7 +119,7 @@ _KILLED_SEARCH = textwrap.dedent(
     import sys
     import tvm_nacos
     from tvm_nacos.examples import example_input, example_supernet
-    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+    from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
     from tvm_nacos.cosearch.cost_model import LatencyCostModel
     sys.path.insert(0, {tests!r})
     from search.test_resume import BUDGET, TARGET, accuracy
@@ -130,6 +133,7 @@ _KILLED_SEARCH = textwrap.dedent(
         builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7), measure_end_to_end=False,
         deterministic=True, resume={resume}, progress=report,
         cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=0),
+        schedule_options=SMALL_SCHEDULE_SEARCH,
     )
     print("done", flush=True)
     """

@@ -14,7 +14,7 @@ from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 from tvm_nacos.examples import example_input, example_supernet
-from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
 
 ms = meta_schedule()
 TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
@@ -34,12 +34,15 @@ def supernet() -> tvm.IRModule:
     return tvm_nacos.from_torch(example_supernet(), (example_input(),))
 
 
-def _fake_search(supernet, tmp_path, strategy: str, seed: int = 0, budget: int = 48, accuracy=accuracy, **options):
+def _fake_search(
+    supernet, tmp_path, strategy: str, seed: int = 0, budget: int = 48, accuracy=accuracy, progress=None, **options
+):
     return tvm_nacos.search(
         supernet, target=TARGET, accuracy=accuracy, budget=budget, strategy=strategy, work_dir=tmp_path,
-        seed=seed, builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7),
+        seed=seed, builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7), progress=progress,
         measure_end_to_end=False, deterministic=True, strategy_options=options,
         cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=seed),
+        schedule_options=SMALL_SCHEDULE_SEARCH,
     )
 
 
@@ -158,7 +161,10 @@ def _points(points) -> list:
 @pytest.mark.parametrize("strategy", ["joint", "two-stage", "random"])
 def test_same_seed_same_trajectory_and_front(seed0_runs, supernet, tmp_path, strategy: str) -> None:
     first_dir, first = seed0_runs(strategy)  # shared with the test above
-    second = _fake_search(supernet, tmp_path, strategy, **STRATEGY_OPTIONS[strategy])
+    # The second run reports progress: looking at the search must not change it.
+    events = []
+    second = _fake_search(supernet, tmp_path, strategy, progress=events.append, **STRATEGY_OPTIONS[strategy])
+    assert events and events[-1].trials_used == second.trials_used
     one, two = _trajectory(first_dir), _trajectory(tmp_path)
     transfers = one["transfers"]  # trials on transferred schedules live in the state, not the database
     assert len(one["batches"]) > 1 and one["records"].count("\n") + len(transfers) == first.trials_used
@@ -167,6 +173,23 @@ def test_same_seed_same_trajectory_and_front(seed0_runs, supernet, tmp_path, str
     assert (first.trials_used, first.failed_trials) == (second.trials_used, second.failed_trials)
     assert _points(first.evaluated) == _points(second.evaluated)
     assert _points(first.pareto) == _points(second.pareto) and first.pareto
+
+
+def test_progress_shows_the_expected_front_from_the_first_batches(supernet, tmp_path) -> None:
+    events = []
+    _fake_search(supernet, tmp_path, "joint", budget=24, progress=events.append)
+    first = events[0]
+    assert first.estimated_front and not first.front  # expected before any architecture is measured
+    assert any(p.missing_kernels > 0 for p in first.estimated_front)
+    for event in events:
+        expected = event.estimated_front
+        assert [p.latency_ms for p in expected] == sorted(p.latency_ms for p in expected)
+        assert [p.accuracy for p in expected] == sorted(p.accuracy for p in expected)  # a front
+        measured = {p.arch_id: p.latency_ms for p in event.front}
+        for point in expected:
+            if point.missing_kernels == 0 and point.arch_id in measured:  # nothing left to predict
+                assert point.latency_ms == pytest.approx(measured[point.arch_id])
+    assert any(p.missing_kernels == 0 for p in events[-1].estimated_front)
 
 
 def test_bad_input(supernet, tmp_path) -> None:

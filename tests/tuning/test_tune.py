@@ -7,6 +7,7 @@ import tvm
 from tuning_helpers import matmul
 
 from tvm_nacos.examples import example_input, example_supernet
+from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH
 from tvm_nacos.tuning import database_dir, open_database, tune_architecture, tune_kernels
 from tvm_nacos.tuning.database import num_records
 
@@ -15,7 +16,8 @@ TARGET = tvm.target.Target({"kind": "llvm", "mcpu": "znver4", "num-cores": 2})
 
 def test_database_reopened_is_not_measured_again(tmp_path) -> None:
     kernels = [("mm32", matmul(32), 1.0)]
-    measured = tune_kernels(kernels, target=TARGET, work_dir=tmp_path, trials_per_kernel=8, num_trials_per_iter=8)
+    measured = tune_kernels(kernels, target=TARGET, work_dir=tmp_path, trials_per_kernel=8, num_trials_per_iter=8,
+                            schedule_options=SMALL_SCHEDULE_SEARCH)
     assert measured >= 8
     files = {p.name for p in database_dir(tmp_path, TARGET).iterdir()}
     assert {"database_workload.json", "database_tuning_record.json", "target.json"} <= files
@@ -40,7 +42,8 @@ def test_tune_architecture_end_to_end(supernet: tvm.IRModule, tmp_path) -> None:
     from tvm_nacos.frontend.torch import apply_sample
 
     sample = {"block1.op": "conv3x3", "block2.depth": "skip"}
-    tuned = tune_architecture(supernet, sample, target=TARGET, work_dir=tmp_path, max_trials=24)
+    tuned = tune_architecture(supernet, sample, target=TARGET, work_dir=tmp_path, max_trials=24,
+                              schedule_options=SMALL_SCHEDULE_SEARCH)
     assert tuned.trials_measured > 0 and tuned.latency_ms > 0
     assert all(t.best_latency_ms is not None for t in tuned.tasks)
     assert all(t.weight >= 1 for t in tuned.tasks)

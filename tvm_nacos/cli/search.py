@@ -171,14 +171,15 @@ def _spread(points: tuple[Any, ...], count: int) -> list[Any]:
 
 
 def format_progress(event: Any, *, max_front: int = 4) -> str:
-    """One line: trials, failures, architectures, the front (best latency per accuracy), time.
+    """One line: trials, failures, architectures, the measured front (best latency per accuracy),
+    the expected one (with the kernels each point still lacks), time.
 
     Parameters
     ----------
     event : SearchProgress
         A progress event of :func:`tvm_nacos.search`.
     max_front : int
-        Front points to show (spread from the fastest to the most accurate).
+        Points of each front to show (spread from the fastest to the most accurate).
     """
     parts = [
         f"trials {event.trials_used}/{event.budget}",
@@ -188,6 +189,13 @@ def format_progress(event: Any, *, max_front: int = 4) -> str:
     if event.front:
         shown = ", ".join(f"{p.accuracy:.4g}: {p.latency_ms:.3g} ms" for p in _spread(event.front, max_front))
         parts.append(f"front (accuracy: latency) {shown}")
+    estimated = getattr(event, "estimated_front", ())
+    if estimated:
+        shown = ", ".join(
+            f"{p.accuracy:.4g}: {p.latency_ms:.3g} ms" + (f" ({p.missing_kernels} to measure)" if p.missing_kernels else "")
+            for p in _spread(estimated, max_front)
+        )
+        parts.append(f"expected front {shown}")
     parts.append(f"{format_duration(event.elapsed_secs)} elapsed, {format_duration(event.eta_secs)} left")
     return " | ".join(parts)
 

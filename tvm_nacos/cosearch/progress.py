@@ -28,6 +28,27 @@ class FrontPoint:
 
 
 @dataclass(frozen=True)
+class EstimatedPoint:
+    """One architecture of the estimated front: what the search currently expects of it.
+
+    Attributes
+    ----------
+    arch_id : str
+    accuracy : float
+    latency_ms : float
+        Σ weight × expected best kernel latency: measured kernels at their best, the others
+        as the search predicts them (an anchor sibling, the cost model or the FLOP prior).
+    missing_kernels : int
+        Its kernels not measured yet (0: the point is also on the measured front's footing).
+    """
+
+    arch_id: str
+    accuracy: float
+    latency_ms: float
+    missing_kernels: int
+
+
+@dataclass(frozen=True)
 class SearchProgress:
     """Where a search stands.
 
@@ -52,6 +73,10 @@ class SearchProgress:
         The kernel measured last.
     front : tuple of FrontPoint
         Non-dominated measured architectures, fastest first: the best latency per accuracy band.
+    estimated_front : tuple of EstimatedPoint
+        Non-dominated architectures by the search's current estimates, fastest first, among
+        those it has estimated: where the search is heading, from its first rounds on (the
+        measured front stays empty until some architecture has every kernel measured).
     """
 
     strategy: str
@@ -65,3 +90,4 @@ class SearchProgress:
     num_tasks: int
     last_task: str
     front: tuple[FrontPoint, ...] = field(default_factory=tuple)
+    estimated_front: tuple[EstimatedPoint, ...] = field(default_factory=tuple)

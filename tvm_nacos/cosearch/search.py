@@ -23,6 +23,7 @@ from tvm_nacos.cosearch.timing import describe_breakdown
 from tvm_nacos.errors import NoChoicePointError, SearchConfigError
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.target import TargetError, as_target, device_for
+from tvm_nacos.tuning.schedule_options import check_schedule_options
 
 logger = logging.getLogger(__name__)
 
@@ -252,6 +253,7 @@ def search(
     check_outputs: bool = False,
     cost_model: Any = None,
     name: str | None = None,
+    schedule_options: Mapping[str, Any] | None = None,
 ) -> SearchResult:
     """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
 
@@ -299,6 +301,11 @@ def search(
     name : str, optional
         What is searched, by name, for the result and its report: the built-in space's name,
         else ``"model"``, by default.
+    schedule_options : Mapping, optional
+        Settings of each kernel's evolutionary schedule search, e.g. ``{"population_size": 16,
+        "genetic_num_iters": 1}`` (valid names:
+        :data:`~tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS`); smaller ones make each
+        batch's proposal cheaper and less informed.
 
     Returns
     -------
@@ -314,6 +321,10 @@ def search(
     unknown = sorted(set(strategy_options or {}) - set(valid_options))
     if unknown:
         raise SearchConfigError(f"unknown option(s) {unknown} of strategy {strategy!r}; valid options: {valid_options}")
+    try:
+        schedule_options = check_schedule_options(schedule_options)
+    except ValueError as err:
+        raise SearchConfigError(str(err)) from None
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise SearchConfigError(f"name must be a non-empty string naming what is searched, got {name!r}")
     # The target first: a bad one must be refused before a supernet is built.
@@ -331,6 +342,7 @@ def search(
         mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
         constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
         source=builtin, resume=resume, progress=progress, check_outputs=check_outputs, cost_model=cost_model,
+        schedule_options=schedule_options,
         run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {}), **_space_options_info(builtin)},
     )
     try:

@@ -29,7 +29,7 @@ from tvm_nacos.cosearch.latency_estimate import AnchorSchedules, KernelLatencyEs
 from tvm_nacos.cosearch.measure_callbacks import MeasureCallback, default_callbacks
 from tvm_nacos.cosearch.measurement import BatchMeasurer
 from tvm_nacos.cosearch.objectives import Constraints, pareto_indices
-from tvm_nacos.cosearch.progress import FrontPoint, SearchProgress
+from tvm_nacos.cosearch.progress import EstimatedPoint, FrontPoint, SearchProgress
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 from tvm_nacos.cosearch.timing import PhaseTimes
 from tvm_nacos.search_space import ArchSample, SearchSpace
@@ -39,6 +39,7 @@ from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_e
 from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_records, mean_run_secs, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import MeasureConfig, make_runner
+from tvm_nacos.tuning.schedule_options import check_schedule_options
 from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning, task_key
 from tvm_nacos.workdir import WorkDir
 
@@ -85,7 +86,9 @@ class TaskTuner:
         self.workload: Any = None
         # Our handle on the strategy: the context hands back only its FFI wrapper. It is told
         # every earlier record, failed ones included, so that nothing is measured twice.
-        self._strategy = NACOSSearchStrategy(latency_model=session.cost_model, previous_records=previous)
+        self._strategy = NACOSSearchStrategy(
+            latency_model=session.cost_model, previous_records=previous, **session.schedule_options
+        )
         self._pending: list[Any] | None = None
         self._transfer: Any = None
         self._transfer_replays = False
@@ -282,6 +285,11 @@ class SearchSession:
     measure_callbacks : sequence of MeasureCallback, optional
         What runs after every batch; by default
         :func:`~tvm_nacos.cosearch.measure_callbacks.default_callbacks`.
+    schedule_options : Mapping, optional
+        Settings of every kernel's evolutionary schedule search
+        (:data:`~tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS`, e.g. ``population_size``);
+        :class:`~tvm_nacos.cosearch.schedule_strategy.NACOSSearchStrategy`'s defaults otherwise.
+        A resumed run must use the same ones.
 
     Attributes
     ----------
@@ -316,8 +324,10 @@ class SearchSession:
         check_outputs: bool = False,
         cost_model: LatencyCostModel | None = None,
         measure_callbacks: Sequence[MeasureCallback] | None = None,
+        schedule_options: Mapping[str, Any] | None = None,
     ) -> None:
         self.trial_budget = TrialBudget(budget)
+        self.schedule_options = check_schedule_options(schedule_options)
         self.work = WorkDir.prepare(work_dir)
         # What is searched.
         self.mod, self.space, self.source = mod, space, source
@@ -362,6 +372,8 @@ class SearchSession:
             "target": str(target),
             "space": hashlib.sha256(json.dumps(space.to_dict(), sort_keys=True).encode()).hexdigest()[:16],
         }
+        if self.schedule_options:  # only when set: runs saved before the option existed still resume
+            self.run_info["schedule_options"] = dict(self.schedule_options)
         self.checkpoints = CheckpointStore(self.work)
         self.resumed = bool(resume) and self._restore()
 
@@ -551,6 +563,28 @@ class SearchSession:
         front = [FrontPoint(points[i][0].id, accuracy[i], points[i][1]) for i in keep]
         return sorted(front, key=lambda p: p.latency_ms)
 
+    def estimated_front(self) -> list[EstimatedPoint]:
+        """Non-dominated architectures by current estimate, fastest first.
+
+        Only architectures the strategy has estimated count (every kernel has a tuner and the
+        accuracy is known): looking does not create tuners or ask the accuracy estimator, so
+        the search's trajectory is the same with or without progress reports.
+        """
+        expected: dict[str, float] = {}
+        points = []
+        for arch in self.pool.architectures.values():
+            if arch.sample.id not in self._accuracy or any(k not in self.tuners for k in arch.weights):
+                continue
+            secs, missing = 0.0, 0
+            for key, weight in arch.weights.items():
+                if key not in expected:
+                    expected[key] = self.kernel_estimate(self.tuners[key])[0]
+                secs += weight * expected[key]
+                missing += self.tuners[key].best_secs is None
+            points.append((arch.sample.id, self._accuracy[arch.sample.id], secs * 1e3, missing))
+        keep = pareto_indices([p[1] for p in points], [p[2] for p in points])
+        return sorted((EstimatedPoint(*points[i]) for i in keep), key=lambda p: p.latency_ms)
+
     def progress_event(self, last_task: str = "") -> SearchProgress:
         """Where the search stands now."""
         front = self.measured_front()
@@ -570,6 +604,7 @@ class SearchSession:
             num_tasks=len(self.pool),
             last_task=last_task,
             front=tuple(front),
+            estimated_front=tuple(self.estimated_front()),
         )
 
     # -- the end ----------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_e
 from tvm_nacos.tuning.database import TuningLedger, best_run_secs, database_dir, num_records, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import make_runner
+from tvm_nacos.tuning.schedule_options import check_schedule_options
 from tvm_nacos.tuning.tasks import extract_tasks, lower_for_tuning, task_key
 
 ms = meta_schedule()
@@ -110,6 +111,7 @@ def tune_kernels(
     num_trials_per_iter: int = 16,
     cost_model: Any = "xgb",
     seed: int = 0,
+    schedule_options: Mapping[str, Any] | None = None,
 ) -> int:
     """Tune kernels until each has ``trials_per_kernel`` records in the work directory's database.
 
@@ -129,6 +131,10 @@ def tune_kernels(
     builder, runner : optional
         A builder object (a :class:`PersistentBuilder` by default) and a runner or runner name
         (see :func:`~tvm_nacos.tuning.runner.make_runner`).
+    schedule_options : Mapping, optional
+        Settings of each kernel's ``EvolutionarySearch``
+        (:data:`~tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS`); MetaSchedule's defaults
+        for the others.
 
     Returns
     -------
@@ -137,6 +143,7 @@ def tune_kernels(
     """
     if trials_per_kernel <= 0:
         raise ValueError(f"trials_per_kernel must be positive, got {trials_per_kernel}")
+    schedule_options = check_schedule_options(schedule_options)
     register_tensor_intrinsics(target)
     database = open_database(work_dir, target)
     ledger = TuningLedger(work_dir, target)
@@ -165,7 +172,7 @@ def tune_kernels(
                     mod=mod,
                     target=target,
                     space_generator="post-order-apply",
-                    search_strategy="evolutionary",
+                    search_strategy=ms.search_strategy.EvolutionarySearch(**schedule_options),
                     task_name=name,
                     num_threads=max(1, len(os.sched_getaffinity(0))),
                     rand_state=seed + i,
@@ -203,6 +210,7 @@ def tune_architecture(
     runner: Any = None,
     num_trials_per_iter: int = 16,
     seed: int = 0,
+    schedule_options: Mapping[str, Any] | None = None,
 ) -> TunedArchitecture:
     """Tune one architecture's kernels, compile it with the tuned schedules, measure it.
 
@@ -219,7 +227,7 @@ def tune_architecture(
         measured again.
     max_trials : int
         Measurement budget, split evenly over the architecture's kernels (at least one each).
-    builder, runner : optional
+    builder, runner, schedule_options : optional
         See :func:`tune_kernels`.
 
     Returns
@@ -247,6 +255,7 @@ def tune_architecture(
         runner=runner,
         num_trials_per_iter=num_trials_per_iter,
         seed=seed,
+        schedule_options=schedule_options,
     )
     tuning_secs = time.perf_counter() - start
 

@@ -1,0 +1,32 @@
+"""Settings of MetaSchedule's evolutionary schedule search that a search or a tuning call may set."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["SCHEDULE_OPTIONS", "check_schedule_options"]
+
+#: The keyword arguments of ``ms.search_strategy.EvolutionarySearch`` (and of
+#: :class:`~tvm_nacos.cosearch.schedule_strategy.NACOSSearchStrategy`) a caller may set.
+SCHEDULE_OPTIONS = (
+    "population_size", "init_min_unmeasured", "genetic_num_iters", "eps_greedy",
+    "init_measured_ratio", "max_fail_count", "genetic_mutate_prob", "genetic_max_fail_count",
+)
+
+
+def check_schedule_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``options`` as a dict, checked against :data:`SCHEDULE_OPTIONS` (``ValueError`` names the
+    unknown ones and the valid ones)."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(SCHEDULE_OPTIONS))
+    if unknown:
+        raise ValueError(f"unknown schedule option(s) {unknown}; valid options: {list(SCHEDULE_OPTIONS)}")
+    for key, value in options.items():
+        if key in ("eps_greedy", "init_measured_ratio", "genetic_mutate_prob"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"schedule option {key} must be a number in [0, 1], got {value!r}")
+        elif isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "population_size" else 0):
+            smallest = 1 if key == "population_size" else 0
+            raise ValueError(f"schedule option {key} must be an integer >= {smallest}, got {value!r}")
+    return options
