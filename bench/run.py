@@ -31,6 +31,7 @@ BENCHMARKS = (
     "eager_retiming",
     "exhaustive_subspace",
     "expose_passes_table",
+    "front_timing",
     "proxy_ranking",
     "search_overhead",
     "strategy_comparison",

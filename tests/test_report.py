@@ -45,7 +45,8 @@ def _pareto_json() -> dict:
         "target": '{"kind":"llvm","mcpu":"znver4","num-cores":2}',
         "search_secs": 75.2,
         "space": None,
-        "pareto": [fast | {"latency_ms": 0.31}, accurate | {"latency_ms": 0.52}],
+        # a1 as a result written before timings had a spread, a2 with one
+        "pareto": [fast | {"latency_ms": 0.31}, accurate | {"latency_ms": 0.52, "latency_spread_ms": 0.004}],
         "evaluated": [fast, accurate, dominated],
     }
 
@@ -69,6 +70,7 @@ def test_write_report_writes_csv_png_and_markdown(work_dir: Path) -> None:
     assert [float(r["latency_ms"]) for r in table] == [0.31, 0.52, 0.60]  # end to end on the front
     assert [float(r["estimated_latency_ms"]) for r in table] == [0.25, 0.50, 0.60]
     assert table[2]["end_to_end_latency_ms"] == ""
+    assert [r["end_to_end_spread_ms"] for r in table] == ["", "0.004", ""]
     assert [float(r["accuracy"]) for r in table] == [88.0, 92.0, 87.0]
     assert {int(r["num_kernels"]) for r in table} == {2} and {int(r["kernel_trials"]) for r in table} == {20}
     assert json.loads(table[1]["sample_json"]) == {"block1.op": "conv5x5", "block2.depth": "skip"}
@@ -81,6 +83,7 @@ def test_write_report_writes_csv_png_and_markdown(work_dir: Path) -> None:
     assert "64 of 64 measurement trials used, 3 failed" in md
     assert "1 min 15 s" in md
     assert "| a1 | 88 | 0.3100 | 0.2500 | 1.50 |" in md
+    assert "| a2 | 92 | 0.5200 ± 0.0040 | 0.5000 |" in md
     assert "![accuracy–latency front](pareto.png)" in md
 
 

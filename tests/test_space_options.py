@@ -48,14 +48,14 @@ def test_space_option_with_a_model_file_is_refused(tmp_path: Path, capsys) -> No
 def test_search_records_the_options_and_compile_rebuilds_with_them(tmp_path: Path) -> None:
     """A resnet searched at 16×16 is rebuilt at 16×16 (its default is 32), from pareto.json or run.json."""
     import tvm_nacos
-    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+    from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
     from tvm_nacos.workdir import WorkDir
 
     builtin = get("resnet", resolution=16)
     tvm_nacos.search(
         builtin, target={"kind": "llvm", "mcpu": "znver4", "num-cores": 2}, accuracy=lambda s: [float(len(str(x))) for x in s],
         budget=6, strategy="random", work_dir=tmp_path, seed=0, builder=DeterministicBuilder(), runner=DeterministicRunner(),
-        measure_end_to_end=False, strategy_options={"trials_per_task": 1},
+        measure_end_to_end=False, strategy_options={"trials_per_task": 1}, schedule_options=SMALL_SCHEDULE_SEARCH,
     )
     result = json.loads((tmp_path / "pareto.json").read_text())
     assert result["space"] == "resnet" and result["space_options"] == {"resolution": 16, "num_classes": 10}

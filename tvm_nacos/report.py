@@ -56,6 +56,7 @@ CSV_COLUMNS = (
     "accuracy",
     "latency_ms",
     "end_to_end_latency_ms",
+    "end_to_end_spread_ms",
     "estimated_latency_ms",
     "macs",
     "num_kernels",
@@ -100,7 +101,8 @@ def rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
     ``latency_ms`` is the end-to-end measurement for the front and the kernel-sum estimate for
     the others; ``end_to_end_latency_ms`` is empty (``None``) where there was no such
-    measurement.
+    measurement, and ``end_to_end_spread_ms`` (half the interquartile range of its samples)
+    also where the result predates it.
     """
     front = {str(p["arch_id"]): p for p in data["pareto"]}
     points: dict[str, Mapping[str, Any]] = {str(p["arch_id"]): p for p in data["evaluated"]}
@@ -119,6 +121,7 @@ def rows(data: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "accuracy": float(point["accuracy"]),
                 "latency_ms": end_to_end if end_to_end is not None else estimated,
                 "end_to_end_latency_ms": end_to_end,
+                "end_to_end_spread_ms": front[arch_id].get("latency_spread_ms") if on_front else None,
                 "estimated_latency_ms": estimated,
                 "macs": int(point.get("macs", 0)),
                 "num_kernels": len(kernels),
@@ -237,7 +240,8 @@ def _duration(secs: float) -> str:
 
 
 def front_table(data: Mapping[str, Any], *, max_rows: int | None = None) -> str:
-    """The front as a Markdown table (fastest first), readable as plain text too.
+    """The front as a Markdown table (fastest first; end-to-end latencies with their ± spread),
+    readable as plain text too.
 
     Parameters
     ----------
@@ -257,8 +261,10 @@ def front_table(data: Mapping[str, Any], *, max_rows: int | None = None) -> str:
         "|---|---:|---:|---:|---:|---|",
     ]
     for p in front:
+        spread = p.get("latency_spread_ms")
+        latency = f"{float(p['latency_ms']):.4f}" + ("" if spread is None else f" ± {float(spread):.4f}")
         lines.append(
-            f"| {p['arch_id']} | {float(p['accuracy']):.4g} | {float(p['latency_ms']):.4f} "
+            f"| {p['arch_id']} | {float(p['accuracy']):.4g} | {latency} "
             f"| {float(p.get('estimated_latency_ms', math.nan)):.4f} | {int(p.get('macs', 0)) / 1e6:.2f} "
             f"| `{_describe(data.get('space'), p.get('sample', {}))}` |"
         )

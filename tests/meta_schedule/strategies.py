@@ -14,6 +14,7 @@ import tvm
 
 from tvm_nacos._compat import meta_schedule, structural_hash, tir_schedule_class
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
+from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH
 
 ms = meta_schedule()
 
@@ -21,6 +22,12 @@ ms = meta_schedule()
 REPLAY = ["replay-func", "replay-trace"]
 EVOLUTIONARY = ["evolutionary", "nacos"]
 ALL = REPLAY + EVOLUTIONARY
+
+#: Settings of the evolutionary strategies in the tests that tune (``tune_tir``, ``tune_relax``),
+#: where upstream takes MetaSchedule's defaults (population 512, 4 rounds, 50 random schedules):
+#: what those tests check (trial counts, full batches, no schedule measured twice, a schedule
+#: found) does not depend on the population, and the defaults cost ~40 s per tuning call here.
+TUNING_SETTINGS = dict(SMALL_SCHEDULE_SEARCH)
 
 #: Whether a test starts from an empty database or one holding an earlier session's records.
 DATABASES = ["empty", "with-records"]

@@ -11,7 +11,8 @@ and the trials reported on the strategy object passed in.
 
 Environment: tvm-nacos's ``PersistentBuilder`` (the stock ``LocalBuilder`` imports every tensor
 intrinsic in every worker of every batch, ~25 s each here), a runner that times each candidate
-once, and a random cost model (XGBoost predicts at random below 100 samples anyway).
+once, a random cost model (XGBoost predicts at random below 100 samples anyway), and a
+population of 16 for the evolutionary strategies (``strategies.TUNING_SETTINGS``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 import pytest
 import tvm
 import tvm.testing
-from strategies import ALL, DATABASES, make_strategy, skips_measured
+from strategies import ALL, DATABASES, TUNING_SETTINGS, make_strategy, skips_measured
 from tvm import relax
 from tvm.runtime import cpu as tvm_cpu
 from tvm.runtime import tensor as tvm_tensor
@@ -79,7 +80,7 @@ def test_extracting_tasks() -> None:
 
 
 def _tune_relax(fused_mod, target, work_dir, kind):
-    strategy = make_strategy(kind)
+    strategy = make_strategy(kind, **TUNING_SETTINGS)
     builder = PersistentBuilder(max_workers=1)
     try:
         database = ms.relax_integration.tune_relax(

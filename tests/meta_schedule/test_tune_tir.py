@@ -13,8 +13,9 @@ The RPC case does not involve a strategy; it is a strict xfail here because upst
 ``run_module_via_rpc`` imports ``tvm.runtime.ndarray``, which 0.27 no longer has.
 
 Environment: the builder is tvm-nacos's ``PersistentBuilder`` (the stock ``LocalBuilder``
-imports every tensor intrinsic in every worker of every batch, ~25 s each here) and the runner
-times each candidate once.
+imports every tensor intrinsic in every worker of every batch, ~25 s each here), the runner
+times each candidate once, and the evolutionary strategies search a population of 16
+(``strategies.TUNING_SETTINGS``; upstream's default is 512).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 import pytest
 import tvm
 import tvm.testing
-from strategies import ALL, DATABASES, make_strategy, skips_measured
+from strategies import ALL, DATABASES, TUNING_SETTINGS, make_strategy, skips_measured
 from tvm.ir.utils import derived_object
 from tvm.s_tir.schedule import SBlockRV, Schedule
 from tvm.script import tirx as T
@@ -81,7 +82,7 @@ def _tune(mod, target, work_dir, kind: str, **kwargs):
     """``ms.tune_tir`` as upstream calls it, with the strategy, builder and runner of the port;
     returns the database, the batch sizes and the strategy object passed in."""
     sizes = BatchSizes()
-    strategy = make_strategy(kind)
+    strategy = make_strategy(kind, **TUNING_SETTINGS)
     builder = PersistentBuilder(max_workers=1)
     try:
         database = ms.tir_integration.tune_tir(

@@ -229,6 +229,11 @@ def test_small_real_joint_search(supernet, tmp_path) -> None:
     result = tvm_nacos.search(supernet, target=TARGET, accuracy=accuracy, budget=48, strategy="joint",
                               work_dir=tmp_path, seed=0)
     assert result.pareto and all(p.latency_ms > 0 for p in result.pareto)
+    # Timed end to end in turns: each latency comes with the spread of its samples.
+    assert all(p.latency_spread_ms is not None and 0 <= p.latency_spread_ms < p.latency_ms for p in result.pareto)
+    saved = json.loads((tmp_path / "pareto.json").read_text())["pareto"]
+    assert [p["latency_spread_ms"] for p in saved] == [p.latency_spread_ms for p in result.pareto]
+    assert " ± " in (tmp_path / "report.md").read_text()
     assert result.trials_used <= 48
     # The shared cost model ranks measurements it was not trained on (kernels of many sizes).
     assert result.cost_model is not None and result.cost_model["num_samples"] >= 10

@@ -616,10 +616,14 @@ class SearchSession:
             lowered=self.lowered(sample),
         ).executable
 
+    def prepare_timing(self, sample: ArchSample) -> tuple[Any, list[Any]]:
+        """``sample`` compiled with its tuned kernels, and seeded inputs on the target's device."""
+        executable = self.compile(sample)
+        return executable, random_inputs(self.lowered(sample)["main"], device_for(self.target), self.seed)
+
     def measure_end_to_end_ms(self, sample: ArchSample, *, repeat: int = 10) -> tuple[float, Any]:
         """Compile ``sample`` with its tuned kernels and time whole inferences (median ms)."""
-        executable = self.compile(sample)
-        inputs = random_inputs(self.lowered(sample)["main"], device_for(self.target), self.seed)
+        executable, inputs = self.prepare_timing(sample)
         return time_executable(executable, self.target, inputs, repeat=repeat).median_ms, executable
 
     @property

@@ -11,6 +11,7 @@ and the untuned latency proxy all go through here, so they agree on what an arch
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -28,7 +29,9 @@ from tvm_nacos.tuning.tasks import lower_for_tuning
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CompiledArchitecture", "Latency", "compile_architecture", "random_inputs", "time_executable"]
+__all__ = [
+    "CompiledArchitecture", "Latency", "compile_architecture", "random_inputs", "time_executable", "time_interleaved",
+]
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,19 @@ class Latency:
 
     median_ms: float
     samples_ms: tuple[float, ...]
+
+    @property
+    def spread_ms(self) -> float:
+        """Half the interquartile range of the samples: the ± that goes with :attr:`median_ms`."""
+        if len(self.samples_ms) < 2:
+            return 0.0
+        q1, q3 = np.percentile(self.samples_ms, [25, 75])
+        return float(q3 - q1) / 2
+
+    @property
+    def relative_spread(self) -> float:
+        """:attr:`spread_ms` as a fraction of the median."""
+        return self.spread_ms / self.median_ms if self.median_ms > 0 else math.inf
 
 
 def compile_architecture(
@@ -130,3 +146,47 @@ def time_executable(
     timer = vm.time_evaluator(func_name, device, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms)
     samples = tuple(float(s) * 1e3 for s in timer(*inputs).results)
     return Latency(float(np.median(samples)), samples)
+
+
+def time_interleaved(
+    networks: Mapping[str, tuple[Any, Sequence[Any]]],
+    target: tvm.target.Target,
+    *,
+    rounds: int = 5,
+    repeat: int = 2,
+    number: int = 10,
+    min_repeat_ms: int = 50,
+    func_name: str = "main",
+) -> dict[str, Latency]:
+    """Time several compiled networks in turns, so that load on a shared machine spreads over all.
+
+    Each of ``rounds`` rounds takes ``repeat`` samples of every network (each sample the mean
+    of ``number`` calls, at least ``min_repeat_ms`` long), in an order that alternates between
+    rounds. A burst of load from another process then raises a sample of several networks
+    rather than every sample of one, and the medians of a front compare with each other.
+
+    Parameters
+    ----------
+    networks : Mapping[str, (executable, inputs)]
+        Compiled Relax executables and the inputs of ``func_name``, by name.
+    target : tvm.target.Target
+        Timed on its local device.
+
+    Returns
+    -------
+    dict[str, Latency]
+        By name: the median of ``rounds × repeat`` samples, and the samples.
+    """
+    if rounds < 1 or repeat < 1:
+        raise ValueError(f"time_interleaved needs rounds >= 1 and repeat >= 1, got {rounds} and {repeat}")
+    device = device_for(target)
+    timers = {}
+    for name, (executable, _) in networks.items():
+        vm = relax.VirtualMachine(executable, device)
+        timers[name] = vm.time_evaluator(func_name, device, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms)
+    names = list(networks)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds):
+        for name in names if round_index % 2 == 0 else reversed(names):
+            samples[name].extend(float(s) * 1e3 for s in timers[name](*networks[name][1]).results)
+    return {name: Latency(float(np.median(values)), tuple(values)) for name, values in samples.items()}
