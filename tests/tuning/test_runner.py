@@ -9,7 +9,7 @@ from tuning_helpers import matmul
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.tuning import MeasureConfig, PersistentBuilder, RPCEndpoint, make_runner
 from tvm_nacos.tuning.rpc import LocalRPCCluster
-from tvm_nacos.tuning.runner import RunnerSpecError
+from tvm_nacos.tuning.runner import RunnerSpecError, shutdown_runner
 
 ms = meta_schedule()
 TARGET = tvm.target.Target({"kind": "llvm"})
@@ -47,7 +47,11 @@ def test_measure_config_defaults_suit_a_small_host() -> None:
 
 def test_local_runner_measures() -> None:
     inputs = _built([matmul(32), matmul(64)])
-    results = [f.result() for f in make_runner("local").run(inputs)]
+    runner = make_runner("local")
+    try:
+        results = [f.result() for f in runner.run(inputs)]
+    finally:
+        shutdown_runner(runner)
     secs = [float(r.run_secs[0]) for r in results]
     assert all(r.error_msg is None for r in results)
     assert 0 < secs[0] < secs[1]  # 8× the work takes longer
@@ -59,7 +63,10 @@ def test_rpc_tracker_with_two_servers_on_loopback() -> None:
     with LocalRPCCluster(num_servers=2, key="nacos-test") as cluster:
         assert cluster.free_servers() == 2
         runner = make_runner(cluster.endpoint.url, max_workers=2)
-        results = [f.result() for f in runner.run(inputs)]
+        try:
+            results = [f.result() for f in runner.run(inputs)]
+        finally:
+            shutdown_runner(runner)
     assert [r.error_msg for r in results] == [None] * 4
     secs = [float(r.run_secs[0]) for r in results]
     assert all(s > 0 for s in secs) and secs[0] < secs[3]

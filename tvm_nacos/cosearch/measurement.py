@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.measure_callbacks import MeasureCallback
+from tvm_nacos.tuning.runner import shutdown_runner
 
 if TYPE_CHECKING:
     from tvm_nacos.cosearch.session import SearchSession, TaskTuner
@@ -32,20 +33,26 @@ class BatchMeasurer:
         MetaSchedule builder and runner.
     callbacks : sequence of MeasureCallback
         Called in order after every batch (:func:`~tvm_nacos.cosearch.measure_callbacks.default_callbacks`).
-    owns_builder : bool
-        Whether :meth:`close` stops the builder's workers (it was made for this measurer).
+    owns_builder, owns_runner : bool
+        Whether :meth:`close` stops the builder's (the runner's) workers: made for this measurer.
     """
 
-    def __init__(self, builder: Any, runner: Any, callbacks: Sequence[MeasureCallback], *, owns_builder: bool = False) -> None:
+    def __init__(
+        self, builder: Any, runner: Any, callbacks: Sequence[MeasureCallback], *, owns_builder: bool = False,
+        owns_runner: bool = False,
+    ) -> None:
         self.builder = builder
         self.runner = runner
         self.callbacks = list(callbacks)
         self.owns_builder = owns_builder
+        self.owns_runner = owns_runner
 
     def close(self) -> None:
-        """Stop the builder's workers if this measurer owns them."""
+        """Stop the builder's and the runner's workers, those this measurer owns."""
         if self.owns_builder and hasattr(self.builder, "shutdown"):
             self.builder.shutdown()
+        if self.owns_runner:
+            shutdown_runner(self.runner)
 
     def measure(self, session: SearchSession, tuner: TaskTuner, candidates: list[Any]) -> int:
         """Measure ``candidates`` of ``tuner``'s kernel; returns the trials spent (``len(candidates)``)."""

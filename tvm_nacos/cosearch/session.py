@@ -342,6 +342,7 @@ class SearchSession:
         self.database = open_database(self.work, target)
         self.cost_model = cost_model if cost_model is not None else LatencyCostModel(seed=seed)
         # The runner first: a bad runner name must not leave build workers behind.
+        owns_runner = runner is None or isinstance(runner, str)
         runner = make_runner(runner, measure=MeasureConfig(check_outputs=True) if check_outputs else None)
         owns_builder = builder is None
         builder = builder or PersistentBuilder(check_outputs=check_outputs)
@@ -349,7 +350,7 @@ class SearchSession:
             builder.warm_up()
         self.measurer = BatchMeasurer(
             builder, runner, default_callbacks() if measure_callbacks is None else measure_callbacks,
-            owns_builder=owns_builder,
+            owns_builder=owns_builder, owns_runner=owns_runner,
         )
         # Kernels: the pool, a tuner per kernel, what each is expected to take.
         self.pool = TaskPool(target)
@@ -632,5 +633,5 @@ class SearchSession:
         return "cpu" if self.target.kind.name == "llvm" else self.target.kind.name
 
     def close(self) -> None:
-        """Stop the builder's workers (if the session made them)."""
+        """Stop the builder's and the runner's workers (those the session made)."""
         self.measurer.close()

@@ -8,6 +8,8 @@ same as child processes of the caller, bound to 127.0.0.1.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -58,7 +60,7 @@ class LocalRPCCluster:
     def __enter__(self) -> LocalRPCCluster:
         port = _free_port()
         tracker = [sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", "127.0.0.1", "--port", str(port), "--port-end", str(port + 1)]
-        self._procs.append(subprocess.Popen(tracker, stdout=subprocess.DEVNULL, stderr=self._log))
+        self._procs.append(subprocess.Popen(tracker, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True))
         self.endpoint = RPCEndpoint("127.0.0.1", port, self.key)
         self._wait_for_tracker()
         for _ in range(self.num_servers):
@@ -67,7 +69,7 @@ class LocalRPCCluster:
                 sys.executable, "-m", "tvm.exec.rpc_server", "--host", "127.0.0.1", "--port", str(server_port), "--port-end", str(server_port + 1),
                 "--tracker", f"127.0.0.1:{port}", "--key", self.key,
             ]
-            self._procs.append(subprocess.Popen(server, stdout=subprocess.DEVNULL, stderr=self._log))
+            self._procs.append(subprocess.Popen(server, stdout=subprocess.DEVNULL, stderr=self._log, start_new_session=True))
         self._wait_for_servers()
         logger.info("RPC tracker at %s with %d servers", self.endpoint.url, self.num_servers)
         return self
@@ -105,15 +107,24 @@ class LocalRPCCluster:
         self._fail(f"{self.num_servers} RPC servers did not register within {self.start_timeout_sec} s")
 
     def close(self) -> None:
-        """Stop every process."""
+        """Stop every process, with the workers each server started (its process group)."""
         for proc in reversed(self._procs):
-            proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
         for proc in self._procs:
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            _signal_group(proc, signal.SIGKILL)  # a server's session workers outlive it otherwise
         self._procs.clear()
 
     def __exit__(self, exc_type: type | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    """Send ``sig`` to the process group ``proc`` leads (started with ``start_new_session``)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -31,7 +31,7 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckingLocalRunner", "MeasureConfig", "RPCEndpoint", "RunnerSpecError", "make_runner"]
+__all__ = ["CheckingLocalRunner", "MeasureConfig", "RPCEndpoint", "RunnerSpecError", "make_runner", "shutdown_runner"]
 
 _RPC_URL = re.compile(r"^rpc://(?P<host>[^:/]+):(?P<port>\d+)/(?P<key>[^/]+)$")
 
@@ -270,3 +270,12 @@ def make_runner(
     raise RunnerSpecError(
         f"unknown runner {runner!r}; valid: 'local', 'rpc://HOST:PORT/KEY', or an ms.runner.Runner object"
     )
+
+
+def shutdown_runner(runner: Any) -> None:
+    """Stop the worker processes of a runner :func:`make_runner` made (MetaSchedule's runners
+    keep a ``PopenPoolExecutor`` and have no method for it). Left running, they outlive the
+    process that made them: each holds the others' pipes open, so none sees its parent exit."""
+    pool = getattr(runner, "pool", None)
+    if pool is not None and hasattr(pool, "shutdown"):
+        pool.shutdown(wait=False)

@@ -19,7 +19,7 @@ from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_executable
 from tvm_nacos.tuning.database import TuningLedger, best_run_secs, database_dir, num_records, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
-from tvm_nacos.tuning.runner import make_runner
+from tvm_nacos.tuning.runner import make_runner, shutdown_runner
 from tvm_nacos.tuning.schedule_options import check_schedule_options
 from tvm_nacos.tuning.tasks import extract_tasks, lower_for_tuning, task_key
 
@@ -163,6 +163,7 @@ def tune_kernels(
     builder = builder or PersistentBuilder()
     if isinstance(builder, PersistentBuilder):
         builder.warm_up()  # workers start while the contexts are made
+    own_runner = runner is None or isinstance(runner, str)
     runner = make_runner(runner)
     before = len(database.get_all_tuning_records())
     try:
@@ -196,6 +197,8 @@ def tune_kernels(
     finally:
         if own_builder:
             builder.shutdown()
+        if own_runner:
+            shutdown_runner(runner)
     return len(database.get_all_tuning_records()) - before
 
 
