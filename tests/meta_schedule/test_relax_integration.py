@@ -81,7 +81,7 @@ def test_extracting_tasks() -> None:
 
 def _tune_relax(fused_mod, target, work_dir, kind):
     strategy = make_strategy(kind, **TUNING_SETTINGS)
-    builder = PersistentBuilder(max_workers=1)
+    builder = PersistentBuilder()  # one worker per core
     try:
         database = ms.relax_integration.tune_relax(
             fused_mod, params={}, target=target, work_dir=work_dir, max_trials_global=4, strategy=strategy,

@@ -83,7 +83,7 @@ def _tune(mod, target, work_dir, kind: str, **kwargs):
     returns the database, the batch sizes and the strategy object passed in."""
     sizes = BatchSizes()
     strategy = make_strategy(kind, **TUNING_SETTINGS)
-    builder = PersistentBuilder(max_workers=1)
+    builder = PersistentBuilder()  # one worker per core
     try:
         database = ms.tir_integration.tune_tir(
             mod=mod, target=target, work_dir=work_dir, strategy=strategy, builder=builder,
