@@ -32,7 +32,7 @@ from tvm.script import relax as R
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 from tvm_nacos.tuning.builder import PersistentBuilder
-from tvm_nacos.tuning.runner import MeasureConfig, make_runner
+from tvm_nacos.tuning.runner import MeasureConfig, make_runner, shutdown_runner
 
 ms = meta_schedule()
 
@@ -82,13 +82,15 @@ def test_extracting_tasks() -> None:
 def _tune_relax(fused_mod, target, work_dir, kind):
     strategy = make_strategy(kind, **TUNING_SETTINGS)
     builder = PersistentBuilder()  # one worker per core
+    runner = make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0))
     try:
         database = ms.relax_integration.tune_relax(
             fused_mod, params={}, target=target, work_dir=work_dir, max_trials_global=4, strategy=strategy,
-            builder=builder, runner=make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0)),
+            builder=builder, runner=runner,
         )
     finally:
         builder.shutdown()
+        shutdown_runner(runner)
     return database, strategy
 
 

@@ -33,7 +33,7 @@ from tvm.target import Target
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 from tvm_nacos.tuning.builder import PersistentBuilder
-from tvm_nacos.tuning.runner import MeasureConfig, make_runner
+from tvm_nacos.tuning.runner import MeasureConfig, make_runner, shutdown_runner
 
 ms = meta_schedule()
 
@@ -84,14 +84,15 @@ def _tune(mod, target, work_dir, kind: str, **kwargs):
     sizes = BatchSizes()
     strategy = make_strategy(kind, **TUNING_SETTINGS)
     builder = PersistentBuilder()  # one worker per core
+    runner = make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0))
     try:
         database = ms.tir_integration.tune_tir(
-            mod=mod, target=target, work_dir=work_dir, strategy=strategy, builder=builder,
-            runner=make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0)),
+            mod=mod, target=target, work_dir=work_dir, strategy=strategy, builder=builder, runner=runner,
             measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), sizes], **kwargs,
         )
     finally:
         builder.shutdown()
+        shutdown_runner(runner)
     return database, sizes.sizes, strategy
 
 

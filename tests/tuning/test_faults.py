@@ -17,7 +17,7 @@ from tvm_nacos.testing.faults import FaultPlanBuilder, FaultyBuild
 from tvm_nacos.tuning import MeasureConfig, PersistentBuilder, make_runner
 from tvm_nacos.tuning.check import CHECK_FILE_SUFFIX, compare_outputs
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
-from tvm_nacos.tuning.runner import CheckingLocalRunner, RunnerSpecError
+from tvm_nacos.tuning.runner import CheckingLocalRunner, RunnerSpecError, shutdown_runner
 
 ms = meta_schedule()
 TARGET = tvm.target.Target({"kind": "llvm", "num-cores": 2})
@@ -41,7 +41,10 @@ def test_local_runner_survives_kernels_that_crash_or_hang() -> None:
         builder.shutdown()
     assert [b.error_msg for b in builds] == [None] * 3  # the kernels build; they fail when run
     runner = ms.runner.LocalRunner(timeout_sec=1, evaluator_config=MeasureConfig(**FAST).evaluator_config())
-    results = [f.result() for f in runner.run(_inputs(builds, mods))]
+    try:
+        results = [f.result() for f in runner.run(_inputs(builds, mods))]
+    finally:
+        shutdown_runner(runner)  # not left to the garbage collector: that can deadlock a later test
     assert results[0].error_msg is None and float(results[0].run_secs[0]) > 0
     assert results[1].error_msg == "LocalRunner: An exception occurred\nSubprocess terminated"
     assert results[2].error_msg == "LocalRunner: Timeout, killed after 1 seconds\n"

@@ -273,9 +273,16 @@ def make_runner(
 
 
 def shutdown_runner(runner: Any) -> None:
-    """Stop the worker processes of a runner :func:`make_runner` made (MetaSchedule's runners
-    keep a ``PopenPoolExecutor`` and have no method for it). Left running, they outlive the
-    process that made them: each holds the others' pipes open, so none sees its parent exit."""
+    """Stop the worker processes of a runner :func:`make_runner` made.
+
+    MetaSchedule's runners keep a ``PopenPoolExecutor`` and have no method for it. Left running,
+    the workers outlive the process that made them (each holds the others' pipes open, so none
+    sees its parent exit), and a pool shut down only by the garbage collector can deadlock the
+    thread that collects it (TVM's ``PopenPoolExecutor.shutdown`` warns of it).
+    """
+    if isinstance(runner, CheckingLocalRunner):
+        runner.shutdown()
+        return
     pool = getattr(runner, "pool", None)
     if pool is not None and hasattr(pool, "shutdown"):
         pool.shutdown(wait=False)
