@@ -10,6 +10,7 @@ from tuning_helpers import matmul
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.tuning import PersistentBuilder, make_runner, register_tensor_intrinsics
+from tvm_nacos.tuning.runner import shutdown_runner
 
 ms = meta_schedule()
 FEATURES = 2 * 164 + 2
@@ -65,12 +66,14 @@ def test_drives_a_metaschedule_session_across_tasks(tmp_path) -> None:
                        search_strategy="evolutionary", task_name=f"mm{n}", num_threads=2, rand_state=n)
         for n in (32, 96)
     ]
+    runner = make_runner()
     try:
         ms.tune_tasks(tasks=contexts, task_weights=[1.0, 1.0], work_dir=str(tmp_path), max_trials_global=32,
-                      max_trials_per_task=16, num_trials_per_iter=8, builder=builder, runner=make_runner(),
+                      max_trials_per_task=16, num_trials_per_iter=8, builder=builder, runner=runner,
                       database="memory", cost_model=model)
     finally:
         builder.shutdown()
+        shutdown_runner(runner)
     assert model.num_samples >= 24 and model.is_trained
     small = model.features(contexts[0], [])
     assert small.shape == (0, FEATURES)
