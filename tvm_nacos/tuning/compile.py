@@ -139,13 +139,14 @@ def time_executable(
 ) -> Latency:
     """Time whole inferences of a compiled Relax executable on the local device of ``target``.
 
-    ``repeat`` samples, each the mean of ``number`` calls (at least ``min_repeat_ms`` long).
+    ``repeat`` samples in a row, each the mean of ``number`` calls (at least ``min_repeat_ms``
+    long): :func:`time_interleaved` of one network in one round.
     """
-    device = device_for(target)
-    vm = relax.VirtualMachine(executable, device)
-    timer = vm.time_evaluator(func_name, device, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms)
-    samples = tuple(float(s) * 1e3 for s in timer(*inputs).results)
-    return Latency(float(np.median(samples)), samples)
+    (latency,) = time_interleaved(
+        {"network": (executable, inputs)}, target, rounds=1, repeat=repeat, number=number,
+        min_repeat_ms=min_repeat_ms, func_name=func_name,
+    ).values()
+    return latency
 
 
 def time_interleaved(
