@@ -29,6 +29,7 @@ BENCHMARKS = (
     "compare_tuning",
     "cost_model_accuracy",
     "eager_retiming",
+    "end_to_end_model",
     "exhaustive_subspace",
     "expose_passes_table",
     "front_timing",
@@ -37,6 +38,7 @@ BENCHMARKS = (
     "strategy_comparison",
     "supernet_rho",
     "task_sharing",
+    "time_breakdown",
     "tuning_curve",
     "zero_cost_rho",
 )

@@ -313,6 +313,22 @@ def _markdown(
             f"{100 * cost_model['median_abs_rel_error']:.1f} % ({cost_model['num_samples']} measurements, "
             f"{cost_model.get('folds', 5)}-fold) |"
         )
+    end_to_end = data.get("end_to_end_model")
+    if end_to_end:
+        # The terms are in ms per call, per GFLOP, per MB: shown in µs per call, MFLOP, MB.
+        units = {"calls": (1e3, "µs per call"), "gflop": (1.0, "µs per MFLOP"), "megabytes": (1e3, "µs per MB")}
+        added = "".join(
+            f" + {units.get(name, (1.0, ''))[0] * value:.3g} {units.get(name, (1.0, name))[1]}"
+            for name, value in end_to_end["terms"].items()
+        )
+        terms = f"{end_to_end['scale']:.3f} × kernel sum{added}, from {end_to_end['num_timings']} timings"
+        held_out = end_to_end.get("held_out")
+        if held_out:
+            terms += (f"; on the front, each timing left out: median error {100 * held_out['median_abs_error']:.1f} %, "
+                      f"max {100 * held_out['max_abs_error']:.1f} % (kernel sum alone: "
+                      f"{100 * held_out['kernel_sum_median_abs_error']:.1f} %, "
+                      f"{100 * held_out['kernel_sum_max_abs_error']:.1f} %)")
+        lines.append(f"| end-to-end model | {terms} |")
     if run_info and run_info.get("command"):
         command = str(run_info["command"]).replace("|", "\\|")  # a pipe would end the table cell
         lines.append(f"| command | `{command}` |")

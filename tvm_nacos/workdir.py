@@ -10,7 +10,8 @@
       model.json             the searched module when it is not a built-in space (tvm.ir.save_json)
       search/                state of the latest search, rewritten atomically after every batch:
         state.json, cost_model.pkl, failures.jsonl
-      tuning/<kind>-<hash>/  the tuning database of one target (tvm_nacos.tuning.database)
+      tuning/<kind>-<hash>/  the tuning database of one target (tvm_nacos.tuning.database),
+        end_to_end.jsonl     and every end-to-end timing of a network on it (cosearch.end_to_end)
 
 A directory written by a version with another format is refused with
 :class:`~tvm_nacos.errors.WorkDirError` before anything in it is touched. ``pareto.json`` and
@@ -71,6 +72,7 @@ STATE_JSON = "state.json"
 COST_MODEL_PKL = "cost_model.pkl"
 FAILURES_JSONL = "failures.jsonl"
 TUNING_DIR = "tuning"
+END_TO_END_JSONL = "end_to_end.jsonl"
 
 _HOW_TO_SAVE = "save a module with choice points as pathlib.Path(FILE).write_text(tvm.ir.save_json(mod))"
 
@@ -234,6 +236,11 @@ class WorkDir:
         """``tuning/<kind>-<hash of the target>``: the tuning database of ``target`` (a ``tvm.target.Target``)."""
         digest = hashlib.sha256(target_json(target).encode()).hexdigest()[:10]
         return self.tuning_root / f"{target.kind.name}-{digest}"
+
+    def end_to_end_jsonl(self, target: Any) -> Path:
+        """``tuning/<kind>-<hash>/end_to_end.jsonl``: the networks timed end to end on ``target``,
+        with their kernel sums (:class:`~tvm_nacos.cosearch.end_to_end.EndToEndModel`)."""
+        return self.tuning_dir(target) / END_TO_END_JSONL
 
     def report_files(self) -> dict[str, Path]:
         """The result and its report: ``{"json", "csv", "png", "md"}``."""

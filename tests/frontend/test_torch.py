@@ -190,3 +190,22 @@ def test_shared_label_at_two_sites_of_different_width() -> None:
             reference = apply_sample(net, sample)(x).numpy()
         assert net.a.active == net.b.active == sample["edge"]
         np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_listing_pytorch_ops_once_per_import_changes_nothing(supernet: tvm.IRModule, monkeypatch) -> None:
+    """The import lists PyTorch's CompositeImplicitAutograd ops once, not per exported option:
+    the module is the same as with PyTorch listing them every time, and the listing is restored."""
+    import contextlib
+
+    import torch._export.utils
+    import torch.export.exported_program
+
+    from tvm_nacos._compat import structural_equal
+    from tvm_nacos.frontend import torch as frontend
+
+    original = torch.export.exported_program._collect_all_valid_cia_ops
+    assert original is torch._export.utils._collect_all_valid_cia_ops
+    monkeypatch.setattr(frontend, "_cia_ops_collected_once", contextlib.nullcontext)
+    every_time = tvm_nacos.from_torch(example_supernet(), (example_input(),))
+    assert structural_equal(supernet, every_time)
+    assert torch.export.exported_program._collect_all_valid_cia_ops is original

@@ -135,3 +135,20 @@ def test_specialized_ir_matches_pytorch(nb201: NasBench201Space, nb201_module: t
     with torch.no_grad():
         reference = nb201.torch_reference(sample)(x).numpy()
     np.testing.assert_allclose(_run(specialized, x), reference, rtol=1e-4, atol=1e-4, err_msg=nb201.arch_str(sample))
+
+
+def test_a_process_builds_a_supernet_once(nb201_module: tvm.IRModule, monkeypatch) -> None:
+    """Asked again, ``ir_module`` hands out a copy of the supernet it built: no new import, and
+    changing the copy leaves the one it keeps as it was."""
+    from tvm_nacos._compat import structural_equal
+
+    def no_import(*args, **kwargs):
+        raise AssertionError("the supernet was imported again")
+
+    monkeypatch.setattr("tvm_nacos.frontend.torch.from_torch", no_import)
+    again = get("nas-bench-201").ir_module()
+    assert again is not nb201_module and structural_equal(again, nb201_module)
+    main = again.get_global_var("main")
+    again.update_func(main, again[main].with_attr("changed", 1))
+    assert structural_equal(get("nas-bench-201").ir_module(), nb201_module)
+    assert not structural_equal(again, nb201_module)

@@ -234,6 +234,14 @@ def test_small_real_joint_search(supernet, tmp_path) -> None:
     saved = json.loads((tmp_path / "pareto.json").read_text())["pareto"]
     assert [p["latency_spread_ms"] for p in saved] == [p.latency_spread_ms for p in result.pareto]
     assert " ± " in (tmp_path / "report.md").read_text()
+    # Every end-to-end timing taught the end-to-end model, and was kept for later searches.
+    model = result.end_to_end_model
+    assert model is not None and model["num_timings"] >= len(result.pareto) and model["scale"] > 0
+    kept = [json.loads(line) for line in next(tmp_path.glob("tuning/*/end_to_end.jsonl")).read_text().splitlines()]
+    assert {p.sample.id for p in result.pareto} <= {t["arch_id"] for t in kept}
+    assert all(p.kernel_sum_latency_ms and p.kernel_sum_latency_ms > 0 for p in result.pareto)
+    assert json.loads((tmp_path / "pareto.json").read_text())["end_to_end_model"] == model
+    assert "| end-to-end model |" in (tmp_path / "report.md").read_text()
     assert result.trials_used <= 48
     # The shared cost model ranks measurements it was not trained on (kernels of many sizes).
     assert result.cost_model is not None and result.cost_model["num_samples"] >= 10

@@ -15,6 +15,7 @@ import tvm
 
 from tvm_nacos.analysis import count_macs
 from tvm_nacos.cosearch.budget import check_budget
+from tvm_nacos.cosearch.end_to_end import EndToEndTiming
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.progress import SearchProgress
 from tvm_nacos.cosearch.session import SearchSession
@@ -41,6 +42,9 @@ MAX_END_TO_END = 16
 #: 8-22 % on nas-bench-201 on the Intel one), alike across a front; one timing far off the
 #: others' ratio is as likely load as the network.
 RETIME_TOLERANCE = 0.10
+#: Rounds of timing the front, learning from the timings, and timing what the new estimates put
+#: on the front.
+FRONT_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -64,13 +68,16 @@ class ParetoPoint:
     latency_ms : float
         Measured end to end, compiled with the tuned schedules.
     estimated_latency_ms : float
-        Σ weight × best kernel latency, from the tuning records.
+        What the search expected before timing it: Σ weight × best kernel latency through the
+        end-to-end model (:class:`~tvm_nacos.cosearch.end_to_end.EndToEndModel`).
     macs : int
     kernels : tuple of KernelRecord
         Its tuning records, summarized.
     latency_spread_ms : float or None
         Half the interquartile range of the end-to-end samples behind ``latency_ms`` (``None``
         when it was not timed end to end).
+    kernel_sum_latency_ms : float or None
+        The plain Σ weight × best kernel latency.
     """
 
     sample: ArchSample
@@ -80,6 +87,7 @@ class ParetoPoint:
     macs: int
     kernels: tuple[KernelRecord, ...] = field(default_factory=tuple)
     latency_spread_ms: float | None = None
+    kernel_sum_latency_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form."""
@@ -90,6 +98,7 @@ class ParetoPoint:
             "latency_ms": self.latency_ms,
             "estimated_latency_ms": self.estimated_latency_ms,
             "latency_spread_ms": self.latency_spread_ms,
+            "kernel_sum_latency_ms": self.kernel_sum_latency_ms,
             "macs": self.macs,
             "kernels": [asdict(k) for k in self.kernels],
         }
@@ -131,6 +140,11 @@ class SearchResult:
         Wall seconds of this session by phase: ``schedule search``, ``build``, ``run``,
         ``cost model``, ``end-to-end timing``, ``other`` (architecture search, lowering, task
         extraction, checkpoints) and ``total`` (see :mod:`tvm_nacos.cosearch.timing`).
+    end_to_end_model : dict or None
+        The end-to-end model after the search (``scale``, ``per_call_ms``, ``num_timings``) and
+        how well it estimated the front's timings it had not seen (``held_out``: leave-one-out
+        ``median_abs_error``, ``max_abs_error``, and the same for the plain kernel sum);
+        ``None`` when nothing was timed end to end.
     """
 
     pareto: list[ParetoPoint]
@@ -150,6 +164,7 @@ class SearchResult:
     cost_model: dict[str, float] | None = None
     measured_end_to_end: bool = True
     time_breakdown: dict[str, float] = field(default_factory=dict)
+    end_to_end_model: dict[str, Any] | None = None
     _compile: Callable[[ArchSample], Any] | None = None
 
     def best(self, min_accuracy: float | None = None) -> ParetoPoint:
@@ -196,6 +211,7 @@ class SearchResult:
                 "cost_model": self.cost_model,
                 "measured_end_to_end": self.measured_end_to_end,
                 "time_breakdown": self.time_breakdown,
+                "end_to_end_model": self.end_to_end_model,
                 "pareto": [p.to_dict() for p in self.pareto],
                 "evaluated": [p.to_dict() for p in self.evaluated],
             },
@@ -391,6 +407,7 @@ def search(
         cost_model=_cost_model_accuracy(session),
         measured_end_to_end=measure_end_to_end,
         time_breakdown=time_breakdown,
+        end_to_end_model=_end_to_end_accuracy(session, pareto) if measure_end_to_end else None,
         _compile=session.compile,
     )
     _write_results(result, work_dir, None if builtin is not None else mod)
@@ -409,6 +426,21 @@ def _cost_model_accuracy(session: SearchSession) -> dict[str, float] | None:
     )
     return {"spearman": round(accuracy.spearman, 4), "median_abs_rel_error": round(accuracy.median_abs_rel_error, 4),
             "num_samples": accuracy.num_samples, "folds": folds}
+
+
+def _end_to_end_accuracy(session: SearchSession, pareto: Sequence[ParetoPoint]) -> dict[str, Any] | None:
+    """The end-to-end model's terms, and its leave-one-out errors on the front's timings."""
+    model = session.end_to_end
+    if not len(model):
+        return None
+    held_out = model.held_out_accuracy([p.sample.id for p in pareto])
+    if held_out is not None:
+        logger.info(
+            "end-to-end model on the front's timings, each left out: median error %.1f %%, max %.1f %% "
+            "(kernel sum: %.1f %%, %.1f %%)", 100 * held_out.median_abs_error, 100 * held_out.max_abs_error,
+            100 * held_out.kernel_sum_median_abs_error, 100 * held_out.kernel_sum_max_abs_error,
+        )
+    return {**model.describe(), "held_out": None if held_out is None else held_out.to_dict()}
 
 
 def _write_results(result: SearchResult, work_dir: str | os.PathLike, mod: tvm.IRModule | None) -> None:
@@ -441,6 +473,7 @@ def _point(session: SearchSession, sample: ArchSample, latency_ms: float | None 
         estimated_latency_ms=estimate.latency_ms,
         macs=count_macs(SpecializeArch(sample)(session.mod)),
         kernels=tuple(kernels),
+        kernel_sum_latency_ms=estimate.kernel_sum_ms,
     )
 
 
@@ -450,16 +483,37 @@ def _evaluate(session: SearchSession, candidates: Sequence[ArchSample]) -> list[
     return [p for p in points if not c.violations(macs=p.macs, accuracy=p.accuracy)]
 
 
+def _reestimated(session: SearchSession, point: ParetoPoint) -> ParetoPoint:
+    """``point`` with the end-to-end model's current estimate (it learns from every timing)."""
+    if point.kernel_sum_latency_ms is None:
+        return point
+    estimate = session.end_to_end_ms(point.sample.id, point.kernel_sum_latency_ms)
+    return replace(point, latency_ms=estimate, estimated_latency_ms=estimate)
+
+
 def _measure_front(session: SearchSession, evaluated: list[ParetoPoint]) -> list[ParetoPoint]:
-    """Time the estimated front end to end, then keep what is non-dominated and within limits."""
-    front = [evaluated[i] for i in pareto_indices([p.accuracy for p in evaluated], [p.latency_ms for p in evaluated])]
-    chosen = sorted(front, key=lambda p: -p.accuracy)[:MAX_END_TO_END]
-    timings = _time_front(session, chosen)
+    """Time the estimated front end to end, then keep what is non-dominated and within limits.
+
+    Every timing teaches the end-to-end model; the architectures not timed yet are estimated
+    again with it, and those that the new estimates put on the front are timed in turn (at most
+    :data:`MAX_END_TO_END` in all): an architecture whose kernels undersold it leaves the front,
+    one it pushed out comes back.
+    """
+    timed: dict[str, tuple[ParetoPoint, Latency]] = {}
+    for _ in range(FRONT_ROUNDS):
+        current = [point if point.sample.id in timed else _reestimated(session, point) for point in evaluated]
+        latency = [timed[p.sample.id][1].median_ms if p.sample.id in timed else p.latency_ms for p in current]
+        front = [current[i] for i in pareto_indices([p.accuracy for p in current], latency)]
+        untimed = [p for p in sorted(front, key=lambda p: -p.accuracy) if p.sample.id not in timed]
+        chosen = untimed[: MAX_END_TO_END - len(timed)]
+        if not chosen:
+            break
+        for arch_id, timing in _time_front(session, chosen).items():
+            timed[arch_id] = (next(p for p in chosen if p.sample.id == arch_id), timing)
     measured = []
-    for point in chosen:
-        latency = timings[point.sample.id]
-        if not session.constraints.violations(latency_ms=latency.median_ms):
-            measured.append(replace(point, latency_ms=latency.median_ms, latency_spread_ms=latency.spread_ms))
+    for point, timing in timed.values():
+        if not session.constraints.violations(latency_ms=timing.median_ms):
+            measured.append(replace(point, latency_ms=timing.median_ms, latency_spread_ms=timing.spread_ms))
     keep = pareto_indices([p.accuracy for p in measured], [p.latency_ms for p in measured])
     return [measured[i] for i in keep]
 
@@ -467,7 +521,7 @@ def _measure_front(session: SearchSession, evaluated: list[ParetoPoint]) -> list
 def _time_front(session: SearchSession, points: Sequence[ParetoPoint]) -> dict[str, Latency]:
     """End-to-end timings of ``points`` by id, taken in turns with the builder's workers stopped;
     a timing whose ratio to its estimate is far from the front's median ratio is taken again, and
-    the tighter of the two is kept."""
+    the tighter of the two is kept. The end-to-end model learns from each."""
     networks = {p.sample.id: session.prepare_timing(p.sample) for p in points}
     session.measurer.close()  # nothing of ours runs beside the timings
     timings = time_interleaved(networks, session.target)
@@ -484,7 +538,14 @@ def _time_front(session: SearchSession, points: Sequence[ParetoPoint]) -> dict[s
         for arch_id, latency in time_interleaved({i: networks[i] for i in doubtful}, session.target).items():
             if latency.relative_spread < timings[arch_id].relative_spread:
                 timings[arch_id] = latency
-    for arch_id, latency in timings.items():
-        logger.debug("%s: %.4f ± %.4f ms end to end (estimate %.4f ms)", arch_id, latency.median_ms,
-                     latency.spread_ms, estimates[arch_id])
+    for point in points:
+        latency = timings[point.sample.id]
+        logger.debug("%s: %.4f ± %.4f ms end to end (estimate %.4f ms)", point.sample.id, latency.median_ms,
+                     latency.spread_ms, estimates[point.sample.id])
+        if point.kernel_sum_latency_ms:
+            profile = session.network_profile(point.sample.id, point.kernel_sum_latency_ms)
+            session.end_to_end.observe(EndToEndTiming(
+                point.sample.id, profile.kernel_sum_ms, profile.calls, latency.median_ms, gflop=profile.gflop,
+                megabytes=profile.megabytes, spread_ms=latency.spread_ms,
+            ))
     return timings

@@ -25,6 +25,7 @@ from tvm_nacos._compat import estimate_tir_flops, meta_schedule, structural_equa
 from tvm_nacos.cosearch.budget import TrialBudget
 from tvm_nacos.cosearch.checkpoint import CheckpointStore
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
+from tvm_nacos.cosearch.end_to_end import EndToEndModel, NetworkProfile
 from tvm_nacos.cosearch.latency_estimate import AnchorSchedules, KernelLatencyEstimate
 from tvm_nacos.cosearch.measure_callbacks import MeasureCallback, default_callbacks
 from tvm_nacos.cosearch.measurement import BatchMeasurer
@@ -89,7 +90,11 @@ class TaskTuner:
         self._strategy = NACOSSearchStrategy(
             latency_model=session.cost_model, previous_records=previous, **session.schedule_options
         )
+        # Candidates proposed but not measured yet, with the cost model's predictions of them:
+        # a batch is proposed whole (``session.batch_size``) and measured as the search asks.
         self._pending: list[Any] | None = None
+        self._pending_secs: np.ndarray | None = None
+        self._pending_log_std: np.ndarray | None = None
         self._transfer: Any = None
         self._transfer_replays = False
         self._transfer_looked = -1
@@ -128,21 +133,44 @@ class TaskTuner:
         return self._context
 
     def _proposal(self) -> list[Any] | None:
+        """The candidates proposed and not measured yet; a new batch when none are left.
+
+        The evolutionary search proposes a full batch (with the cost model's predictions of it)
+        however few candidates a step measures: what a step leaves is measured by the next
+        steps, as MetaSchedule measures a whole batch, so a kernel's first looks and small
+        steps do not each pay for an evolutionary round.
+        """
         if self._pending is None and not self.exhausted:
             context = self.context
             with self.session.times.phase("schedule search"):
-                self._pending = context.generate_measure_candidates()
+                self._pending = list(context.generate_measure_candidates() or [])
+            strategy = self._strategy
+            if strategy.predicted_secs is not None and len(strategy.predicted_secs) == len(self._pending):
+                self._pending_secs, self._pending_log_std = strategy.predicted_secs, strategy.predicted_log_std
+            else:
+                self._pending_secs = self._pending_log_std = None
             if not self._pending:
                 self.exhausted, self._pending = True, None
         return self._pending
 
+    def _take_pending(self, count: int) -> list[Any]:
+        """The first ``count`` pending candidates, removed from the pending ones."""
+        pending = self._pending or []
+        taken, rest = pending[:count], pending[count:]
+        if rest:
+            self._pending = rest
+            if self._pending_secs is not None and self._pending_log_std is not None:
+                self._pending_secs, self._pending_log_std = self._pending_secs[count:], self._pending_log_std[count:]
+        else:
+            self._pending = self._pending_secs = self._pending_log_std = None
+        return taken
+
     def proposal_prediction(self) -> tuple[float, float] | None:
-        """The cost model's best prediction over the batch already proposed (seconds, log std),
-        or ``None`` when no batch is proposed."""
-        strategy = self._strategy
-        if self._pending is not None and strategy.predicted_secs is not None and len(strategy.predicted_secs):
-            i = int(np.argmin(strategy.predicted_secs))
-            return float(strategy.predicted_secs[i]), float(strategy.predicted_log_std[i])
+        """The cost model's best prediction over the candidates proposed and not yet measured
+        (seconds, log std), or ``None`` when none are pending or they were proposed untrained."""
+        if self._pending and self._pending_secs is not None and self._pending_log_std is not None:
+            i = int(np.argmin(self._pending_secs))
+            return float(self._pending_secs[i]), float(self._pending_log_std[i])
         return None
 
     def transfer_candidate(self) -> Any:
@@ -187,12 +215,11 @@ class TaskTuner:
         if transfer is not None and max_candidates == 1:
             candidates = [transfer]
         else:
-            proposal = self._proposal()
-            self._pending = None
-            candidates = ([transfer] if transfer is not None else []) + list(proposal or [])
+            self._proposal()
+            first = [transfer] if transfer is not None else []
+            candidates = first + self._take_pending(max_candidates - len(first))
             if not candidates:
                 return 0
-            candidates = candidates[:max_candidates]
         self._transfer = None
         self._measuring_transfer = transfer
         _ = self.context  # before the build: the builder may need the kernel as a reference
@@ -221,11 +248,16 @@ class ArchitectureEstimate:
     sample : ArchSample
     accuracy : float
     latency_ms : float
-        Σ weight × best kernel latency, measured where measured, predicted otherwise.
+        Expected end-to-end latency: Σ weight × best kernel latency (measured where measured,
+        predicted otherwise), through the session's end-to-end model
+        (:class:`~tvm_nacos.cosearch.end_to_end.EndToEndModel`; the plain sum until a network
+        has been timed).
     optimistic_latency_ms : float
         The same with every kernel at its optimistic (lower-confidence) estimate.
     measured : bool
         Every kernel has at least one measurement.
+    kernel_sum_ms : float or None
+        The plain Σ weight × best kernel latency (``None``: the same as ``latency_ms``).
     """
 
     sample: ArchSample
@@ -233,6 +265,7 @@ class ArchitectureEstimate:
     latency_ms: float
     optimistic_latency_ms: float
     measured: bool
+    kernel_sum_ms: float | None = None
 
 
 class SearchSession:
@@ -341,6 +374,9 @@ class SearchSession:
         # Measurement: one database and cost model for every kernel of every architecture.
         self.database = open_database(self.work, target)
         self.cost_model = cost_model if cost_model is not None else LatencyCostModel(seed=seed)
+        # Whole networks from their kernels: learnt from every end-to-end timing on this target.
+        self.end_to_end = EndToEndModel(self.work.end_to_end_jsonl(target))
+        self._static_profiles: dict[str, tuple[int, float, float]] = {}
         # The runner first: a bad runner name must not leave build workers behind.
         owns_runner = runner is None or isinstance(runner, str)
         runner = make_runner(runner, measure=MeasureConfig(check_outputs=True) if check_outputs else None)
@@ -506,15 +542,41 @@ class SearchSession:
     def estimate(self, sample: ArchSample, *, optimism: float = 1.0) -> ArchitectureEstimate:
         """Current latency estimate of an architecture (see :class:`ArchitectureEstimate`)."""
         arch = self.add(sample)
-        latency = optimistic = 0.0
+        kernel_sum = optimistic = 0.0
         measured = True
         for key, weight in arch.weights.items():
             tuner = self.tuner(key)
             secs, log_std = tuner.predicted_best_secs()
-            latency += weight * secs
+            kernel_sum += weight * secs
             optimistic += weight * secs * math.exp(-optimism * log_std)
             measured = measured and tuner.best_secs is not None
-        return ArchitectureEstimate(sample, self.accuracy([sample])[0], latency * 1e3, optimistic * 1e3, measured)
+        latency_ms = self.end_to_end_ms(sample.id, kernel_sum * 1e3)
+        optimistic_ms = self.end_to_end_ms(sample.id, optimistic * 1e3)
+        return ArchitectureEstimate(
+            sample, self.accuracy([sample])[0], latency_ms, optimistic_ms, measured, kernel_sum_ms=kernel_sum * 1e3
+        )
+
+    def network_profile(self, arch_id: str, kernel_sum_ms: float) -> NetworkProfile:
+        """What the end-to-end model reads of an architecture of the pool whose kernels sum to
+        ``kernel_sum_ms``: its calls, GFLOP and argument megabytes per inference."""
+        static = self._static_profiles.get(arch_id)
+        if static is None:
+            weights = self.pool.architectures[arch_id].weights
+            tasks = [(self.pool[key], count) for key, count in weights.items()]
+            static = (
+                sum(weights.values()),
+                sum(count * task.flop for task, count in tasks) / 1e9,
+                sum(count * task.argument_bytes for task, count in tasks) / 1e6,
+            )
+            self._static_profiles[arch_id] = static
+        return NetworkProfile(kernel_sum_ms, *static)
+
+    def end_to_end_ms(self, arch_id: str, kernel_sum_ms: float) -> float:
+        """What the end-to-end model expects of an architecture of the pool whose kernels sum
+        to ``kernel_sum_ms``."""
+        if not len(self.end_to_end):
+            return kernel_sum_ms  # nothing timed yet: the kernel sum, with nothing to compute
+        return self.end_to_end.estimate_ms(self.network_profile(arch_id, kernel_sum_ms), arch_id)
 
     # -- measurement ------------------------------------------------------------------------
 
@@ -556,7 +618,7 @@ class SearchSession:
                     break
                 secs += weight * tuner.best_secs
             else:
-                points.append((arch.sample, secs * 1e3))
+                points.append((arch.sample, self.end_to_end_ms(arch.sample.id, secs * 1e3)))
         if not points:
             return []
         accuracy = self.accuracy([p[0] for p in points])
@@ -582,7 +644,8 @@ class SearchSession:
                     expected[key] = self.kernel_estimate(self.tuners[key])[0]
                 secs += weight * expected[key]
                 missing += self.tuners[key].best_secs is None
-            points.append((arch.sample.id, self._accuracy[arch.sample.id], secs * 1e3, missing))
+            points.append((arch.sample.id, self._accuracy[arch.sample.id], self.end_to_end_ms(arch.sample.id, secs * 1e3),
+                           missing))
         keep = pareto_indices([p[1] for p in points], [p[2] for p in points])
         return sorted((EstimatedPoint(*points[i]) for i in keep), key=lambda p: p.latency_ms)
 

@@ -270,6 +270,42 @@ def _with_weights_of(template: torch.export.ExportedProgram, module: nn.Module) 
     return program
 
 
+#: The modules of PyTorch that call ``_collect_all_valid_cia_ops`` by the name they imported.
+_CIA_OPS_USERS = ("torch.export.exported_program", "torch.export.decomp_utils")
+
+
+@contextlib.contextmanager
+def _cia_ops_collected_once() -> Iterator[None]:
+    """Within the block, PyTorch lists its CompositeImplicitAutograd ops once, not per export.
+
+    Every ``run_decompositions`` walks every op namespace to list those ops again (a third of
+    a mobilenet-v2 supernet's import: 139 options, each exported and decomposed). No op is
+    registered while a model is imported, so the list is the same each time. Where this
+    PyTorch does not have the function, nothing changes.
+    """
+    import importlib
+
+    modules = [importlib.import_module(name) for name in _CIA_OPS_USERS]
+    originals = [getattr(m, "_collect_all_valid_cia_ops", None) for m in modules]
+    if any(f is None for f in originals):
+        yield
+        return
+    collected: list[frozenset[Any]] = []
+
+    def collect_once() -> frozenset[Any]:
+        if not collected:
+            collected.append(frozenset(originals[0]()))
+        return collected[0]
+
+    for module in modules:
+        module._collect_all_valid_cia_ops = collect_once
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, originals, strict=True):
+            module._collect_all_valid_cia_ops = original
+
+
 def _export_and_import(module: nn.Module, args: tuple[torch.Tensor, ...], state: _ImportState, root_bb: Any) -> Any:
     """Record ``module``'s choices with one eager pass, export it, import it; returns the IRModule.
 
@@ -395,7 +431,7 @@ def from_torch(model: nn.Module, example_args: Sequence[torch.Tensor]) -> Any:
     root_bb = relax.BlockBuilder()
     token = _IMPORT_STATE.set(state)
     try:
-        with _inference_mode(model):
+        with _inference_mode(model), _cia_ops_collected_once():
             top = _export_and_import(model, args, state, root_bb)
     finally:
         _IMPORT_STATE.reset(token)

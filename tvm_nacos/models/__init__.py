@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tvm_nacos.search_space import BuiltinSpace, MobileNetV2Space, NasBench201Space, ResNetSpace
 from tvm_nacos.search_space.errors import UnknownSpaceError, _quote_list
@@ -30,6 +31,12 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 __all__ = ["example_input", "ir_module", "num_params", "torch_reference", "torch_supernet"]
 
 logger = logging.getLogger(__name__)
+
+#: Supernets this process built, newest last, by space, options and seed: an import takes
+#: seconds to minutes, and a process (a search, then its compile and report) asks again.
+_BUILT: OrderedDict[tuple[Any, ...], tvm.IRModule] = OrderedDict()
+#: How many built supernets a process keeps (their weights are constants in them).
+MAX_KEPT_SUPERNETS = 4
 
 
 def torch_supernet(space: BuiltinSpace, *, seed: int = 0) -> torch.nn.Module:
@@ -134,9 +141,15 @@ def ir_module(space: BuiltinSpace, *, seed: int = 0) -> tvm.IRModule:
     -------
     tvm.IRModule
         ``main`` takes one float32 tensor of ``space.input_shape``; weights are constants.
+        A process builds each supernet once (:data:`MAX_KEPT_SUPERNETS` are kept) and hands
+        out copies of the module (its functions are shared: they are immutable).
     """
     from tvm_nacos.frontend.torch import from_torch
 
+    key = (type(space).__module__, type(space).__qualname__, space.name, tuple(sorted(space.options().items())), seed)
+    if key in _BUILT:
+        _BUILT.move_to_end(key)
+        return _BUILT[key].clone()
     start = time.perf_counter()
     mod = from_torch(torch_supernet(space, seed=seed), (example_input(space),))
     logger.info(
@@ -145,7 +158,10 @@ def ir_module(space: BuiltinSpace, *, seed: int = 0) -> tvm.IRModule:
         len(space.space.labels),
         time.perf_counter() - start,
     )
-    return mod
+    _BUILT[key] = mod
+    while len(_BUILT) > MAX_KEPT_SUPERNETS:
+        _BUILT.popitem(last=False)
+    return mod.clone()
 
 
 def num_params(space: BuiltinSpace, sample: Mapping[str, str]) -> int:

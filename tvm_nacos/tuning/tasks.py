@@ -46,6 +46,7 @@ __all__ = [
     "ArchitectureTasks",
     "PoolTask",
     "TaskPool",
+    "argument_bytes",
     "extract_tasks",
     "lower_for_tuning",
     "simplify_for_inference",
@@ -199,6 +200,22 @@ class PoolTask:
     def flop(self) -> float:
         """Floating-point operations of one call (MetaSchedule's estimate)."""
         return float(estimate_tir_flops(self.mod))
+
+    @property
+    def argument_bytes(self) -> int:
+        """Bytes of the kernel's arguments: what one call reads and writes at least."""
+        return argument_bytes(self.mod)
+
+
+def argument_bytes(mod: tvm.IRModule) -> int:
+    """Bytes of the arguments (inputs, weights, outputs) of a kernel ``{"main": PrimFunc}``."""
+    total = 0
+    for info in ms.arg_info.ArgInfo.from_prim_func(mod["main"]):
+        elements = 1
+        for extent in info.shape:
+            elements *= int(extent)
+        total += elements * tvm.runtime.DataType(str(info.dtype)).bits // 8
+    return total
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,155 @@
+"""How well kernel latencies predict a whole network's: the kernel sum vs the end-to-end model.
+
+Takes finished searches (``--work-dir``, repeatable, or fresh searches of ``--space``), compiles
+up to ``--max-archs`` of each search's fully measured architectures with their tuned kernels
+(the front first), and times them end to end in turns (``time_interleaved``). Then, per search,
+over all the architectures timed and over the front alone: the error of the plain kernel sum
+(Σ calls × best kernel latency) and of :class:`~tvm_nacos.cosearch.end_to_end.EndToEndModel`
+(scale × kernel sum + the terms it picks), each timing estimated by the model fitted on the
+others (leave one out).
+
+Usage::
+
+    python bench/run.py end_to_end_model --config nb201
+    python bench/run.py end_to_end_model --work-dir runs/nb201 --work-dir runs/mbv2
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from typing import Any
+
+from harness import Benchmark, RunContext, main
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The searches whose architectures to time."""
+    parser.add_argument("--work-dir", action="append", default=[], help="a finished search (repeatable)")
+    parser.add_argument("--space", default="nas-bench-201", help="searched first when no --work-dir is given")
+    parser.add_argument("--space-option", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--accuracy", default=None, help="the accuracy of that search (default: the space's own)")
+    parser.add_argument("--budget", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-archs", type=int, default=30, help="architectures timed per search")
+
+
+def _search(args: argparse.Namespace, ctx: RunContext) -> str:
+    from _common import parse_option
+
+    from tvm_nacos.interface.search import run_search
+
+    work_dir = tempfile.mkdtemp(prefix="end_to_end_model_")
+    ctx.progress("searching %s, %d trials, in %s", args.space, args.budget, work_dir)
+    run_search(args.space, budget=args.budget, accuracy=args.accuracy, work_dir=work_dir, seed=args.seed,
+               space_options=dict(parse_option(o) for o in args.space_option))
+    return work_dir
+
+
+def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[list[Any], set[str]]:
+    """End-to-end timings of the search's architectures (front first), and the front's ids."""
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.cosearch.end_to_end import EndToEndTiming
+    from tvm_nacos.search_space import ArchSample
+    from tvm_nacos.target import as_target, device_for
+    from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_interleaved
+    from tvm_nacos.tuning.database import open_database
+    from tvm_nacos.tuning.intrin import register_tensor_intrinsics
+    from tvm_nacos.tuning.tasks import TaskPool
+    from tvm_nacos.workdir import WorkDir
+
+    work = WorkDir.open(work_dir)
+    result = work.read_result()
+    target = as_target(result["target"])
+    register_tensor_intrinsics(target)
+    mod, _ = work.searched_module(result)
+    space = search_space(mod)
+    database = open_database(work, target)
+    pool = TaskPool(target)
+    front = {p["arch_id"] for p in result["pareto"]}
+    points = {p["arch_id"]: p for p in result["evaluated"]}
+    order = [i for i in points if i in front] + [i for i in points if i not in front]
+    networks, profiles = {}, {}
+    for arch_id in order[:max_archs]:
+        point = points[arch_id]
+        if any(k.get("best_latency_ms") is None for k in point["kernels"]):
+            continue
+        sample = space.canonicalize(ArchSample.from_dict(point["sample"]))
+        compiled = compile_architecture(mod, target, sample=sample, database=database)
+        networks[arch_id] = (compiled.executable, random_inputs(compiled.lowered["main"], device_for(target), 0))
+        tasks = [(pool[key], count) for key, count in pool.add_architecture(mod, sample).weights.items()]
+        profiles[arch_id] = {
+            "kernel_sum_ms": sum(k["weight"] * k["best_latency_ms"] for k in point["kernels"]),
+            "calls": sum(count for _, count in tasks),
+            "gflop": sum(count * task.flop for task, count in tasks) / 1e9,
+            "megabytes": sum(count * task.argument_bytes for task, count in tasks) / 1e6,
+        }
+    ctx.progress("%s: %d architectures compiled, timing them in turns", work_dir, len(networks))
+    latencies = time_interleaved(networks, target)
+    timings = [
+        EndToEndTiming(arch_id, measured_ms=latency.median_ms, spread_ms=latency.spread_ms, **profiles[arch_id])
+        for arch_id, latency in latencies.items()
+    ]
+    return timings, front
+
+
+def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
+    """Per search: the timings, and the leave-one-out errors over all of them and over the front."""
+    from dataclasses import asdict
+
+    from tvm_nacos.cosearch.end_to_end import EndToEndModel
+
+    work_dirs = args.work_dir or [_search(args, ctx)]
+    report: dict[str, Any] = {"searches": []}
+    print("\n| search | timed | kernel sum: median / max error | model: median / max error | front: kernel sum | front: model |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for work_dir in work_dirs:
+        timings, front = _timings(work_dir, args.max_archs, ctx)
+        model = EndToEndModel()
+        model.observe_all(timings)
+        overall = model.held_out_accuracy()
+        on_front = model.held_out_accuracy(front)
+        entry = {
+            "work_dir": work_dir, "timings": [asdict(t) for t in timings], "fit": model.describe(),
+            "all": overall.to_dict() if overall else None, "front": on_front.to_dict() if on_front else None,
+        }
+        report["searches"].append(entry)
+        ctx.save(report)
+
+        def cell(accuracy: Any, prefix: str) -> str:
+            if accuracy is None:
+                return "–"
+            return f"{100 * getattr(accuracy, prefix + 'median_abs_error'):.1f} / {100 * getattr(accuracy, prefix + 'max_abs_error'):.1f} %"
+
+        print(f"| {work_dir} | {len(timings)} | {cell(overall, 'kernel_sum_')} | {cell(overall, '')} | "
+              f"{cell(on_front, 'kernel_sum_')} | {cell(on_front, '')} |")
+    return report
+
+
+def summarize(result: dict[str, Any]) -> dict[str, Any]:
+    """Per search: leave-one-out median and max error, kernel sum and model, all and front."""
+    flat: dict[str, Any] = {}
+    for n, entry in enumerate(result["searches"]):
+        for subset in ("all", "front"):
+            for key, value in (entry[subset] or {}).items():
+                flat[f"{n}.{subset}.{key}"] = value
+    return flat
+
+
+BENCHMARK = Benchmark(
+    name="end_to_end_model",
+    doc=__doc__,
+    add_arguments=add_arguments,
+    run=run,
+    summarize=summarize,
+    configs={
+        "nb201": ["--space", "nas-bench-201", "--budget", "200"],
+        "mbv2": ["--space", "mobilenet-v2", "--space-option", "resolution=32", "--accuracy", "synflow",
+                 "--budget", "200"],
+        "smoke": ["--budget", "16", "--max-archs", "4"],
+    },
+)
+
+if __name__ == "__main__":
+    sys.exit(main(BENCHMARK))
