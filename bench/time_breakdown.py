@@ -61,6 +61,22 @@ def _versions(args: argparse.Namespace) -> dict[str, str | None]:
     return versions
 
 
+def _environment(folder: str | None) -> dict[str, str]:
+    """The environment that runs the code in ``folder`` (this checkout's where ``None``)."""
+    env = dict(os.environ)
+    if folder is not None:
+        env["PYTHONPATH"] = folder + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _code_of(folder: str | None) -> str:
+    """Where ``tvm_nacos`` is imported from with ``folder``'s environment (checked, not assumed)."""
+    with tempfile.TemporaryDirectory() as cwd:
+        done = subprocess.run([sys.executable, "-c", "import tvm_nacos; print(tvm_nacos.__file__)"],
+                              env=_environment(folder), cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def _search(args: argparse.Namespace, folder: str | None, seed: int, work_dir: str) -> tuple[dict[str, Any], float]:
     """Run ``tvm-nacos search`` with the code in ``folder``; its pareto.json and wall seconds."""
     command = [sys.executable, "-m", "tvm_nacos.cli", "search", "--space", args.space, "--budget", str(args.budget),
@@ -69,11 +85,9 @@ def _search(args: argparse.Namespace, folder: str | None, seed: int, work_dir: s
         command += ["--space-option", option]
     if args.accuracy:
         command += ["--accuracy", args.accuracy]
-    env = dict(os.environ)
-    if folder is not None:
-        env["PYTHONPATH"] = folder + os.pathsep + env.get("PYTHONPATH", "")
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    # In the work directory: ``python -m`` puts the current folder first on sys.path.
+    done = subprocess.run(command, env=_environment(folder), cwd=work_dir, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"tvm-nacos search failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -128,7 +142,13 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Every version's runs, alternating, with their time by phase and estimate errors."""
     versions = _versions(args)
     runs: list[dict[str, Any]] = []
-    report: dict[str, Any] = {"space": args.space, "budget": args.budget, "versions": versions, "runs": runs}
+    imported = {label: _code_of(folder) for label, folder in versions.items()}
+    if len(set(imported.values())) < len(imported):
+        raise SystemExit(f"two versions import the same tvm_nacos: {imported}")
+    for label, path in imported.items():
+        ctx.progress("%s imports %s", label, path)
+    report: dict[str, Any] = {"space": args.space, "budget": args.budget, "versions": versions,
+                              "imported_from": imported, "runs": runs}
     for repeat in range(args.repeats):
         for seed in args.seeds:
             for label, folder in versions.items():

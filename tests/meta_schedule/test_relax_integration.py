@@ -5,7 +5,8 @@ Ported from apache/tvm v0.27, ``tests/python/relax/test_meta_schedule_relax_inte
 (unchanged from tag ``v0.27.dev0``, 68ba2b31c2, through main 5d4dc87213): the same module, task
 extraction and ``tune_relax`` + ``compile_relax`` round trip with every assertion. The round trip
 runs over the search strategies (``strategy=``) and over the database: a fresh work directory,
-or one holding the JSON database of an earlier ``tune_relax`` (a resumed tuning). It also checks
+or one holding the JSON database of an earlier ``tune_relax`` (a resumed tuning; that earlier
+session only fills the database, so its candidates are not compiled or timed). It also checks
 what the session promises: ``max_trials_global`` trials, and (ours) no schedule measured twice
 and the trials reported on the strategy object passed in.
 
@@ -31,6 +32,7 @@ from tvm.script import relax as R
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
+from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.tuning.runner import MeasureConfig, make_runner, shutdown_runner
 
@@ -79,18 +81,24 @@ def test_extracting_tasks() -> None:
         assert len(extracted_tasks) == count
 
 
-def _tune_relax(fused_mod, target, work_dir, kind):
+def _tune_relax(fused_mod, target, work_dir, kind, *, fake_measurement: bool = False):
+    """``tune_relax`` with the port's builder and runner (``fake_measurement``: nothing compiled
+    or timed, for the earlier session that only fills the database)."""
     strategy = make_strategy(kind, **TUNING_SETTINGS)
-    builder = PersistentBuilder()  # one worker per core
-    runner = make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0))
+    if fake_measurement:
+        builder, runner = DeterministicBuilder(), DeterministicRunner()
+    else:
+        builder = PersistentBuilder()  # one worker per core
+        runner = make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0))
     try:
         database = ms.relax_integration.tune_relax(
             fused_mod, params={}, target=target, work_dir=work_dir, max_trials_global=4, strategy=strategy,
             builder=builder, runner=runner,
         )
     finally:
-        builder.shutdown()
-        shutdown_runner(runner)
+        if not fake_measurement:
+            builder.shutdown()
+            shutdown_runner(runner)
     return database, strategy
 
 
@@ -109,7 +117,7 @@ def test_compile_relax_with_database(kind: str, database_state: str, tmp_path) -
     work_dir = str(tmp_path)
     before: list[str] = []
     if database_state == "with-records":
-        earlier, _ = _tune_relax(fused_mod, target, work_dir, kind)
+        earlier, _ = _tune_relax(fused_mod, target, work_dir, kind, fake_measurement=True)
         before = [str(r.trace) for r in earlier.get_all_tuning_records()]
     database, strategy = _tune_relax(fused_mod, target, work_dir, kind)
     exe = ms.relax_integration.compile_relax(database=database, mod=Module0, target=target, params=None)

@@ -4,7 +4,8 @@ Ported from apache/tvm v0.27, ``tests/python/s_tir/meta_schedule/test_meta_sched
 (unchanged from tag ``v0.27.dev0``, 68ba2b31c2, through main 5d4dc87213): the same kernels,
 schedule rule, budgets and calls. Upstream skips these as "Integration test"s; here they run,
 each over the search strategies (``strategy=``) and over the database: a fresh work directory,
-or one holding the JSON database of an earlier ``tune_tir`` (a resumed tuning). Where upstream
+or one holding the JSON database of an earlier ``tune_tir`` (a resumed tuning; that earlier
+session only fills the database, so its candidates are not compiled or timed). Where upstream
 only prints the schedule ``compile_tir`` returns, the port asserts there is one, and it checks
 what a tuning session promises: ``max_trials_global`` trials, in full batches, and (ours) none
 of them a schedule the database already held.
@@ -32,6 +33,7 @@ from tvm.target import Target
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
+from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.tuning.runner import MeasureConfig, make_runner, shutdown_runner
 
@@ -78,21 +80,29 @@ class BatchSizes(ms.measure_callback.PyMeasureCallback):
         self.sizes.append(len(measure_candidates))
 
 
-def _tune(mod, target, work_dir, kind: str, **kwargs):
+def _tune(mod, target, work_dir, kind: str, *, fake_measurement: bool = False, **kwargs):
     """``ms.tune_tir`` as upstream calls it, with the strategy, builder and runner of the port;
-    returns the database, the batch sizes and the strategy object passed in."""
+    returns the database, the batch sizes and the strategy object passed in.
+
+    ``fake_measurement``: nothing is compiled or timed (``DeterministicBuilder`` and
+    ``DeterministicRunner``), for the earlier session that only fills the database.
+    """
     sizes = BatchSizes()
     strategy = make_strategy(kind, **TUNING_SETTINGS)
-    builder = PersistentBuilder()  # one worker per core
-    runner = make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0))
+    if fake_measurement:
+        builder, runner = DeterministicBuilder(), DeterministicRunner()
+    else:
+        builder = PersistentBuilder()  # one worker per core
+        runner = make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0))
     try:
         database = ms.tir_integration.tune_tir(
             mod=mod, target=target, work_dir=work_dir, strategy=strategy, builder=builder, runner=runner,
             measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), sizes], **kwargs,
         )
     finally:
-        builder.shutdown()
-        shutdown_runner(runner)
+        if not fake_measurement:
+            builder.shutdown()
+            shutdown_runner(runner)
     return database, sizes.sizes, strategy
 
 
@@ -108,7 +118,8 @@ def test_tune_matmul_cpu(kind: str, database_state: str, tmp_path) -> None:
     target = Target({"kind": "llvm", "num-cores": 16})
     before = []
     if database_state == "with-records":
-        earlier, _, _ = _tune(matmul, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16)
+        earlier, _, _ = _tune(matmul, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16,
+                              fake_measurement=True)
         before = [str(r.trace) for r in _records(earlier)]
     database, sizes, strategy = _tune(matmul, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16)
     sch = ms.tir_integration.compile_tir(database, matmul, target)
@@ -197,7 +208,7 @@ def test_tune_block_cpu(kind: str, database_state: str, tmp_path) -> None:
     before = 0
     if database_state == "with-records":
         earlier, _, _ = _tune(two_step, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16,
-                              space=space())
+                              space=space(), fake_measurement=True)
         before = len(_records(earlier))
     database, sizes, _ = _tune(two_step, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16,
                                space=space())
