@@ -90,11 +90,7 @@ class TaskTuner:
         self._strategy = NACOSSearchStrategy(
             latency_model=session.cost_model, previous_records=previous, **session.schedule_options
         )
-        # Candidates proposed but not measured yet, with the cost model's predictions of them:
-        # a batch is proposed whole (``session.batch_size``) and measured as the search asks.
         self._pending: list[Any] | None = None
-        self._pending_secs: np.ndarray | None = None
-        self._pending_log_std: np.ndarray | None = None
         self._transfer: Any = None
         self._transfer_replays = False
         self._transfer_looked = -1
@@ -133,44 +129,21 @@ class TaskTuner:
         return self._context
 
     def _proposal(self) -> list[Any] | None:
-        """The candidates proposed and not measured yet; a new batch when none are left.
-
-        The evolutionary search proposes a full batch (with the cost model's predictions of it)
-        however few candidates a step measures: what a step leaves is measured by the next
-        steps, as MetaSchedule measures a whole batch, so a kernel's first looks and small
-        steps do not each pay for an evolutionary round.
-        """
         if self._pending is None and not self.exhausted:
             context = self.context
             with self.session.times.phase("schedule search"):
-                self._pending = list(context.generate_measure_candidates() or [])
-            strategy = self._strategy
-            if strategy.predicted_secs is not None and len(strategy.predicted_secs) == len(self._pending):
-                self._pending_secs, self._pending_log_std = strategy.predicted_secs, strategy.predicted_log_std
-            else:
-                self._pending_secs = self._pending_log_std = None
+                self._pending = context.generate_measure_candidates()
             if not self._pending:
                 self.exhausted, self._pending = True, None
         return self._pending
 
-    def _take_pending(self, count: int) -> list[Any]:
-        """The first ``count`` pending candidates, removed from the pending ones."""
-        pending = self._pending or []
-        taken, rest = pending[:count], pending[count:]
-        if rest:
-            self._pending = rest
-            if self._pending_secs is not None and self._pending_log_std is not None:
-                self._pending_secs, self._pending_log_std = self._pending_secs[count:], self._pending_log_std[count:]
-        else:
-            self._pending = self._pending_secs = self._pending_log_std = None
-        return taken
-
     def proposal_prediction(self) -> tuple[float, float] | None:
-        """The cost model's best prediction over the candidates proposed and not yet measured
-        (seconds, log std), or ``None`` when none are pending or they were proposed untrained."""
-        if self._pending and self._pending_secs is not None and self._pending_log_std is not None:
-            i = int(np.argmin(self._pending_secs))
-            return float(self._pending_secs[i]), float(self._pending_log_std[i])
+        """The cost model's best prediction over the batch already proposed (seconds, log std),
+        or ``None`` when no batch is proposed."""
+        strategy = self._strategy
+        if self._pending is not None and strategy.predicted_secs is not None and len(strategy.predicted_secs):
+            i = int(np.argmin(strategy.predicted_secs))
+            return float(strategy.predicted_secs[i]), float(strategy.predicted_log_std[i])
         return None
 
     def transfer_candidate(self) -> Any:
@@ -215,11 +188,15 @@ class TaskTuner:
         if transfer is not None and max_candidates == 1:
             candidates = [transfer]
         else:
-            self._proposal()
-            first = [transfer] if transfer is not None else []
-            candidates = first + self._take_pending(max_candidates - len(first))
+            proposal = self._proposal()
+            # What the step does not measure is dropped: the next step proposes afresh, with
+            # the cost model updated on this one (measuring the rest of this batch instead, as
+            # MetaSchedule measures a whole batch, gave worse fronts for little time saved).
+            self._pending = None
+            candidates = ([transfer] if transfer is not None else []) + list(proposal or [])
             if not candidates:
                 return 0
+            candidates = candidates[:max_candidates]
         self._transfer = None
         self._measuring_transfer = transfer
         _ = self.context  # before the build: the builder may need the kernel as a reference
