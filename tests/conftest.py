@@ -6,6 +6,10 @@ modules can ``import example_modules``.
 ``TVM_NACOS_SKIP_SLOW=1 pytest`` skips the tests marked ``slow`` (as ``SKIP_SLOW_TESTS`` does for
 ``tvm.testing.slow``); CI leaves it unset and runs them.
 
+Built-in supernets are kept on disk between processes (``tvm_nacos.models.cache``): the
+session keeps them in a temporary folder of its own (``TVM_NACOS_CACHE_DIR``, inherited by the
+command lines and tutorials the tests start), never in the user's cache.
+
 Building a network's IR is the costliest setup of the suite (the NAS-Bench-201 supernet takes
 minutes), so each is built once per session by a fixture here and shared by every module that
 uses it. The modules are shared, not copied: a test must not change one in place (passes return
@@ -22,6 +26,17 @@ import numpy as np
 import pytest
 
 pytest_plugins = ["pytester"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A supernet cache folder for this session, removed at its end."""
+    import atexit
+    import shutil
+    import tempfile
+
+    folder = tempfile.mkdtemp(prefix="tvm-nacos-test-cache-")
+    os.environ["TVM_NACOS_CACHE_DIR"] = folder
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
 
 #: The environment switch that skips the tests marked ``slow``.
 SKIP_SLOW_ENV = "TVM_NACOS_SKIP_SLOW"

@@ -9,6 +9,7 @@ from tuning_helpers import matmul
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
+from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH
 from tvm_nacos.tuning import PersistentBuilder, make_runner, register_tensor_intrinsics
 from tvm_nacos.tuning.runner import shutdown_runner
 
@@ -61,9 +62,12 @@ def test_drives_a_metaschedule_session_across_tasks(tmp_path) -> None:
     register_tensor_intrinsics(target)
     model = LatencyCostModel()
     builder = PersistentBuilder()
+    # MetaSchedule's evolutionary search, with the suite's small population (its default of
+    # 512 costs ~20 s here and changes nothing this test checks).
     contexts = [
         ms.TuneContext(mod=matmul(n), target=target, space_generator="post-order-apply",
-                       search_strategy="evolutionary", task_name=f"mm{n}", num_threads=2, rand_state=n)
+                       search_strategy=ms.search_strategy.EvolutionarySearch(**SMALL_SCHEDULE_SEARCH),
+                       task_name=f"mm{n}", num_threads=2, rand_state=n)
         for n in (32, 96)
     ]
     runner = make_runner()

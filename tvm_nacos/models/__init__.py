@@ -142,22 +142,29 @@ def ir_module(space: BuiltinSpace, *, seed: int = 0) -> tvm.IRModule:
     tvm.IRModule
         ``main`` takes one float32 tensor of ``space.input_shape``; weights are constants.
         A process builds each supernet once (:data:`MAX_KEPT_SUPERNETS` are kept) and hands
-        out copies of the module (its functions are shared: they are immutable).
+        out copies of the module (its functions are shared: they are immutable); built
+        supernets are also kept on disk for the next processes (:mod:`tvm_nacos.models.cache`).
     """
     from tvm_nacos.frontend.torch import from_torch
+    from tvm_nacos.models import cache
 
     key = (type(space).__module__, type(space).__qualname__, space.name, tuple(sorted(space.options().items())), seed)
     if key in _BUILT:
         _BUILT.move_to_end(key)
         return _BUILT[key].clone()
     start = time.perf_counter()
-    mod = from_torch(torch_supernet(space, seed=seed), (example_input(space),))
-    logger.info(
-        "imported the %s supernet (%d choices) in %.1f s",
-        space.name,
-        len(space.space.labels),
-        time.perf_counter() - start,
-    )
+    mod = cache.load(space, seed)
+    if mod is not None:
+        logger.info("loaded the %s supernet from the cache in %.1f s", space.name, time.perf_counter() - start)
+    else:
+        mod = from_torch(torch_supernet(space, seed=seed), (example_input(space),))
+        logger.info(
+            "imported the %s supernet (%d choices) in %.1f s",
+            space.name,
+            len(space.space.labels),
+            time.perf_counter() - start,
+        )
+        cache.save(space, seed, mod)
     _BUILT[key] = mod
     while len(_BUILT) > MAX_KEPT_SUPERNETS:
         _BUILT.popitem(last=False)
