@@ -10,12 +10,16 @@ Several versions of the code are measured side by side: ``--code LABEL=DIR`` (re
 the search with ``PYTHONPATH=DIR`` (a checkout of another commit; ``tvm_nacos.passes`` and
 ``tvm_nacos.search_space`` still come from the installed checkout), the versions alternating run
 by run so that both see the same machine. Without ``--code``, the code of this checkout runs.
+``--extra LABEL=ARGS`` adds ``tvm-nacos search`` arguments to a version (a label ``--code`` does
+not name is a version of its own on this checkout): settings compared side by side.
 
 Usage::
 
     python bench/run.py time_breakdown --config nb201-default
     git worktree add /tmp/before <commit>
     python bench/run.py time_breakdown --config nb201-default --code before=/tmp/before --code after=.
+    python bench/run.py time_breakdown --config nb201-default --extra default= \
+        --extra small='--schedule-option population_size=16 --schedule-option genetic_num_iters=1'
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -46,19 +51,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--code", action="append", default=[], metavar="LABEL=DIR",
                         help="a version of the code to run (repeatable; default: this checkout)")
+    parser.add_argument("--extra", action="append", default=[], metavar="LABEL=ARGS",
+                        help="more tvm-nacos search arguments for version LABEL (a version of its own, on this "
+                             "checkout, unless --code names LABEL), e.g. small='--schedule-option population_size=16'")
     parser.add_argument("--repeats", type=int, default=1, help="runs per seed and version")
 
 
 def _versions(args: argparse.Namespace) -> dict[str, str | None]:
-    if not args.code:
-        return {"current": None}
+    """Label → the checkout it runs (``None``: this one), from ``--code`` and ``--extra``."""
     versions: dict[str, str | None] = {}
     for item in args.code:
         label, sep, folder = item.partition("=")
         if not sep or not label or not os.path.isdir(folder):
             raise SystemExit(f"--code takes LABEL=DIR with an existing DIR, got {item!r}")
         versions[label] = os.path.abspath(folder)
-    return versions
+    for label in _extra_args(args):
+        versions.setdefault(label, None)
+    return versions or {"current": None}
+
+
+def _extra_args(args: argparse.Namespace) -> dict[str, list[str]]:
+    """Label → its more ``tvm-nacos search`` arguments (``--extra``)."""
+    extra: dict[str, list[str]] = {}
+    for item in args.extra:
+        label, sep, text = item.partition("=")
+        if not sep or not label:
+            raise SystemExit(f"--extra takes LABEL=ARGS, got {item!r}")
+        extra[label] = shlex.split(text)
+    return extra
 
 
 def _environment(folder: str | None) -> dict[str, str]:
@@ -77,10 +97,12 @@ def _code_of(folder: str | None) -> str:
     return done.stdout.strip()
 
 
-def _search(args: argparse.Namespace, folder: str | None, seed: int, work_dir: str) -> tuple[dict[str, Any], float]:
-    """Run ``tvm-nacos search`` with the code in ``folder``; its pareto.json and wall seconds."""
+def _search(args: argparse.Namespace, folder: str | None, seed: int, work_dir: str,
+            extra: list[str]) -> tuple[dict[str, Any], float]:
+    """Run ``tvm-nacos search`` (with ``extra`` arguments) with the code in ``folder``; its
+    pareto.json and wall seconds."""
     command = [sys.executable, "-m", "tvm_nacos.cli", "search", "--space", args.space, "--budget", str(args.budget),
-               "--seed", str(seed), "--work-dir", work_dir]
+               "--seed", str(seed), "--work-dir", work_dir, *extra]
     for option in args.space_option:
         command += ["--space-option", option]
     if args.accuracy:
@@ -140,22 +162,23 @@ def _hypervolumes(runs: list[dict[str, Any]]) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Every version's runs, alternating, with their time by phase and estimate errors."""
-    versions = _versions(args)
+    versions, extra = _versions(args), _extra_args(args)
     runs: list[dict[str, Any]] = []
     imported = {label: _code_of(folder) for label, folder in versions.items()}
-    if len(set(imported.values())) < len(imported):
-        raise SystemExit(f"two versions import the same tvm_nacos: {imported}")
+    # Versions on one checkout must differ by their arguments; versions of different code by the code.
+    if len({(imported[label], tuple(extra.get(label, []))) for label in versions}) < len(versions):
+        raise SystemExit(f"two versions run the same code with the same arguments: {imported}, {extra}")
     for label, path in imported.items():
         ctx.progress("%s imports %s", label, path)
     report: dict[str, Any] = {"space": args.space, "budget": args.budget, "versions": versions,
-                              "imported_from": imported, "runs": runs}
+                              "imported_from": imported, "extra_args": extra, "runs": runs}
     for repeat in range(args.repeats):
         for seed in args.seeds:
             for label, folder in versions.items():
                 with tempfile.TemporaryDirectory(prefix="time_breakdown_") as work_dir:
                     ctx.progress("%s, seed %d, run %d: tvm-nacos search %s, %d trials", label, seed, repeat + 1,
                                  args.space, args.budget)
-                    pareto_json, wall = _search(args, folder, seed, work_dir)
+                    pareto_json, wall = _search(args, folder, seed, work_dir, extra.get(label, []))
                 record = {"version": label, "seed": seed, "repeat": repeat, **_run_record(pareto_json, wall)}
                 runs.append(record)
                 ctx.progress("%s: %.0f s, build + run %.0f %% of it", label, record["search_secs"],

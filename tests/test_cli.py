@@ -425,3 +425,24 @@ def test_progress_printer_lines_off_a_terminal_and_in_place_on_one() -> None:
     printer.close()
     text = screen.getvalue()
     assert text.count("\r") == 2 and text.endswith("\n") and text.count("\n") == 1
+
+
+def test_schedule_options_reach_the_search_and_bad_ones_are_clear_errors(
+    model_file: Path, tmp_path: Path, fake_measurement, capsys
+) -> None:
+    """``--schedule-option`` sets the evolutionary schedule search; a bad name names the valid
+    ones, a bad form shows the form, and neither writes anything."""
+    work = tmp_path / "work"
+    assert main(["search", "--model", str(model_file), "--budget", "4", "--work-dir", str(work), "--target", TARGET,
+                 "--schedule-option", "population_size=8", "--schedule-option", "genetic_num_iters=1", "-q"]) == 0
+    state = json.loads((work / "search" / "state.json").read_text())
+    assert state["run"]["schedule_options"] == {"population_size": 8, "genetic_num_iters": 1}
+    capsys.readouterr()
+    for option, expected in (("populaton_size=8", ["'populaton_size'", "'population_size'", "'genetic_num_iters'"]),
+                             ("population_size", ["--schedule-option takes KEY=VALUE", "population_size=16"])):
+        other = tmp_path / option.replace("=", "-")
+        assert main(["search", "--model", str(model_file), "--work-dir", str(other), "--target", TARGET,
+                     "--schedule-option", option]) == 2
+        err = capsys.readouterr().err
+        assert all(text in err for text in expected), err
+        assert not other.exists()

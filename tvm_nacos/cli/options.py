@@ -69,22 +69,22 @@ def parse_sample(text: str | None, option: str = "--sample") -> dict[str, str] |
     return value
 
 
-def parse_space_options(items: list[str]) -> dict[str, Any]:
+def parse_space_options(items: list[str], option: str = "--space-option", example: str = "resolution=32") -> dict[str, Any]:
     """``["resolution=32", "width_mult=0.75"]`` → ``{"resolution": 32, "width_mult": 0.75}``.
 
-    A value is read as an int, else a float, else kept as text; the space checks the names and
-    values (its error lists the valid options).
+    A value is read as an int, else a float, else kept as text; the space (or, for
+    ``--schedule-option``, the search) checks the names and values (its error lists the valid ones).
 
     Raises
     ------
     ValueError
-        An item is not ``KEY=VALUE``.
+        An item is not ``KEY=VALUE`` (the message names ``option`` and shows ``example``).
     """
     options: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not key.strip() or not text.strip():
-            raise ValueError(f"--space-option takes KEY=VALUE, for example resolution=32; got {item!r}")
+            raise ValueError(f"{option} takes KEY=VALUE, for example {example}; got {item!r}")
         value: Any = text.strip()
         for convert in (int, float):
             try:

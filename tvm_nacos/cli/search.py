@@ -88,6 +88,10 @@ def add_parser(commands: Any) -> None:
                         help="keep architectures with at least this accuracy")
     add_work_dir(parser, f"results and tuning database; default ./{DEFAULT_WORK_DIR}")
     parser.add_argument("--seed", type=int, default=0, help="every random choice derives from it; default 0")
+    parser.add_argument("--schedule-option", action="append", default=[], metavar="KEY=VALUE",
+                        dest="schedule_options",
+                        help="a setting of each kernel's evolutionary schedule search, e.g. population_size=16 "
+                             "(repeatable; see tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted search in --work-dir")
     parser.add_argument("-q", "--quiet", action="store_true", help="no live progress on stderr")
     parser.set_defaults(run=run)
@@ -104,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     constraints = Constraints(
         max_latency_ms=args.max_latency_ms, max_macs=args.max_macs, min_accuracy=args.min_accuracy
     )
+    schedule = parse_space_options(args.schedule_options, "--schedule-option", "population_size=16")
     subject = args.model or args.space or DEFAULT_SPACE
     if args.space_options:
         subject += f" ({', '.join(args.space_options)})"
@@ -118,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
             strategy=args.strategy, constraints=constraints, work_dir=args.work_dir, seed=args.seed,
             resume=args.resume, progress=printer, command=command,
             space_options=parse_space_options(args.space_options),
+            **({"schedule_options": schedule} if schedule else {}),
         )
     except KeyboardInterrupt:
         if printer is not None:

@@ -196,10 +196,16 @@ def run_search(
         unreadable model file.
     """
     from tvm_nacos.cosearch.search import search
+    from tvm_nacos.errors import SearchConfigError
     from tvm_nacos.target import as_target
+    from tvm_nacos.tuning.schedule_options import check_schedule_options
     from tvm_nacos.workdir import WorkDir, load_model_file
 
     target = as_target(target)  # a bad target fails before any network or estimator is built
+    try:  # and bad schedule options before anything is written
+        check_schedule_options(search_options.get("schedule_options"))
+    except ValueError as err:
+        raise SearchConfigError(str(err)) from None
     builtin = resolve_space(space, model, space_options)  # bad names and options fail now
     if builtin is not None:
         space, subject = space or DEFAULT_SPACE, builtin
