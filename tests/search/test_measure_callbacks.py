@@ -135,4 +135,3 @@ def test_a_callback_error_is_not_swallowed(tmp_path) -> None:
             TaskTuner(tvm.IRModule({"main": _matmul}), "matmul", session).measure(2)
     finally:
         session.close()
-

@@ -141,7 +141,7 @@ class SearchResult:
         ``cost model``, ``end-to-end timing``, ``other`` (architecture search, lowering, task
         extraction, checkpoints) and ``total`` (see :mod:`tvm_nacos.cosearch.timing`).
     end_to_end_model : dict or None
-        The end-to-end model after the search (``scale``, ``per_call_ms``, ``num_timings``) and
+        The end-to-end model after the search (``scale``, ``terms``, ``num_timings``) and
         how well it estimated the front's timings it had not seen (``held_out``: leave-one-out
         ``median_abs_error``, ``max_abs_error``, and the same for the plain kernel sum);
         ``None`` when nothing was timed end to end.
