@@ -7,6 +7,8 @@
   that logger already holds by name. Under pytest 9 it also holds pytest's ``LogCaptureHandler``s
   (no name), so the next test's tuning call fails in MetaSchedule's ``_parameterize_config``
   (``'NoneType' object has no attribute 'format'``).
+- One builder and one runner for every tuning call of the session (:func:`measurement`), as in
+  a user's long tuning run: each call does not pay for starting worker processes.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from collections.abc import Iterator
 import pytest
 from strategies import TARGET
 
+from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
+from tvm_nacos.tuning.runner import MeasureConfig, make_runner, shutdown_runner
 
 META_SCHEDULE_LOGGER = "tvm.s_tir.meta_schedule"
 
@@ -25,6 +29,17 @@ META_SCHEDULE_LOGGER = "tvm.s_tir.meta_schedule"
 @pytest.fixture(scope="session", autouse=True)
 def _cpu_tensor_intrinsics() -> None:
     register_tensor_intrinsics(TARGET)
+
+
+@pytest.fixture(scope="session")
+def measurement() -> Iterator[tuple[PersistentBuilder, object]]:
+    """The builder (tvm-nacos's ``PersistentBuilder``, one worker per core) and the runner (times
+    each candidate once) that the tuning calls of the ported tests share."""
+    builder = PersistentBuilder()
+    runner = make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0))
+    yield builder, runner
+    builder.shutdown()
+    shutdown_runner(runner)
 
 
 @pytest.fixture(autouse=True)

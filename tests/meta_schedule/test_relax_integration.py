@@ -11,8 +11,8 @@ what the session promises: ``max_trials_global`` trials, and (ours) no schedule 
 and the trials reported on the strategy object passed in.
 
 Environment: tvm-nacos's ``PersistentBuilder`` (the stock ``LocalBuilder`` imports every tensor
-intrinsic in every worker of every batch, ~25 s each here), a runner that times each candidate
-once, a random cost model (XGBoost predicts at random below 100 samples anyway), and a
+intrinsic in every worker of every batch, ~25 s each here) and a runner that times each
+candidate once, both shared by the tests (``conftest.measurement``), a seeded session, a random cost model (XGBoost predicts at random below 100 samples anyway), and a
 population of 16 for the evolutionary strategies (``strategies.TUNING_SETTINGS``).
 """
 
@@ -33,8 +33,6 @@ from tvm.script import relax as R
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
-from tvm_nacos.tuning.builder import PersistentBuilder
-from tvm_nacos.tuning.runner import MeasureConfig, make_runner, shutdown_runner
 
 ms = meta_schedule()
 
@@ -81,31 +79,23 @@ def test_extracting_tasks() -> None:
         assert len(extracted_tasks) == count
 
 
-def _tune_relax(fused_mod, target, work_dir, kind, *, fake_measurement: bool = False):
-    """``tune_relax`` with the port's builder and runner (``fake_measurement``: nothing compiled
-    or timed, for the earlier session that only fills the database)."""
+def _tune_relax(fused_mod, target, work_dir, kind, measurement=None):
+    """``tune_relax`` with the port's strategy and the builder and runner ``measurement``
+    (``None``: ``DeterministicBuilder`` and ``DeterministicRunner``, which compile and time
+    nothing, for the earlier session that only fills the database)."""
     strategy = make_strategy(kind, **TUNING_SETTINGS)
-    if fake_measurement:
-        builder, runner = DeterministicBuilder(), DeterministicRunner()
-    else:
-        builder = PersistentBuilder()  # one worker per core
-        runner = make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0))
-    try:
-        database = ms.relax_integration.tune_relax(
-            fused_mod, params={}, target=target, work_dir=work_dir, max_trials_global=4, strategy=strategy,
-            builder=builder, runner=runner,
-        )
-    finally:
-        if not fake_measurement:
-            builder.shutdown()
-            shutdown_runner(runner)
+    builder, runner = measurement or (DeterministicBuilder(), DeterministicRunner())
+    database = ms.relax_integration.tune_relax(
+        fused_mod, params={}, target=target, work_dir=work_dir, max_trials_global=4, strategy=strategy,
+        builder=builder, runner=runner, seed=0,
+    )
     return database, strategy
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_state", DATABASES)
 @pytest.mark.parametrize("kind", ALL)
-def test_compile_relax_with_database(kind: str, database_state: str, tmp_path) -> None:
+def test_compile_relax_with_database(kind: str, database_state: str, measurement, tmp_path) -> None:
     """End-to-end: tune with MetaSchedule, then compile_relax with the database.
 
     ``compile_relax`` takes the raw module and runs LegalizeOps + FuseOps + FuseTIR before
@@ -117,9 +107,9 @@ def test_compile_relax_with_database(kind: str, database_state: str, tmp_path) -
     work_dir = str(tmp_path)
     before: list[str] = []
     if database_state == "with-records":
-        earlier, _ = _tune_relax(fused_mod, target, work_dir, kind, fake_measurement=True)
+        earlier, _ = _tune_relax(fused_mod, target, work_dir, kind)
         before = [str(r.trace) for r in earlier.get_all_tuning_records()]
-    database, strategy = _tune_relax(fused_mod, target, work_dir, kind)
+    database, strategy = _tune_relax(fused_mod, target, work_dir, kind, measurement)
     exe = ms.relax_integration.compile_relax(database=database, mod=Module0, target=target, params=None)
 
     dev = tvm_cpu()

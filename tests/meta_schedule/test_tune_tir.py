@@ -15,8 +15,9 @@ The RPC case does not involve a strategy; it is a strict xfail here because upst
 
 Environment: the builder is tvm-nacos's ``PersistentBuilder`` (the stock ``LocalBuilder``
 imports every tensor intrinsic in every worker of every batch, ~25 s each here), the runner
-times each candidate once, and the evolutionary strategies search a population of 16
-(``strategies.TUNING_SETTINGS``; upstream's default is 512).
+times each candidate once, both shared by the tests (``conftest.measurement``); the
+evolutionary strategies search a population of 16 (``strategies.TUNING_SETTINGS``; upstream's
+default is 512); every call is seeded (``SEED``; upstream leaves the seed unset).
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ from tvm.target import Target
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
-from tvm_nacos.tuning.builder import PersistentBuilder
-from tvm_nacos.tuning.runner import MeasureConfig, make_runner, shutdown_runner
 
 ms = meta_schedule()
+
+#: ``seed`` of every tuning call: upstream leaves it unset, and then the random schedules of the
+#: 16-core matmul, some of which compile for seconds (deep unrolling), made this file take
+#: 1-3 minutes from run to run.
+SEED = 0
 
 
 
@@ -80,29 +84,19 @@ class BatchSizes(ms.measure_callback.PyMeasureCallback):
         self.sizes.append(len(measure_candidates))
 
 
-def _tune(mod, target, work_dir, kind: str, *, fake_measurement: bool = False, **kwargs):
-    """``ms.tune_tir`` as upstream calls it, with the strategy, builder and runner of the port;
-    returns the database, the batch sizes and the strategy object passed in.
-
-    ``fake_measurement``: nothing is compiled or timed (``DeterministicBuilder`` and
-    ``DeterministicRunner``), for the earlier session that only fills the database.
+def _tune(mod, target, work_dir, kind: str, measurement=None, **kwargs):
+    """``ms.tune_tir`` as upstream calls it, with the strategy of the port and the builder and
+    runner ``measurement`` (``None``: ``DeterministicBuilder`` and ``DeterministicRunner``, which
+    compile and time nothing, for the earlier session that only fills the database); returns the
+    database, the batch sizes and the strategy object passed in.
     """
     sizes = BatchSizes()
     strategy = make_strategy(kind, **TUNING_SETTINGS)
-    if fake_measurement:
-        builder, runner = DeterministicBuilder(), DeterministicRunner()
-    else:
-        builder = PersistentBuilder()  # one worker per core
-        runner = make_runner("local", measure=MeasureConfig(number=1, repeat=1, min_repeat_ms=0))
-    try:
-        database = ms.tir_integration.tune_tir(
-            mod=mod, target=target, work_dir=work_dir, strategy=strategy, builder=builder, runner=runner,
-            measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), sizes], **kwargs,
-        )
-    finally:
-        if not fake_measurement:
-            builder.shutdown()
-            shutdown_runner(runner)
+    builder, runner = measurement or (DeterministicBuilder(), DeterministicRunner())
+    database = ms.tir_integration.tune_tir(
+        mod=mod, target=target, work_dir=work_dir, strategy=strategy, builder=builder, runner=runner,
+        measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), sizes], seed=SEED, **kwargs,
+    )
     return database, sizes.sizes, strategy
 
 
@@ -113,15 +107,15 @@ def _records(database) -> list:
 @pytest.mark.slow
 @pytest.mark.parametrize("database_state", DATABASES)
 @pytest.mark.parametrize("kind", ALL)
-def test_tune_matmul_cpu(kind: str, database_state: str, tmp_path) -> None:
+def test_tune_matmul_cpu(kind: str, database_state: str, measurement, tmp_path) -> None:
     work_dir = str(tmp_path)
     target = Target({"kind": "llvm", "num-cores": 16})
     before = []
     if database_state == "with-records":
-        earlier, _, _ = _tune(matmul, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16,
-                              fake_measurement=True)
+        earlier, _, _ = _tune(matmul, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16)
         before = [str(r.trace) for r in _records(earlier)]
-    database, sizes, strategy = _tune(matmul, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16)
+    database, sizes, strategy = _tune(matmul, target, work_dir, kind, measurement, max_trials_global=32,
+                                      num_trials_per_iter=16)
     sch = ms.tir_integration.compile_tir(database, matmul, target)
     assert sch is not None, "No valid schedule found!"
     records = _records(database)
@@ -195,7 +189,7 @@ class RemoveBlock(ms.schedule_rule.PyScheduleRule):
 @pytest.mark.slow
 @pytest.mark.parametrize("database_state", DATABASES)
 @pytest.mark.parametrize("kind", ALL)
-def test_tune_block_cpu(kind: str, database_state: str, tmp_path) -> None:
+def test_tune_block_cpu(kind: str, database_state: str, measurement, tmp_path) -> None:
     work_dir = str(tmp_path)
     target = Target({"kind": "llvm", "num-cores": 16})
 
@@ -208,10 +202,10 @@ def test_tune_block_cpu(kind: str, database_state: str, tmp_path) -> None:
     before = 0
     if database_state == "with-records":
         earlier, _, _ = _tune(two_step, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16,
-                              space=space(), fake_measurement=True)
+                              space=space())
         before = len(_records(earlier))
-    database, sizes, _ = _tune(two_step, target, work_dir, kind, max_trials_global=32, num_trials_per_iter=16,
-                               space=space())
+    database, sizes, _ = _tune(two_step, target, work_dir, kind, measurement, max_trials_global=32,
+                               num_trials_per_iter=16, space=space())
     sch = ms.tir_integration.compile_tir(database, two_step, target)
     assert sch is not None
     # The space has one schedule: the replay strategies measure it 32 times; the evolutionary
