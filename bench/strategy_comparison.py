@@ -1,5 +1,10 @@
 """Joint search vs two-stage vs random at an equal measurement budget, over several seeds.
 
+The budget is trials (``--budget``), or wall time (``--time-budget SECS`` with a ``--budget``
+larger than the time affords): every strategy measures for the same seconds, then times its
+front end to end (reported apart, ``front_secs``). Users pay in minutes: a strategy that
+spends less time per trial gets more trials.
+
 Each run is one ``tvm_nacos.search`` call on a built-in space, target the host CPU, with its own
 fresh work directory: no tuning database is shared between strategies or seeds. Runs go one
 after the other in this process; the space's IR module is imported once and reused. Accuracy:
@@ -130,7 +135,8 @@ def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.
 
     result = tvm_nacos.search(
         space, accuracy=accuracy, budget=args.budget, strategy=strategy, work_dir=work_dir, seed=seed,
-        strategy_options=options, progress=progress,
+        strategy_options=options, progress=progress, time_budget_s=args.time_budget,
+        **({"schedule_options": dict(parse_option(o) for o in args.schedule_option)} if args.schedule_option else {}),
     )
     wall_secs = time.perf_counter() - wall_start
     front = [
@@ -142,12 +148,14 @@ def run_one(space: Any, accuracy: Any, strategy: str, seed: int, args: argparse.
         "strategy": strategy,
         "seed": seed,
         "budget": args.budget,
+        "time_budget_s": args.time_budget,
         "strategy_options": options,
         "work_dir": work_dir,
         "trials_used": result.trials_used,
         "failed_trials": result.failed_trials,
         "search_secs": round(result.search_secs, 1),
         "wall_secs": round(wall_secs, 1),
+        "front_secs": round(result.time_breakdown.get("end-to-end timing", 0.0), 1),
         "num_evaluated": len(result.evaluated),
         "front": front,
         "evaluated": [
@@ -181,9 +189,9 @@ def summarize_runs(runs: list[dict], thresholds: dict) -> tuple[dict, dict]:
         mine = [r for r in runs if r["strategy"] == strategy]
         summary[strategy] = {
             "seeds": [r["seed"] for r in mine],
-            **{key: _mean_std([r[key] for r in mine])
+            **{key: _mean_std([r.get(key) for r in mine])
                for key in ("hv", "hv_wide", "latency_ms_at_top5pct", "latency_ms_at_top20pct", "trials_used",
-                           "wall_secs")},
+                           "wall_secs", "front_secs")},
         }
     return {"hv": reference, "hv_wide": wide}, summary
 
@@ -209,7 +217,9 @@ def plot(runs: list[dict], thresholds: dict, path: str, seed: int, space: str, a
     is_table = accuracy == "nas-bench-201/valid_accuracy"
     ax.set_ylabel("NAS-Bench-201 CIFAR-10 valid accuracy (%)" if is_table else accuracy)
     budget = runs[0]["budget"] if runs else 0
-    ax.set_title(f"{space}, budget {budget} trials, seed {seed}")
+    time_budget = runs[0].get("time_budget_s") if runs else None
+    ax.set_title(f"{space}, {time_budget:.0f} s of measurement, seed {seed}" if time_budget
+                 else f"{space}, budget {budget} trials, seed {seed}")
     if is_table:
         ax.set_ylim(bottom=max(80.0, min((p["accuracy"] for r in runs for p in r["front"]), default=80.0) - 1))
     ax.legend(fontsize=8, loc="lower right")
@@ -235,6 +245,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold-samples", type=int, default=500,
                         help="random architectures that set the accuracy thresholds when there is no table")
     parser.add_argument("--budget", type=int, default=300, help="measurement trials per run")
+    parser.add_argument("--time-budget", type=float, default=None, metavar="SECS",
+                        help="measurement seconds per run (tvm_nacos.search's time_budget_s); with a --budget "
+                             "larger than they afford, time alone decides")
+    parser.add_argument("--schedule-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a setting of each kernel's schedule search (tvm_nacos.search's schedule_options)")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated")
     parser.add_argument("--strategies", default="joint,two-stage,random", help="comma-separated")
     parser.add_argument("--proxy", default="macs", help="latency proxy of two-stage: macs, eager or untuned")
@@ -267,14 +282,17 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
 
     runs: list[dict] = []
     if ctx.previous_result is not None:
-        runs = [r for r in ctx.previous_result["runs"] if r["budget"] == args.budget]
-        ctx.progress("kept %d runs of budget %d from %s", len(runs), args.budget, args.resume_path)
+        runs = [r for r in ctx.previous_result["runs"]
+                if r["budget"] == args.budget and r.get("time_budget_s") == args.time_budget]
+        ctx.progress("kept %d runs of budget %d (time budget %s s) from %s", len(runs), args.budget,
+                     args.time_budget, args.resume_path)
     report: dict[str, Any] = {
         "target": str(host_target()),
         "space": args.space,
         "space_options": options,
         "accuracy": accuracy.name,
         "budget": args.budget,
+        "time_budget_s": args.time_budget,
         "seeds": seeds,
         "strategies": strategies,
         "two_stage_proxy": args.proxy,
@@ -285,7 +303,8 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         for strategy in strategies:
             if any(r["strategy"] == strategy and r["seed"] == seed for r in runs):
                 continue
-            ctx.progress("%s, seed %d, budget %d", strategy, seed, args.budget)
+            ctx.progress("%s, seed %d, budget %d trials%s", strategy, seed, args.budget,
+                         f", {args.time_budget:.0f} s" if args.time_budget else "")
             run_record = run_one(space, accuracy, strategy, seed, args, thresholds, ctx)
             runs.append(run_record)
             ctx.progress("%s s%d: %d trials, %s s, %d on the front, %d archs measured; fastest >= top5%% %s ms, "
@@ -344,7 +363,14 @@ BENCHMARK = Benchmark(
         "mbv2-b500": ["--space", "mobilenet-v2", "--option", "resolution=32", "--budget", "500", "--seeds", "0,1,2",
                       "--strategies", "joint,two-stage,random", "--trials-per-task", "4", "--threshold-samples", "500",
                       "--plot"],
+        # Equal wall time: 400 s of measurement each (two-stage completes >= 10 architectures).
+        "nb201-t400": ["--budget", "100000", "--time-budget", "400", "--seeds", "0,1,2",
+                       "--strategies", "joint,two-stage,random", "--plot"],
+        "mbv2-t400": ["--space", "mobilenet-v2", "--option", "resolution=32", "--budget", "100000", "--time-budget",
+                      "400", "--seeds", "0,1,2", "--strategies", "joint,two-stage,random", "--trials-per-task", "4",
+                      "--threshold-samples", "500", "--plot"],
         "smoke": ["--budget", "8", "--seeds", "0", "--strategies", "random"],
+        "smoke-time": ["--budget", "100000", "--time-budget", "20", "--seeds", "0", "--strategies", "random"],
     },
 )
 

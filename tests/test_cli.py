@@ -446,3 +446,26 @@ def test_schedule_options_reach_the_search_and_bad_ones_are_clear_errors(
         err = capsys.readouterr().err
         assert all(text in err for text in expected), err
         assert not other.exists()
+
+
+def test_time_budget_reaches_the_search_and_bad_ones_are_clear_errors(
+    model_file: Path, tmp_path: Path, fake_measurement, capsys
+) -> None:
+    """``--time-budget`` takes seconds or a number with s, m, h; it reaches ``pareto.json``; a
+    bad one names the valid forms and writes nothing."""
+    from tvm_nacos.cli.options import parse_duration
+
+    assert [parse_duration(t) for t in ("90", "90s", "1.5m", "2H", None)] == [90.0, 90.0, 90.0, 7200.0, None]
+    work = tmp_path / "work"
+    assert main(["search", "--model", str(model_file), "--budget", "8", "--work-dir", str(work), "--target", TARGET,
+                 "--time-budget", "10m", "-q"]) == 0
+    assert json.loads((work / "pareto.json").read_text())["time_budget_s"] == 600.0
+    assert "a time budget of 10 min 00 s for measuring" in (work / "report.md").read_text()
+    capsys.readouterr()
+    for text in ("0", "-5m", "soon", "15min", "inf"):
+        other = tmp_path / f"bad-{text}"
+        assert main(["search", "--model", str(model_file), "--work-dir", str(other), "--target", TARGET,
+                     "--time-budget", text]) == 2
+        err = capsys.readouterr().err
+        assert "--time-budget takes a positive duration" in err and "15m" in err and repr(text) in err, err
+        assert not other.exists()

@@ -297,7 +297,9 @@ def _markdown(
         f"| target | `{data.get('target', '?')}` |",
         f"| seed | {data.get('seed', '?')} |",
         f"| budget | {data.get('trials_used', '?')} of {data.get('budget_trials', '?')} measurement trials used, "
-        f"{data.get('failed_trials', 0)} failed |",
+        f"{data.get('failed_trials', 0)} failed"
+        + (f"; a time budget of {_duration(float(data['time_budget_s']))} for measuring" if data.get("time_budget_s")
+           else "") + " |",
         f"| search time | {_duration(float(data.get('search_secs', 0.0)))} |",
     ]
     if data.get("time_breakdown"):

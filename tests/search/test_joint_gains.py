@@ -264,8 +264,12 @@ def test_a_round_measures_the_best_gains_per_trial_that_fit_in_a_batch() -> None
     assert plan_round({"deep": 3.0}, {"deep": 16}, room=2) == ["deep"]
 
 
-def _budget(budget: int, used: int, failed: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(budget=budget, trials_used=used, trials_left=budget - used, num_failed=failed)
+def _budget(budget: int, used: int, failed: int = 0, affordable: int | None = None) -> SimpleNamespace:
+    """A session at ``used`` of ``budget`` trials; ``affordable``: the trials its time budget
+    leaves room for, when fewer than the trials left."""
+    left = budget - used if affordable is None else min(budget - used, affordable)
+    return SimpleNamespace(budget=budget, trials_used=used, trials_left=left, planned_budget=used + left,
+                           num_failed=failed)
 
 
 def test_the_finish_keeps_enough_to_complete_the_whole_front() -> None:
@@ -288,3 +292,6 @@ def test_the_finish_keeps_enough_to_complete_the_whole_front() -> None:
     # Failures seen raise the margin; a complete front needs only the share.
     assert finish_reserve(_budget(83, 20, failed=10), missing, finish_fraction=0.25) == 26 + 1 + 13
     assert finish_reserve(_budget(83, 20), [[], []], finish_fraction=0.25) == 20
+    # A time budget that affords 63 more trials plans as a budget of 83 does.
+    assert finish_reserve(_budget(10_000, 20, affordable=63), missing, finish_fraction=0.25) == 29
+    assert finish_reserve(_budget(10_000, 20, affordable=63), [[], []], finish_fraction=0.25) == 20

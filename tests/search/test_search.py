@@ -260,3 +260,25 @@ def test_small_real_joint_search(supernet, tmp_path) -> None:
     with torch.no_grad():
         reference = apply_sample(example_supernet(), best.sample)(x).numpy()
     np.testing.assert_allclose(out, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_the_co_search_takes_its_own_schedule_settings_under_the_given_ones(supernet, tmp_path) -> None:
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.cosearch.session import SearchSession
+    from tvm_nacos.target import as_target
+    from tvm_nacos.tuning.schedule_options import COSEARCH_SCHEDULE_SEARCH
+
+    def session(work_dir, **options):
+        return SearchSession(supernet, search_space(supernet), accuracy=accuracy,
+                             target=as_target(TARGET), work_dir=work_dir, budget=4, builder=DeterministicBuilder(),
+                             runner=DeterministicRunner(), deterministic=True, **options)
+
+    default = session(tmp_path / "default")
+    assert default.schedule_options == COSEARCH_SCHEDULE_SEARCH and "schedule_options" not in default.run_info
+    key = next(iter(default.add(default.space.default_sample()).weights))
+    assert default.tuner(key)._strategy.population_size == COSEARCH_SCHEDULE_SEARCH["population_size"]
+    default.close()
+    given = session(tmp_path / "given", schedule_options={"population_size": 32})
+    assert given.schedule_options == {**COSEARCH_SCHEDULE_SEARCH, "population_size": 32}
+    assert given.run_info["schedule_options"] == {"population_size": 32}  # what a resumed run must be given
+    given.close()

@@ -12,6 +12,7 @@ __all__ = [
     "add_subparser",
     "add_target",
     "add_work_dir",
+    "parse_duration",
     "parse_sample",
     "parse_space_options",
     "print_files",
@@ -67,6 +68,33 @@ def parse_sample(text: str | None, option: str = "--sample") -> dict[str, str] |
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
         raise ValueError(f"{option} must be a JSON object of strings {{label: option}}, got {text!r}")
     return value
+
+
+_SECONDS_PER_UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str | None, option: str = "--time-budget") -> float | None:
+    """``"90"``, ``"90s"``, ``"15m"``, ``"1.5h"`` → seconds; ``None`` when not given.
+
+    Raises
+    ------
+    ValueError
+        Not a positive number with an optional unit ``s``, ``m`` or ``h`` (the message names
+        ``option`` and the valid forms).
+    """
+    if text is None:
+        return None
+    value = text.strip().lower()
+    unit = value[-1] if value[-1:] in _SECONDS_PER_UNIT else "s"
+    number = value[:-1] if value[-1:] in _SECONDS_PER_UNIT else value
+    try:
+        secs = float(number) * _SECONDS_PER_UNIT[unit]
+    except ValueError:
+        secs = float("nan")
+    if not secs > 0 or secs == float("inf"):
+        raise ValueError(f"{option} takes a positive duration: seconds, or a number with s, m or h "
+                         f"(90, 90s, 15m, 1.5h); got {text!r}")
+    return secs
 
 
 def parse_space_options(items: list[str], option: str = "--space-option", example: str = "resolution=32") -> dict[str, Any]:

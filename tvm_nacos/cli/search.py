@@ -22,6 +22,7 @@ from tvm_nacos.cli.options import (
     add_subparser,
     add_target,
     add_work_dir,
+    parse_duration,
     parse_space_options,
     print_files,
 )
@@ -53,6 +54,7 @@ examples:
   tvm-nacos search                                   # nas-bench-201, table accuracy, host CPU, {DEFAULT_BUDGET} trials
   tvm-nacos search --budget 1000 --strategy joint --work-dir runs/nb201
   tvm-nacos search --min-accuracy 90 --max-latency-ms 2.5
+  tvm-nacos search --budget 100000 --time-budget 15m          # as many trials as 15 minutes allow
   tvm-nacos search --space resnet --accuracy synflow --budget 400
   tvm-nacos search --space mobilenet-v2 --space-option resolution=32 --accuracy synflow --budget 500
   tvm-nacos search --model supernet.json --accuracy mypkg.scores:evaluate
@@ -77,6 +79,9 @@ def add_parser(commands: Any) -> None:
     add_target(parser)
     parser.add_argument("--budget", type=int, default=DEFAULT_BUDGET, metavar="N",
                         help=f"measurement trials (schedule candidates built and run); default {DEFAULT_BUDGET}")
+    parser.add_argument("--time-budget", metavar="DURATION",
+                        help="stop measuring after this long (90s, 15m, 1.5h), or at --budget trials if sooner; "
+                             "the front's end-to-end timing follows")
     parser.add_argument("--accuracy", metavar="NAME", help="accuracy estimator (see below); table for nas-bench-201")
     parser.add_argument("--strategy", choices=strategy_names(), default="joint",
                         help="joint (NACOS, default), or a baseline at the same budget")
@@ -90,8 +95,8 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--seed", type=int, default=0, help="every random choice derives from it; default 0")
     parser.add_argument("--schedule-option", action="append", default=[], metavar="KEY=VALUE",
                         dest="schedule_options",
-                        help="a setting of each kernel's evolutionary schedule search, e.g. population_size=16 "
-                             "(repeatable; see tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS)")
+                        help="a setting of each kernel's evolutionary schedule search, e.g. population_size=64 "
+                             "(default 16, one round; repeatable; see tvm_nacos.tuning.schedule_options)")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted search in --work-dir")
     parser.add_argument("-q", "--quiet", action="store_true", help="no live progress on stderr")
     parser.set_defaults(run=run)
@@ -109,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
         max_latency_ms=args.max_latency_ms, max_macs=args.max_macs, min_accuracy=args.min_accuracy
     )
     schedule = parse_space_options(args.schedule_options, "--schedule-option", "population_size=16")
+    time_budget = parse_duration(args.time_budget)
     subject = args.model or args.space or DEFAULT_SPACE
     if args.space_options:
         subject += f" ({', '.join(args.space_options)})"
@@ -124,6 +130,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume, progress=printer, command=command,
             space_options=parse_space_options(args.space_options),
             **({"schedule_options": schedule} if schedule else {}),
+            **({"time_budget_s": time_budget} if time_budget is not None else {}),
         )
     except KeyboardInterrupt:
         if printer is not None:

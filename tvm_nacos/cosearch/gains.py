@@ -257,7 +257,8 @@ def finish_reserve(session: SearchSession, missing: list[list[str]], finish_frac
     """Trials the joint search keeps for its finish, given each front member's ``missing``
     (unmeasured) kernels.
 
-    A share ``finish_fraction`` of the budget, and at least one trial for each unmeasured
+    A share ``finish_fraction`` of the budget (of the trials the search expects to spend in
+    all, :attr:`~tvm_nacos.cosearch.session.SearchSession.planned_budget`), and at least one trial for each unmeasured
     kernel of the front, so that all of it can be completed, as long as that is at most half
     the budget; else one for each kernel of the member closest to complete (without which the
     front ends empty). Plus, as far as the trials left allow, room for first looks that fail
@@ -266,7 +267,7 @@ def finish_reserve(session: SearchSession, missing: list[list[str]], finish_frac
     measuring on is all there is. Keeping trials for the closest member only can end a small
     budget with a single complete architecture.
     """
-    share = int(session.budget * finish_fraction)
+    share = int(session.planned_budget * finish_fraction)
     failure_rate = (session.num_failed + 1) / (session.trials_used + 2)
 
     def with_margin(kernels: int) -> int:
@@ -274,6 +275,6 @@ def finish_reserve(session: SearchSession, missing: list[list[str]], finish_frac
 
     everything = len({key for keys in missing for key in keys})
     closest = min(map(len, missing), default=0)
-    if everything <= session.trials_left and with_margin(everything) <= max(share, session.budget // 2):
+    if everything <= session.trials_left and with_margin(everything) <= max(share, session.planned_budget // 2):
         return max(share, with_margin(everything))
     return max(share, with_margin(closest) if closest <= session.trials_left else 0)

@@ -14,7 +14,7 @@ import numpy as np
 import tvm
 
 from tvm_nacos.analysis import count_macs
-from tvm_nacos.cosearch.budget import check_budget
+from tvm_nacos.cosearch.budget import check_budget, check_time_budget
 from tvm_nacos.cosearch.end_to_end import EndToEndTiming
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.progress import SearchProgress
@@ -145,6 +145,8 @@ class SearchResult:
         how well it estimated the front's timings it had not seen (``held_out``: leave-one-out
         ``median_abs_error``, ``max_abs_error``, and the same for the plain kernel sum);
         ``None`` when nothing was timed end to end.
+    time_budget_s : float or None
+        The seconds the measurement was given (``None``: only the trial budget counted).
     """
 
     pareto: list[ParetoPoint]
@@ -165,6 +167,7 @@ class SearchResult:
     measured_end_to_end: bool = True
     time_breakdown: dict[str, float] = field(default_factory=dict)
     end_to_end_model: dict[str, Any] | None = None
+    time_budget_s: float | None = None
     _compile: Callable[[ArchSample], Any] | None = None
 
     def best(self, min_accuracy: float | None = None) -> ParetoPoint:
@@ -202,6 +205,7 @@ class SearchResult:
                 "strategy": self.strategy,
                 "seed": self.seed,
                 "budget_trials": self.budget,
+                "time_budget_s": self.time_budget_s,
                 "trials_used": self.trials_used,
                 "failed_trials": self.failed_trials,
                 "target": self.target,
@@ -283,6 +287,7 @@ def search(
     cost_model: Any = None,
     name: str | None = None,
     schedule_options: Mapping[str, Any] | None = None,
+    time_budget_s: float | None = None,
 ) -> SearchResult:
     """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
 
@@ -331,10 +336,17 @@ def search(
         What is searched, by name, for the result and its report: the built-in space's name,
         else ``"model"``, by default.
     schedule_options : Mapping, optional
-        Settings of each kernel's evolutionary schedule search, e.g. ``{"population_size": 16,
-        "genetic_num_iters": 1}`` (valid names:
-        :data:`~tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS`); smaller ones make each
-        batch's proposal cheaper and less informed.
+        Settings of each kernel's evolutionary schedule search, e.g. ``{"population_size": 64,
+        "genetic_num_iters": 2}`` (valid names:
+        :data:`~tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS`), over the co-search's own
+        (:data:`~tvm_nacos.tuning.schedule_options.COSEARCH_SCHEDULE_SEARCH`: population 16, one
+        round); larger ones make each batch's proposal more informed and dearer.
+    time_budget_s : float, optional
+        Seconds the search may spend measuring, earlier runs of a resumed search included:
+        the search stops at ``budget`` trials or at this time, whichever comes first, and
+        strategies plan their finish with the trials the time left affords. The front's
+        end-to-end timing follows (its seconds are in ``time_breakdown``). To let time alone
+        decide, give a ``budget`` larger than the time affords.
 
     Returns
     -------
@@ -346,6 +358,7 @@ def search(
     """
     run_strategy = get_strategy(strategy)
     check_budget(budget)
+    time_budget_s = check_time_budget(time_budget_s)
     valid_options = options_of(strategy)
     unknown = sorted(set(strategy_options or {}) - set(valid_options))
     if unknown:
@@ -371,12 +384,15 @@ def search(
         mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
         constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
         source=builtin, resume=resume, progress=progress, check_outputs=check_outputs, cost_model=cost_model,
-        schedule_options=schedule_options,
+        schedule_options=schedule_options, time_budget_s=time_budget_s,
         run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {}), **_space_options_info(builtin)},
     )
     try:
         candidates = run_strategy(session, **dict(strategy_options or {}))
         logger.info("%s: %d trials, %d fully measured architectures", strategy, session.trials_used, len(candidates))
+        if session.trial_budget.out_of_time:
+            logger.info("the time budget (%.0f s) ended the measurement after %d of %d trials",
+                        time_budget_s, session.trials_used, budget)
         evaluated = _evaluate(session, candidates)
         if measure_end_to_end:
             with session.times.phase("end-to-end timing"):
@@ -408,6 +424,7 @@ def search(
         measured_end_to_end=measure_end_to_end,
         time_breakdown=time_breakdown,
         end_to_end_model=_end_to_end_accuracy(session, pareto) if measure_end_to_end else None,
+        time_budget_s=time_budget_s,
         _compile=session.compile,
     )
     _write_results(result, work_dir, None if builtin is not None else mod)

@@ -40,7 +40,7 @@ from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_e
 from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_records, mean_run_secs, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import MeasureConfig, make_runner
-from tvm_nacos.tuning.schedule_options import check_schedule_options
+from tvm_nacos.tuning.schedule_options import COSEARCH_SCHEDULE_SEARCH, check_schedule_options
 from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning, task_key
 from tvm_nacos.workdir import WorkDir
 
@@ -297,9 +297,14 @@ class SearchSession:
         :func:`~tvm_nacos.cosearch.measure_callbacks.default_callbacks`.
     schedule_options : Mapping, optional
         Settings of every kernel's evolutionary schedule search
-        (:data:`~tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS`, e.g. ``population_size``);
-        :class:`~tvm_nacos.cosearch.schedule_strategy.NACOSSearchStrategy`'s defaults otherwise.
-        A resumed run must use the same ones.
+        (:data:`~tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS`, e.g. ``population_size``),
+        over :data:`~tvm_nacos.tuning.schedule_options.COSEARCH_SCHEDULE_SEARCH`. A resumed run
+        must be given the same ones.
+    time_budget_s : float, optional
+        Seconds the measurement may take, earlier runs of a resumed search included: no batch
+        starts after that, and the trials left are those the time left affords at the rate
+        measured so far (:class:`~tvm_nacos.cosearch.budget.TrialBudget`). A resumed run may
+        get a different one.
 
     Attributes
     ----------
@@ -335,9 +340,11 @@ class SearchSession:
         cost_model: LatencyCostModel | None = None,
         measure_callbacks: Sequence[MeasureCallback] | None = None,
         schedule_options: Mapping[str, Any] | None = None,
+        time_budget_s: float | None = None,
     ) -> None:
-        self.trial_budget = TrialBudget(budget)
-        self.schedule_options = check_schedule_options(schedule_options)
+        self.trial_budget = TrialBudget(budget, max_secs=time_budget_s)
+        given_schedule_options = check_schedule_options(schedule_options)
+        self.schedule_options = {**COSEARCH_SCHEDULE_SEARCH, **given_schedule_options}
         self.work = WorkDir.prepare(work_dir)
         # What is searched.
         self.mod, self.space, self.source = mod, space, source
@@ -386,8 +393,8 @@ class SearchSession:
             "target": str(target),
             "space": hashlib.sha256(json.dumps(space.to_dict(), sort_keys=True).encode()).hexdigest()[:16],
         }
-        if self.schedule_options:  # only when set: runs saved before the option existed still resume
-            self.run_info["schedule_options"] = dict(self.schedule_options)
+        if given_schedule_options:  # only when set: runs saved before the option existed still resume
+            self.run_info["schedule_options"] = given_schedule_options
         self.checkpoints = CheckpointStore(self.work)
         self.resumed = bool(resume) and self._restore()
 
@@ -400,7 +407,10 @@ class SearchSession:
             return False
         # Records appended after the last checkpoint were measured too: they count.
         unseen = max(0, count_records(self.work.path, self.target) - int(saved["records_total"]))
-        self.trial_budget.resume_from(int(saved["trials_used"]) + unseen, int(saved["num_failed"]), saved["history"])
+        self.trial_budget.resume_from(
+            int(saved["trials_used"]) + unseen, int(saved["num_failed"]), saved["history"],
+            secs=float(saved.get("search_secs", 0.0)),
+        )
         self.rng.bit_generator.state = saved["rng"]
         self.state = saved["strategy_state"]
         self.anchors.transfers = dict(saved.get("transfers", {}))
@@ -422,6 +432,7 @@ class SearchSession:
                 "rng": self.rng.bit_generator.state,
                 "strategy_state": self.state,
                 "history": self.trial_budget.history,
+                "search_secs": round(self.trial_budget.search_secs, 3),
                 "transfers": self.anchors.transfers,
                 "num_transfers": self.anchors.num_transfers,
             },
@@ -480,8 +491,15 @@ class SearchSession:
 
     @property
     def trials_left(self) -> int:
-        """Trials of the budget not yet spent."""
+        """Trials of the budget not yet spent (with a time budget: at most those the time left
+        affords at the rate measured so far)."""
         return self.trial_budget.left
+
+    @property
+    def planned_budget(self) -> int:
+        """Trials the search expects to spend in all: :attr:`budget`, or fewer when its time
+        budget runs out first. What strategies plan their finish with."""
+        return self.trial_budget.planned_total
 
     @property
     def num_failed(self) -> int:

@@ -195,6 +195,7 @@ def run_search(
         (messages list the valid values); :class:`~tvm_nacos.errors.WorkDirError` for an
         unreadable model file.
     """
+    from tvm_nacos.cosearch.budget import check_time_budget
     from tvm_nacos.cosearch.search import search
     from tvm_nacos.errors import SearchConfigError
     from tvm_nacos.target import as_target
@@ -206,6 +207,7 @@ def run_search(
         check_schedule_options(search_options.get("schedule_options"))
     except ValueError as err:
         raise SearchConfigError(str(err)) from None
+    check_time_budget(search_options.get("time_budget_s"))
     builtin = resolve_space(space, model, space_options)  # bad names and options fail now
     if builtin is not None:
         space, subject = space or DEFAULT_SPACE, builtin

@@ -19,9 +19,10 @@ ms = meta_schedule()
 
 __all__ = ["DeterministicBuilder", "DeterministicRunner", "SMALL_SCHEDULE_SEARCH"]
 
-#: ``schedule_options`` of searches and tuning calls in tests: a quarter of the default
-#: population, one round of evolution. Batches cost a fifth of the default's schedule-search
-#: time, and a search is still a pure function of its seed.
+#: ``schedule_options`` of searches and tuning calls in tests: a quarter of MetaSchedule-sized
+#: defaults (population 64, 2 rounds), one round of evolution, which the co-search now takes by
+#: default too (:data:`~tvm_nacos.tuning.schedule_options.COSEARCH_SCHEDULE_SEARCH`); a tuning
+#: call outside a search (``tune_tir``, ``tune_architecture``) must be given them.
 SMALL_SCHEDULE_SEARCH = {"population_size": 16, "init_min_unmeasured": 8, "genetic_num_iters": 1}
 
 _SUFFIX = ".deterministic"
