@@ -456,13 +456,15 @@ def test_time_budget_reaches_the_search_and_bad_ones_are_clear_errors(
     from tvm_nacos.cli.options import parse_duration
 
     assert [parse_duration(t) for t in ("90", "90s", "1.5m", "2H", None)] == [90.0, 90.0, 90.0, 7200.0, None]
+    with pytest.raises(ValueError, match=r"--time-budget takes a positive duration.*got '-5m'"):
+        parse_duration("-5m")  # on the command line: --time-budget=-5m
     work = tmp_path / "work"
     assert main(["search", "--model", str(model_file), "--budget", "8", "--work-dir", str(work), "--target", TARGET,
                  "--time-budget", "10m", "-q"]) == 0
     assert json.loads((work / "pareto.json").read_text())["time_budget_s"] == 600.0
     assert "a time budget of 10 min 00 s for measuring" in (work / "report.md").read_text()
     capsys.readouterr()
-    for text in ("0", "-5m", "soon", "15min", "inf"):
+    for text in ("0", "soon", "15min", "inf"):
         other = tmp_path / f"bad-{text}"
         assert main(["search", "--model", str(model_file), "--work-dir", str(other), "--target", TARGET,
                      "--time-budget", text]) == 2
