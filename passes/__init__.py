@@ -7,8 +7,9 @@
   picks (the first step of :func:`tvm_nacos.pipeline.architecture_pipeline`).
 - NAS moves expose architecture choices in any module (see :mod:`.expose_base`):
   :class:`ExposeKernelSize`, :class:`ExposeGrouping`, :class:`ExposeBottleneck`,
-  :class:`ExposeDepthwiseSeparable`, :class:`ExposeSkip`, :class:`ExposeWidth`; write a new
-  one by subclassing :class:`ExposePass`.
+  :class:`ExposeDepthwiseSeparable`, :class:`ExposeSkip`, :class:`ExposeWidth` on convolutions;
+  :class:`ExposeMLPWidth` and :class:`ExposeLowRank` on linear layers (``matmul`` by a
+  constant weight, as in transformers); write a new one by subclassing :class:`ExposePass`.
 """
 
 from tvm_nacos.passes.check_choice_points import CheckChoicePoints
@@ -17,6 +18,8 @@ from tvm_nacos.passes.expose_bottleneck import ExposeBottleneck
 from tvm_nacos.passes.expose_depthwise_separable import ExposeDepthwiseSeparable
 from tvm_nacos.passes.expose_grouping import ExposeGrouping
 from tvm_nacos.passes.expose_kernel_size import ExposeKernelSize
+from tvm_nacos.passes.expose_low_rank import ExposeLowRank
+from tvm_nacos.passes.expose_mlp_width import ExposeMLPWidth
 from tvm_nacos.passes.expose_skip import ExposeSkip
 from tvm_nacos.passes.expose_width import ExposeWidth
 from tvm_nacos.passes.restrict_choices import RestrictChoices
@@ -29,6 +32,8 @@ __all__ = [
     "ExposeDepthwiseSeparable",
     "ExposeGrouping",
     "ExposeKernelSize",
+    "ExposeLowRank",
+    "ExposeMLPWidth",
     "ExposePass",
     "ExposeSkip",
     "ExposeWidth",

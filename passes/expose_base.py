@@ -87,6 +87,7 @@ from tvm_nacos.ir.choice import (
 
 __all__ = [
     "ATTR_EXPOSED_NAMES",
+    "ELEMENTWISE_UNARY_OPS",
     "ORIGINAL",
     "Conv2dInfo",
     "ExposePass",
@@ -114,6 +115,23 @@ ATTR_EXPOSED_NAMES = "nacos.exposed_names"
 #: parameters (one per region input); emits what it needs with ``bb`` and returns the option's
 #: output: an expression, which the base emits as the block's output, or a variable.
 OptionBuilder = Callable[[relax.BlockBuilder, Sequence[relax.Var]], relax.Expr]
+
+#: Element-wise ops of one tensor (activations): they keep every axis as it is, so a move may
+#: slice channels or features through them.
+ELEMENTWISE_UNARY_OPS = frozenset(
+    {
+        "relax.nn.relu",
+        "relax.nn.gelu",
+        "relax.nn.gelu_tanh",
+        "relax.nn.silu",
+        "relax.nn.leakyrelu",
+        "relax.nn.softplus",
+        "relax.nn.selu",
+        "relax.sigmoid",
+        "relax.tanh",
+        "relax.clip",
+    }
+)
 
 _KINDS = {"relax.nn.conv2d": "conv", "relax.nn.batch_norm": "bn"}
 _INSIDE_OPTIONS = ("all", "original", "none")

@@ -12,6 +12,7 @@ from tvm import relax
 
 from tvm_nacos.errors import SearchSpaceError
 from tvm_nacos.passes.expose_base import (
+    ELEMENTWISE_UNARY_OPS,
     ExposePass,
     InsideOptions,
     MatchContext,
@@ -27,21 +28,6 @@ __all__ = ["ExposeWidth"]
 
 logger = logging.getLogger(__name__)
 
-#: Element-wise ops that keep the channel axis as it is.
-_UNARY = frozenset(
-    {
-        "relax.nn.relu",
-        "relax.nn.gelu",
-        "relax.nn.gelu_tanh",
-        "relax.nn.silu",
-        "relax.nn.leakyrelu",
-        "relax.nn.softplus",
-        "relax.nn.selu",
-        "relax.sigmoid",
-        "relax.tanh",
-        "relax.clip",
-    }
-)
 #: Ops that work on the spatial axes of each channel (checked by :func:`_spatial_only`).
 _SPATIAL = frozenset({"relax.nn.pad", "relax.nn.max_pool2d", "relax.nn.avg_pool2d"})
 #: Binary ops whose other operand may be a per-channel (or scalar) constant.
@@ -234,7 +220,7 @@ def _follow(
             else:
                 _debug(context, f"{user.name} is a grouped or non-constant convolution")
                 return None
-        elif op in _UNARY and value.args[0].same_as(var) and not _uses_vars(value.args[1:]):
+        elif op in ELEMENTWISE_UNARY_OPS and value.args[0].same_as(var) and not _uses_vars(value.args[1:]):
             pass
         elif op in _SPATIAL and value.args[0].same_as(var) and len(value.args) == 1 and _spatial_only(value):
             pass

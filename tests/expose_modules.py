@@ -220,3 +220,56 @@ def tiny_resnet_module() -> tuple[tvm.IRModule, np.ndarray, np.ndarray]:
     with torch.no_grad():
         reference = model.eval()(x).numpy()
     return mod, x.numpy(), reference
+
+
+def _last_hidden_state_of(model, keyword: str):
+    """``model`` (a transformers encoder taking ``keyword=``) returning its last hidden state only."""
+    import torch
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.inner(**{keyword: x}).last_hidden_state
+
+    return LastHiddenState(model).eval()
+
+
+def tiny_transformer(kind: str):
+    """A transformers ``BertModel`` (hidden 32, 2 heads, MLP 64, 2 layers, 8 tokens) or
+    ``ViTModel`` (the same sizes, 16×16 images in 8×8 patches), random weights; returns the
+    wrapped PyTorch model and an input."""
+    import torch
+
+    torch.manual_seed(0)
+    sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    if kind == "bert":
+        from transformers import BertConfig, BertModel
+
+        model = _last_hidden_state_of(BertModel(BertConfig(vocab_size=50, max_position_embeddings=16, **sizes)),
+                                      "input_ids")
+        x = torch.randint(0, 50, (1, 8), generator=torch.Generator().manual_seed(1))
+    elif kind == "vit":
+        from transformers import ViTConfig, ViTModel
+
+        model = _last_hidden_state_of(ViTModel(ViTConfig(image_size=16, patch_size=8, **sizes), add_pooling_layer=False),
+                                      "pixel_values")
+        x = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(1))
+    else:
+        raise ValueError(f"unknown transformer {kind!r}; valid: 'bert', 'vit'")
+    return model, x
+
+
+@functools.cache
+def tiny_transformer_module(kind: str) -> tuple[tvm.IRModule, np.ndarray, np.ndarray]:
+    """:func:`tiny_transformer` imported with from_torch: the module, the input, PyTorch's output."""
+    import torch
+
+    import tvm_nacos
+
+    model, x = tiny_transformer(kind)
+    with torch.no_grad():
+        reference = model(x).numpy()
+    return tvm_nacos.from_torch(model, (x,)), x.numpy(), reference
