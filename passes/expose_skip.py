@@ -16,10 +16,14 @@ class ExposeSkip(ExposePass):
     """Let every shape-preserving residual block ``y = x + f(x)`` become ``y = x``.
 
     Matches ``R.add(a, b)`` where one operand, the *branch*, is computed inside the same block
-    from the other, the *shortcut*, alone (plus constants), its values are used by nothing but
-    the branch and the add, and both operands and the result have the same type (no
-    broadcasting). The choice point replaces the whole branch and the add; its only input is the
-    shortcut. Option ``"skip"`` returns the shortcut unchanged. What follows the add (a ReLU in
+    from the other, the *shortcut*, alone (plus constants, and values computed from constants
+    alone, such as the attention mask a transformer's blocks share), its values are used by
+    nothing but the branch and the add, and both operands and the result have the same type
+    (no broadcasting). The choice point replaces the whole branch and the add; its input is the
+    shortcut (and any constant-only value the branch shares with the rest of the model). That
+    covers a ResNet's basic block and both residual branches of a transformer block (attention
+    and MLP; pre-norm as in ViT, where skipping both removes the block, or post-norm as in BERT,
+    where the layer norm after each add stays). Option ``"skip"`` returns the shortcut unchanged. What follows the add (a ReLU in
     ResNet) stays outside and serves both options. The branch may hold anything, including
     calls to choice points exposed earlier, which then become conditional on ``"original"``.
 
@@ -105,18 +109,37 @@ class ExposeSkip(ExposePass):
             if variables is None:
                 continue
             region = context.make_region([*variables, context.var], output=context.var)
-            if region is not None and len(region.inputs) == 1 and region.inputs[0].same_as(shortcut):
+            if region is None or not any(v.same_as(shortcut) for v in region.inputs):
+                continue
+            if all(v.same_as(shortcut) or _invariant(v, context, {}) for v in region.inputs):
                 return region
         return None
 
     def options(self, call: relax.Call, context: MatchContext) -> dict[str, OptionBuilder]:
-        shortcut_index = 0  # the region's only input is the shortcut
+        region = self.region(call, context)
+        assert region is not None  # checked before options are asked for
+        shortcut_index = next(i for i, v in enumerate(region.inputs) if not _invariant(v, context, {}))
         return {"skip": lambda bb, inputs: inputs[shortcut_index]}
 
 
+def _invariant(var: relax.Var, context: MatchContext, memo: dict[relax.Var, bool]) -> bool:
+    """Whether ``var`` is computed from constants alone (an attention mask built from ``arange``,
+    a constant bound to a variable): the same for every input, it may feed several blocks."""
+    if var in memo:
+        return memo[var]
+    value = context.value_of(var)
+    memo[var] = False  # a parameter, or (while its inputs are looked at) not known yet
+    memo[var] = value is not None and all(_invariant(v, context, memo) for v in relax.analysis.free_vars(value))
+    return memo[var]
+
+
 def _branch(branch: relax.Var, shortcut: relax.Var, context: MatchContext) -> set[relax.Var] | None:
-    """Variables that compute ``branch`` from ``shortcut`` and constants, or ``None``."""
+    """Variables that compute ``branch`` from ``shortcut``, constants and values computed from
+    constants alone, or ``None``. A constant-only value that something outside the branch also
+    uses (a mask shared by every block) is left out: it becomes an input of the region."""
     found: set[relax.Var] = set()
+    invariant: set[relax.Var] = set()
+    memo: dict[relax.Var, bool] = {}
     reaches_shortcut = False
     stack = [branch]
     while stack:
@@ -124,11 +147,24 @@ def _branch(branch: relax.Var, shortcut: relax.Var, context: MatchContext) -> se
         if var.same_as(shortcut):
             reaches_shortcut = True
             continue
-        if var in found:
+        if var in found or var in invariant:
             continue
         value = context.value_of(var)
         if value is None:  # a parameter or a value from elsewhere: not a branch of the shortcut
             return None
+        if _invariant(var, context, memo):
+            invariant.add(var)
+            continue
         found.add(var)
         stack.extend(relax.analysis.free_vars(value))
-    return found if reaches_shortcut else None
+    if not reaches_shortcut:
+        return None
+    # Constant-only values used by the branch alone move into the region with it.
+    changed = True
+    while changed:
+        changed = False
+        for var in list(invariant - found):
+            if not context.escapes(var) and all(u in found for u in context.users(var)):
+                found.add(var)
+                changed = True
+    return found

@@ -1,4 +1,4 @@
-"""The matmul moves on transformers this project did not write: transformers' BertModel and ViTModel.
+"""The NAS moves on transformers this project did not write: transformers' BertModel and ViTModel.
 
 Small configs with random weights (no download), imported with ``tvm_nacos.from_torch``
 (``nn.Linear`` becomes ``permute_dims`` + ``matmul`` + ``add``). Each slimmer option is checked
@@ -18,7 +18,7 @@ from tvm import relax
 
 from tvm_nacos.analysis import search_space
 from tvm_nacos.errors import SearchSpaceError
-from tvm_nacos.passes import CheckChoicePoints, ExposeLowRank, ExposeMLPWidth, SpecializeArch
+from tvm_nacos.passes import CheckChoicePoints, ExposeLowRank, ExposeMLPWidth, ExposeSkip, SpecializeArch
 from tvm_nacos.passes.expose_low_rank import low_rank_factors
 
 KINDS = ["bert", "vit"]
@@ -113,6 +113,31 @@ def test_low_rank_options_are_the_truncated_svd_of_each_linear_layer(kind: str) 
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_skip_exposes_both_residual_branches_of_every_block(kind: str) -> None:
+    """Attention (whose branch reads the mask the blocks share) and MLP, in each block."""
+    mod, x, torch_output = em.tiny_transformer_module(kind)
+    exposed = ExposeSkip()(mod)
+    CheckChoicePoints()(exposed)
+    space = search_space(exposed)
+    assert len(space) == 2 * LAYERS and all(space.options(label) == ("original", "skip") for label in space.labels)
+    original = _specialized(exposed, "original")
+    tvm.ir.assert_structural_equal(original, em.cleaned(mod))
+    model, _ = em.tiny_transformer(kind)
+    inner = model.inner
+    with torch.no_grad():
+        if kind == "vit":  # pre-norm: without its branches a block is the identity
+            expected = inner.layernorm(inner.embeddings(torch.from_numpy(x))).numpy()
+        else:  # post-norm: the layer norm after each residual add stays
+            hidden = inner.embeddings(input_ids=torch.from_numpy(x))
+            for layer in inner.encoder.layer:
+                hidden = layer.output.LayerNorm(layer.attention.output.LayerNorm(hidden))
+            expected = hidden.numpy()
+    out = em.run(_specialized(exposed, "skip"), x)
+    assert not np.allclose(out, torch_output, atol=1e-3)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_low_rank_factors_are_the_best_approximation_and_only_cheaper_ranks_are_offered() -> None:
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((24, 40)).astype("float32")
@@ -138,11 +163,13 @@ def test_bad_fractions_are_clear_errors(make, fractions) -> None:
 @pytest.mark.slow
 def test_random_specializations_of_both_moves_compile_and_run() -> None:
     mod, x, torch_output = em.tiny_transformer_module("bert")
-    composed = tvm.transform.Sequential([ExposeMLPWidth(), ExposeLowRank(inside_options="original")])(mod)
+    composed = tvm.transform.Sequential(
+        [ExposeMLPWidth(), ExposeLowRank(inside_options="original"), ExposeSkip()]
+    )(mod)
     relax.analysis.well_formed(composed)
     CheckChoicePoints()(composed)
     space = search_space(composed)
-    assert {label.rsplit(".", 1)[1] for label in space.labels} == {"hidden", "rank"}
+    assert {label.rsplit(".", 1)[1] for label in space.labels} == {"hidden", "rank", "skip"}
     rng = np.random.default_rng(0)
     samples = []
     while len(samples) < 20:
