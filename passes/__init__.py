@@ -8,7 +8,7 @@
 - NAS moves expose architecture choices in any module (see :mod:`.expose_base`):
   :class:`ExposeKernelSize`, :class:`ExposeGrouping`, :class:`ExposeBottleneck`,
   :class:`ExposeDepthwiseSeparable`, :class:`ExposeSkip`, :class:`ExposeWidth` on convolutions;
-  :class:`ExposeMLPWidth` and :class:`ExposeLowRank` on linear layers (``matmul`` by a
+  :class:`ExposeMLPWidth`, :class:`ExposeHeads` and :class:`ExposeLowRank` on linear layers (``matmul`` by a
   constant weight, as in transformers); write a new one by subclassing :class:`ExposePass`.
 """
 
@@ -17,6 +17,7 @@ from tvm_nacos.passes.expose_base import ExposePass, MatchContext, Region
 from tvm_nacos.passes.expose_bottleneck import ExposeBottleneck
 from tvm_nacos.passes.expose_depthwise_separable import ExposeDepthwiseSeparable
 from tvm_nacos.passes.expose_grouping import ExposeGrouping
+from tvm_nacos.passes.expose_heads import ExposeHeads
 from tvm_nacos.passes.expose_kernel_size import ExposeKernelSize
 from tvm_nacos.passes.expose_low_rank import ExposeLowRank
 from tvm_nacos.passes.expose_mlp_width import ExposeMLPWidth
@@ -31,6 +32,7 @@ __all__ = [
     "ExposeBottleneck",
     "ExposeDepthwiseSeparable",
     "ExposeGrouping",
+    "ExposeHeads",
     "ExposeKernelSize",
     "ExposeLowRank",
     "ExposeMLPWidth",

@@ -512,6 +512,10 @@ class MatchContext:
             return None
         return users[0]
 
+    def in_binding_order(self, variables: Iterable[relax.Var]) -> list[relax.Var]:
+        """``variables`` (bound in this function) sorted by where they are bound."""
+        return sorted(variables, key=lambda v: self._index.position[v])
+
     def name_of(self, var: relax.Var) -> str | None:
         """The op name of the call bound to ``var`` (``None`` if it is not an op call)."""
         return self._index.op_names.get(var)

@@ -237,14 +237,14 @@ def _last_hidden_state_of(model, keyword: str):
     return LastHiddenState(model).eval()
 
 
-def tiny_transformer(kind: str):
-    """A transformers ``BertModel`` (hidden 32, 2 heads, MLP 64, 2 layers, 8 tokens) or
+def tiny_transformer(kind: str, heads: int = 2):
+    """A transformers ``BertModel`` (hidden 32, ``heads`` heads, MLP 64, 2 layers, 8 tokens) or
     ``ViTModel`` (the same sizes, 16×16 images in 8×8 patches), random weights; returns the
     wrapped PyTorch model and an input."""
     import torch
 
     torch.manual_seed(0)
-    sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
+    sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=heads, intermediate_size=64)
     if kind == "bert":
         from transformers import BertConfig, BertModel
 
@@ -263,13 +263,13 @@ def tiny_transformer(kind: str):
 
 
 @functools.cache
-def tiny_transformer_module(kind: str) -> tuple[tvm.IRModule, np.ndarray, np.ndarray]:
+def tiny_transformer_module(kind: str, heads: int = 2) -> tuple[tvm.IRModule, np.ndarray, np.ndarray]:
     """:func:`tiny_transformer` imported with from_torch: the module, the input, PyTorch's output."""
     import torch
 
     import tvm_nacos
 
-    model, x = tiny_transformer(kind)
+    model, x = tiny_transformer(kind, heads)
     with torch.no_grad():
         reference = model(x).numpy()
     return tvm_nacos.from_torch(model, (x,)), x.numpy(), reference

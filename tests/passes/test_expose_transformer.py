@@ -18,7 +18,7 @@ from tvm import relax
 
 from tvm_nacos.analysis import search_space
 from tvm_nacos.errors import SearchSpaceError
-from tvm_nacos.passes import CheckChoicePoints, ExposeLowRank, ExposeMLPWidth, ExposeSkip, SpecializeArch
+from tvm_nacos.passes import CheckChoicePoints, ExposeHeads, ExposeLowRank, ExposeMLPWidth, ExposeSkip, SpecializeArch
 from tvm_nacos.passes.expose_low_rank import low_rank_factors
 
 KINDS = ["bert", "vit"]
@@ -138,6 +138,39 @@ def test_skip_exposes_both_residual_branches_of_every_block(kind: str) -> None:
     np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize(("kind", "heads", "kept"), [("bert", 2, 1), ("vit", 2, 1), ("bert", 4, 2)])
+def test_heads_keep_the_strongest_heads_with_their_trained_weights(kind: str, heads: int, kept: int) -> None:
+    mod, x, torch_output = em.tiny_transformer_module(kind, heads)
+    exposed = ExposeHeads(fractions=(0.5, 1.0))(mod)
+    relax.analysis.well_formed(exposed)
+    CheckChoicePoints()(exposed)
+    space = search_space(exposed)
+    # One choice point per block (its attention's output projection), half the heads.
+    option = f"h{kept}"
+    assert len(space) == LAYERS and all(space.options(label) == ("original", option) for label in space.labels)
+    # All original: the same network, its bindings reordered (the mask the blocks share is
+    # bound before the attention's first binding now, where it was in the middle of it).
+    np.testing.assert_array_equal(em.run(_specialized(exposed, "original"), x), em.run(mod, x))
+    # Dropping a head removes its term from the output projection: in PyTorch, zero that
+    # head's columns of the output projection. The heads kept have the largest L1 norm of
+    # their q, k and v rows and their output-projection columns.
+    model, _ = em.tiny_transformer(kind, heads)
+    pruned = copy.deepcopy(model)
+    head_dim = 32 // heads
+    with torch.no_grad():
+        for block in _blocks(pruned):
+            linears = {name: m for name, m in block.attention.named_modules() if isinstance(m, torch.nn.Linear)}
+            out = linears.pop(next(n for n in linears if n in ("output.dense", "o_proj")))
+            importance = sum(m.weight.abs().sum(dim=1) for m in linears.values()) + out.weight.abs().sum(dim=0)
+            ranked = np.argsort(-importance.reshape(heads, head_dim).sum(dim=1).numpy(), kind="stable")
+            for drop in ranked[kept:]:
+                out.weight[:, drop * head_dim:(drop + 1) * head_dim] = 0.0
+        expected = pruned(torch.from_numpy(x)).numpy()
+    out = em.run(_specialized(exposed, option), x)
+    assert out.shape == torch_output.shape and not np.allclose(out, torch_output, atol=1e-3)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
 def test_low_rank_factors_are_the_best_approximation_and_only_cheaper_ranks_are_offered() -> None:
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((24, 40)).astype("float32")
@@ -154,6 +187,7 @@ def test_low_rank_factors_are_the_best_approximation_and_only_cheaper_ranks_are_
 
 
 @pytest.mark.parametrize(("make", "fractions"), [(ExposeMLPWidth, (0.5, 1.5)), (ExposeMLPWidth, (0.5, 0.5)),
+                                                 (ExposeHeads, (0.0,)), (ExposeHeads, (0.5, 0.5)),
                                                  (ExposeMLPWidth, ()), (ExposeLowRank, (1.0,)), (ExposeLowRank, ())])
 def test_bad_fractions_are_clear_errors(make, fractions) -> None:
     with pytest.raises(SearchSpaceError, match=f"{make.__name__} fractions .* are invalid.*: give"):
@@ -164,12 +198,12 @@ def test_bad_fractions_are_clear_errors(make, fractions) -> None:
 def test_random_specializations_of_both_moves_compile_and_run() -> None:
     mod, x, torch_output = em.tiny_transformer_module("bert")
     composed = tvm.transform.Sequential(
-        [ExposeMLPWidth(), ExposeLowRank(inside_options="original"), ExposeSkip()]
+        [ExposeHeads(), ExposeMLPWidth(), ExposeLowRank(inside_options="original"), ExposeSkip()]
     )(mod)
     relax.analysis.well_formed(composed)
     CheckChoicePoints()(composed)
     space = search_space(composed)
-    assert {label.rsplit(".", 1)[1] for label in space.labels} == {"hidden", "rank", "skip"}
+    assert {label.rsplit(".", 1)[1] for label in space.labels} == {"heads", "hidden", "rank", "skip"}
     rng = np.random.default_rng(0)
     samples = []
     while len(samples) < 20:
