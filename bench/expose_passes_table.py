@@ -1,15 +1,19 @@
 """What each expose pass adds to a real model, as a Markdown table.
 
-The model is transformers' ``ResNetModel`` (basic blocks, widths 8/16, depths 2/2, random
-weights from a seed, no download), imported with ``tvm_nacos.from_torch``. For every expose
-pass alone, and for all six composed, the table gives the choice points and the size of the
-space it adds, and how many distinct random specializations (the all-``original`` one first)
-were built for llvm with the default pipeline and run; every run must give the model's output
-shape, and the all-``original`` one must give exactly the imported model's output.
+The model (``--model``) is one of transformers' (random weights from a seed, no download),
+imported with ``tvm_nacos.from_torch``: ``resnet``, ``ResNetModel`` (basic blocks, widths 8/16,
+depths 2/2) with the six convolution moves; ``bert`` and ``vit``, ``BertModel`` (8 tokens) and
+``ViTModel`` (16×16 images, 8×8 patches), hidden 32, 4 heads, MLP 64, 2 layers, with the four
+transformer moves. For every expose pass alone, and for all composed, the table gives the
+choice points and the size of the space it adds, and how many distinct random specializations
+(the all-``original`` one first) were built for llvm with the default pipeline and run; every
+run must give the model's output shape, and the all-``original`` one must give exactly the
+imported model's output.
 
 Usage (needs the ``test`` extra, for transformers)::
 
-    python bench/run.py expose_passes_table [--per-pass 5] [--composed 20] [--seed 0]
+    python bench/run.py expose_passes_table [--model resnet] [--per-pass 5] [--composed 20] [--seed 0]
+    python bench/run.py expose_passes_table --config bert
 """
 
 from __future__ import annotations
@@ -47,6 +51,38 @@ def tiny_resnet(seed: int) -> tuple[Any, np.ndarray]:
     return tvm_nacos.from_torch(model, (x,)), x.numpy()
 
 
+def tiny_transformer(kind: str, seed: int) -> tuple[Any, np.ndarray]:
+    """transformers' ``BertModel`` or ``ViTModel`` (small config, random weights from ``seed``)
+    imported, and its input."""
+    import torch
+
+    import tvm_nacos
+
+    torch.manual_seed(seed)
+    sizes = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    generator = torch.Generator().manual_seed(seed + 1)
+    if kind == "bert":
+        from transformers import BertConfig, BertModel
+
+        inner, keyword = BertModel(BertConfig(vocab_size=50, max_position_embeddings=16, **sizes)), "input_ids"
+        x = torch.randint(0, 50, (1, 8), generator=generator)
+    else:
+        from transformers import ViTConfig, ViTModel
+
+        inner, keyword = ViTModel(ViTConfig(image_size=16, patch_size=8, **sizes), add_pooling_layer=False), "pixel_values"
+        x = torch.randn(1, 3, 16, 16, generator=generator)
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, data: torch.Tensor) -> torch.Tensor:
+            return self.inner(**{keyword: data}).last_hidden_state
+
+    return tvm_nacos.from_torch(LastHiddenState().eval(), (x,)), x.numpy()
+
+
 def build_and_run(mod: Any, x: np.ndarray) -> np.ndarray:
     """Output of ``mod`` (a ``tvm.IRModule``) compiled for llvm with the default pipeline, on ``x``."""
     import tvm
@@ -57,26 +93,38 @@ def build_and_run(mod: Any, x: np.ndarray) -> np.ndarray:
     return relax.VirtualMachine(ex, tvm.cpu())["main"](tvm.runtime.tensor(x)).numpy()
 
 
-def rows(seed: int, per_pass: int, composed: int, ctx: RunContext) -> list[dict[str, Any]]:
-    """One row per pass (and the six composed): choice points, space size, specializations run, exactness."""
+def experiments(model: str, per_pass: int, composed: int) -> list[tuple[str, Any, int]]:
+    """(row name, pass, specializations to run) for ``model``'s moves, alone and composed."""
     import tvm
-    from tvm import relax
 
-    from tvm_nacos.analysis import search_space
     from tvm_nacos.passes import (
         ExposeBottleneck,
         ExposeDepthwiseSeparable,
         ExposeGrouping,
+        ExposeHeads,
         ExposeKernelSize,
+        ExposeLowRank,
+        ExposeMLPWidth,
         ExposeSkip,
         ExposeWidth,
-        SpecializeArch,
     )
 
-    mod, x = tiny_resnet(seed)
-    reference = build_and_run(mod, x)
     original = "original"
-    experiments = [
+    if model in ("bert", "vit"):
+        return [
+            ("ExposeHeads(fractions=(0.5, 1.0))", ExposeHeads(), per_pass),
+            ("ExposeMLPWidth(fractions=(0.25, 0.5, 0.75, 1.0))", ExposeMLPWidth(), per_pass),
+            ("ExposeLowRank(fractions=(0.125, 0.25))", ExposeLowRank(), per_pass),
+            ("ExposeSkip()", ExposeSkip(), per_pass),
+            (
+                "all four composed (Heads, MLPWidth, LowRank with inside_options='original', Skip)",
+                tvm.transform.Sequential(
+                    [ExposeHeads(), ExposeMLPWidth(), ExposeLowRank(inside_options=original), ExposeSkip()]
+                ),
+                composed,
+            ),
+        ]
+    return [
         ("ExposeKernelSize(sizes=(3, 5, 7))", ExposeKernelSize(), per_pass),
         ("ExposeGrouping(groups=(1, 2, 4))", ExposeGrouping(), per_pass),
         ("ExposeBottleneck(ratios=(0.25, 0.5))", ExposeBottleneck(), per_pass),
@@ -98,8 +146,19 @@ def rows(seed: int, per_pass: int, composed: int, ctx: RunContext) -> list[dict[
             composed,
         ),
     ]
+
+
+def rows(model: str, seed: int, per_pass: int, composed: int, ctx: RunContext) -> list[dict[str, Any]]:
+    """One row per pass (and all composed): choice points, space size, specializations run, exactness."""
+    from tvm import relax
+
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.passes import SpecializeArch
+
+    mod, x = tiny_resnet(seed) if model == "resnet" else tiny_transformer(model, seed)
+    reference = build_and_run(mod, x)
     result = []
-    for name, transform, count in experiments:
+    for name, transform, count in experiments(model, per_pass, composed):
         supernet = transform(mod)
         relax.analysis.well_formed(supernet)
         space = search_space(supernet)
@@ -129,6 +188,8 @@ def rows(seed: int, per_pass: int, composed: int, ctx: RunContext) -> list[dict[
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Specializations per pass and of the composed space, and the seed."""
+    parser.add_argument("--model", default="resnet", choices=["resnet", "bert", "vit"],
+                        help="transformers' ResNetModel (the conv moves) or BertModel / ViTModel (the transformer moves)")
     parser.add_argument("--per-pass", type=int, default=5, help="specializations built and run per pass")
     parser.add_argument("--composed", type=int, default=20, help="specializations of the composed space")
     parser.add_argument("--seed", type=int, default=0)
@@ -136,7 +197,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> list[dict[str, Any]]:
     """The table's rows; prints the Markdown table."""
-    table = rows(args.seed, args.per_pass, args.composed, ctx)
+    table = rows(args.model, args.seed, args.per_pass, args.composed, ctx)
     print(
         "| pass | choice points | space size | specializations built and run "
         "| all-original output = imported | build+run s |"
@@ -152,7 +213,7 @@ def summarize(table: list[dict[str, Any]]) -> dict[str, Any]:
     """Per pass: choice points, space size, whether all-original is exact, build+run seconds."""
     out: dict[str, Any] = {}
     for r in table:
-        name = r["pass"].split("(")[0] if not r["pass"].startswith("all six") else "all six composed"
+        name = r["pass"].split("(")[0] if not r["pass"].startswith("all ") else "composed"
         out.update({f"{name}.choice_points": r["choice_points"], f"{name}.space_size": r["space_size"],
                     f"{name}.original_exact": r["original_exact"], f"{name}.build_run_secs": r["build_run_secs"]})
     return out
@@ -164,7 +225,7 @@ BENCHMARK = Benchmark(
     add_arguments=add_arguments,
     run=run,
     summarize=summarize,
-    configs={"smoke": ["--per-pass", "1", "--composed", "1"]},
+    configs={"smoke": ["--per-pass", "1", "--composed", "1"], "bert": ["--model", "bert"], "vit": ["--model", "vit"]},
 )
 
 if __name__ == "__main__":
