@@ -101,6 +101,7 @@ __all__ = [
     "make_conv2d",
     "option_rng",
     "same_type",
+    "check_fractions",
     "static_shape",
 ]
 
@@ -155,6 +156,24 @@ def static_shape(expr: relax.Expr) -> tuple[int, ...] | None:
             return None
         dims.append(int(value))
     return tuple(dims)
+
+
+def check_fractions(
+    owner: str, values: Iterable[float], *, what: str = "fractions", of: str = "", example: str = "(0.5, 1.0)",
+    one: bool = True,
+) -> tuple[float, ...]:
+    """``values`` as a tuple if they are distinct numbers in (0, 1] ((0, 1) when ``one`` is
+    false), else a :class:`~tvm_nacos.errors.SearchSpaceError` that names ``owner`` (the pass),
+    the bad values and the valid ones."""
+    values = tuple(values)
+    bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 < v <= 1 if one else 0 < v < 1)]
+    if not values or bad or len({f"{v:g}" for v in values}) != len(values):
+        interval = "(0, 1]" if one else "(0, 1)"
+        raise SearchSpaceError(
+            f"{owner} {what} {values!r} are invalid{f' ({bad!r})' if bad else ''}: "
+            f"give distinct {what}{f' of {of}' if of else ''} in {interval}, e.g. {example}"
+        )
+    return values
 
 
 def option_rng(seed: int, label: str, option: str) -> np.random.Generator:
@@ -424,6 +443,13 @@ class _FunctionIndex:
                 for var in relax.analysis.free_vars(binding.value):
                     self.users[var].append(binding.var)
         self.escaping = set(relax.analysis.free_vars(func.body.body))
+        # Values computed from constants alone (bindings are in dependency order).
+        self.constant_only: set[relax.Var] = set()
+        for binding in self.order:
+            if isinstance(binding, relax.VarBinding) and all(
+                v in self.constant_only for v in relax.analysis.free_vars(binding.value)
+            ):
+                self.constant_only.add(binding.var)
         self.prefix = prefix
         self.op_names = self._name_ops(prefix)
 
@@ -511,6 +537,11 @@ class MatchContext:
         if len(users) != 1 or self.escapes(var):
             return None
         return users[0]
+
+    def constant_only(self, var: relax.Expr) -> bool:
+        """Whether ``var`` is bound to a value computed from constants alone (a constant bound to
+        a variable, an attention mask built from ``arange``): the same for every input."""
+        return isinstance(var, relax.Var) and var in self._index.constant_only
 
     def in_binding_order(self, variables: Iterable[relax.Var]) -> list[relax.Var]:
         """``variables`` (bound in this function) sorted by where they are bound."""

@@ -10,7 +10,6 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from tvm_nacos.errors import SearchSpaceError
 from tvm_nacos.passes.expose_base import (
     ELEMENTWISE_UNARY_OPS,
     ExposePass,
@@ -18,6 +17,7 @@ from tvm_nacos.passes.expose_base import (
     MatchContext,
     OptionBuilder,
     Region,
+    check_fractions,
     emit_region,
     static_shape,
 )
@@ -132,14 +132,7 @@ class ExposeHeads(ExposePass):
         inside_options: InsideOptions = "all",
     ) -> None:
         super().__init__(names=names, where=where, seed=seed, inside_options=inside_options)
-        fractions = tuple(fractions)
-        bad = [f for f in fractions if not isinstance(f, (int, float)) or isinstance(f, bool) or not 0 < f <= 1]
-        if not fractions or bad or len(set(fractions)) != len(fractions):
-            raise SearchSpaceError(
-                f"ExposeHeads fractions {fractions!r} are invalid{f' ({bad!r})' if bad else ''}: "
-                "give distinct fractions of the heads in (0, 1], e.g. (0.5, 1.0)"
-            )
-        self.fractions: tuple[float, ...] = fractions
+        self.fractions = check_fractions("ExposeHeads", fractions, of="the heads", example="(0.5, 1.0)")
 
     def match(self, call: relax.Call, context: MatchContext) -> bool:
         return linear_info(call, context) is not None and _attention(call, context) is not None
@@ -175,28 +168,22 @@ def _is_op(value: relax.Expr | None, *names: str) -> bool:
     return isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name in names
 
 
-def _invariant(var: relax.Var, context: MatchContext, memo: dict[relax.Var, bool]) -> bool:
-    """Whether ``var`` is computed from constants alone (a mask)."""
-    if var not in memo:
-        value = context.value_of(var)
-        memo[var] = False
-        memo[var] = value is not None and all(_invariant(v, context, memo) for v in relax.analysis.free_vars(value))
-    return memo[var]
-
-
 def _attention(call: relax.Call, context: MatchContext) -> _Attention | None:
     """The attention whose output projection is ``call``, or ``None`` (logged)."""
     out_info = linear_info(call, context)
     if out_info is None or len(out_info.input_shape) < 1:
         return None
     width = out_info.in_features
-    memo: dict[relax.Var, bool] = {}
+    constant_only: set[relax.Var] = set()
     inside: set[relax.Var] = set()
     projections: list[relax.Var] = []
     stack = list(relax.analysis.free_vars(call.args[0]))
     while stack:
         var = stack.pop()
-        if var in inside or var in projections or _invariant(var, context, memo):
+        if var in inside or var in projections:
+            continue
+        if context.constant_only(var):
+            constant_only.add(var)
             continue
         value = context.value_of(var)
         if value is None:
@@ -211,7 +198,7 @@ def _attention(call: relax.Call, context: MatchContext) -> _Attention | None:
         logger.debug("%s: not exposed: not an attention over three projections of width %d", context.label, width)
         return None
     try:
-        heads, head_dim, layouts = _follow_heads(projections, inside, width, context, memo)
+        heads, head_dim, layouts = _follow_heads(projections, inside, width, context)
     except _Unsupported as err:
         logger.debug("%s: not exposed: %s", context.label, err)
         return None
@@ -222,17 +209,14 @@ def _attention(call: relax.Call, context: MatchContext) -> _Attention | None:
         if info.transposed is not None:
             variables.append(info.transposed)
     # Constant-only values used by the attention alone move into the region with it.
-    for var in list(memo):
-        if memo[var] and not context.escapes(var) and context.users(var) and all(
-            u in inside or u.same_as(context.var) for u in context.users(var)
-        ):
+    for var in constant_only:
+        if not context.escapes(var) and all(u in inside or u.same_as(context.var) for u in context.users(var)):
             variables.append(var)
     return _Attention(projections, context.var, variables, layouts, heads, head_dim)
 
 
 def _follow_heads(
-    projections: list[relax.Var], inside: set[relax.Var], width: int, context: MatchContext,
-    memo: dict[relax.Var, bool],
+    projections: list[relax.Var], inside: set[relax.Var], width: int, context: MatchContext
 ) -> tuple[int, int, dict[relax.Var, _Heads]]:
     """(H, dh, where the heads are in every value of the attention) or :class:`_Unsupported`."""
     order = context.in_binding_order(inside)
@@ -247,11 +231,11 @@ def _follow_heads(
         raise _Unsupported("no reshape splits the projections into heads")
     layouts: dict[relax.Var, _Heads] = {p: _Heads(len(static_shape(p)) - 1, "packed") for p in projections}
     for var in order:
-        layouts[var] = _layout_of(var, context.value_of(var), layouts, heads, head_dim, context, memo)
+        layouts[var] = _layout_of(var, context.value_of(var), layouts, heads, head_dim, context)
     return heads, head_dim, layouts
 
 
-def _layout_of(var, value, layouts, heads, head_dim, context, memo) -> _Heads:
+def _layout_of(var, value, layouts, heads, head_dim, context) -> _Heads:
     """Where the heads are in ``var``, from its operands' layouts."""
     if not isinstance(value, relax.Call) or not isinstance(value.op, tvm.ir.Op):
         raise _Unsupported(f"{var.name}: not an op call")
@@ -285,7 +269,7 @@ def _layout_of(var, value, layouts, heads, head_dim, context, memo) -> _Heads:
                 if result is not None and result != moved:
                     raise _Unsupported(f"{var.name}: the matmul's operands disagree on the heads")
                 result = moved
-            elif not (isinstance(arg, relax.Var) and _invariant(arg, context, memo)):
+            elif not (context.constant_only(arg)):
                 raise _Unsupported(f"{var.name}: a matmul by a weight inside the attention")
         return result
     if op in _BINARY or op == "relax.where":

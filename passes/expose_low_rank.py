@@ -9,8 +9,14 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from tvm_nacos.errors import SearchSpaceError
-from tvm_nacos.passes.expose_base import ExposePass, InsideOptions, MatchContext, OptionBuilder, Region
+from tvm_nacos.passes.expose_base import (
+    ExposePass,
+    InsideOptions,
+    MatchContext,
+    OptionBuilder,
+    Region,
+    check_fractions,
+)
 from tvm_nacos.passes.linear import linear_info, make_linear
 
 __all__ = ["ExposeLowRank", "low_rank_factors"]
@@ -57,7 +63,7 @@ class ExposeLowRank(ExposePass):
     Raises
     ------
     tvm_nacos.errors.SearchSpaceError
-        A fraction outside (0, 1), or none given.
+        A fraction outside (0, 1) or repeated, or none given.
 
     Examples
     --------
@@ -94,14 +100,8 @@ class ExposeLowRank(ExposePass):
         inside_options: InsideOptions = "all",
     ) -> None:
         super().__init__(names=names, where=where, seed=seed, inside_options=inside_options)
-        fractions = tuple(fractions)
-        bad = [f for f in fractions if not isinstance(f, (int, float)) or isinstance(f, bool) or not 0 < f < 1]
-        if not fractions or bad:
-            raise SearchSpaceError(
-                f"ExposeLowRank fractions {fractions!r} are invalid{f' ({bad!r})' if bad else ''}: "
-                "give fractions of the full rank in (0, 1), e.g. (0.125, 0.25)"
-            )
-        self.fractions: tuple[float, ...] = fractions
+        self.fractions = check_fractions("ExposeLowRank", fractions, of="the full rank", example="(0.125, 0.25)",
+                                         one=False)
 
     def ranks(self, in_features: int, out_features: int) -> list[int]:
         """The ranks offered for a ``in_features × out_features`` weight: distinct, ascending,

@@ -10,7 +10,6 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from tvm_nacos.errors import SearchSpaceError
 from tvm_nacos.passes.expose_base import (
     ELEMENTWISE_UNARY_OPS,
     ExposePass,
@@ -18,6 +17,7 @@ from tvm_nacos.passes.expose_base import (
     MatchContext,
     OptionBuilder,
     Region,
+    check_fractions,
     emit_region,
     static_shape,
 )
@@ -141,14 +141,8 @@ class ExposeMLPWidth(ExposePass):
         inside_options: InsideOptions = "all",
     ) -> None:
         super().__init__(names=names, where=where, seed=seed, inside_options=inside_options)
-        fractions = tuple(fractions)
-        bad = [f for f in fractions if not isinstance(f, (int, float)) or isinstance(f, bool) or not 0 < f <= 1]
-        if not fractions or bad or len({_fraction_name(f) for f in fractions}) != len(fractions):
-            raise SearchSpaceError(
-                f"ExposeMLPWidth fractions {fractions!r} are invalid{f' ({bad!r})' if bad else ''}: "
-                "give distinct fractions of the hidden width in (0, 1], e.g. (0.25, 0.5, 0.75, 1.0)"
-            )
-        self.fractions: tuple[float, ...] = fractions
+        self.fractions = check_fractions("ExposeMLPWidth", fractions, of="the hidden width",
+                                         example="(0.25, 0.5, 0.75, 1.0)")
 
     def match(self, call: relax.Call, context: MatchContext) -> bool:
         return linear_info(call, context) is not None

@@ -111,26 +111,15 @@ class ExposeSkip(ExposePass):
             region = context.make_region([*variables, context.var], output=context.var)
             if region is None or not any(v.same_as(shortcut) for v in region.inputs):
                 continue
-            if all(v.same_as(shortcut) or _invariant(v, context, {}) for v in region.inputs):
+            if all(v.same_as(shortcut) or context.constant_only(v) for v in region.inputs):
                 return region
         return None
 
     def options(self, call: relax.Call, context: MatchContext) -> dict[str, OptionBuilder]:
         region = self.region(call, context)
         assert region is not None  # checked before options are asked for
-        shortcut_index = next(i for i, v in enumerate(region.inputs) if not _invariant(v, context, {}))
+        shortcut_index = next(i for i, v in enumerate(region.inputs) if not context.constant_only(v))
         return {"skip": lambda bb, inputs: inputs[shortcut_index]}
-
-
-def _invariant(var: relax.Var, context: MatchContext, memo: dict[relax.Var, bool]) -> bool:
-    """Whether ``var`` is computed from constants alone (an attention mask built from ``arange``,
-    a constant bound to a variable): the same for every input, it may feed several blocks."""
-    if var in memo:
-        return memo[var]
-    value = context.value_of(var)
-    memo[var] = False  # a parameter, or (while its inputs are looked at) not known yet
-    memo[var] = value is not None and all(_invariant(v, context, memo) for v in relax.analysis.free_vars(value))
-    return memo[var]
 
 
 def _branch(branch: relax.Var, shortcut: relax.Var, context: MatchContext) -> set[relax.Var] | None:
@@ -139,7 +128,6 @@ def _branch(branch: relax.Var, shortcut: relax.Var, context: MatchContext) -> se
     uses (a mask shared by every block) is left out: it becomes an input of the region."""
     found: set[relax.Var] = set()
     invariant: set[relax.Var] = set()
-    memo: dict[relax.Var, bool] = {}
     reaches_shortcut = False
     stack = [branch]
     while stack:
@@ -152,7 +140,7 @@ def _branch(branch: relax.Var, shortcut: relax.Var, context: MatchContext) -> se
         value = context.value_of(var)
         if value is None:  # a parameter or a value from elsewhere: not a branch of the shortcut
             return None
-        if _invariant(var, context, memo):
+        if context.constant_only(var):
             invariant.add(var)
             continue
         found.add(var)

@@ -10,7 +10,6 @@ import numpy as np
 import tvm
 from tvm import relax
 
-from tvm_nacos.errors import SearchSpaceError
 from tvm_nacos.passes.expose_base import (
     ELEMENTWISE_UNARY_OPS,
     ExposePass,
@@ -18,6 +17,7 @@ from tvm_nacos.passes.expose_base import (
     MatchContext,
     OptionBuilder,
     Region,
+    check_fractions,
     conv2d_info,
     emit_region,
     make_conv2d,
@@ -146,14 +146,7 @@ class ExposeWidth(ExposePass):
         inside_options: InsideOptions = "all",
     ) -> None:
         super().__init__(names=names, where=where, seed=seed, inside_options=inside_options)
-        multipliers = tuple(multipliers)
-        bad = [m for m in multipliers if not isinstance(m, (int, float)) or isinstance(m, bool) or not 0 < m <= 1]
-        if not multipliers or bad or len({_multiplier_name(m) for m in multipliers}) != len(multipliers):
-            raise SearchSpaceError(
-                f"ExposeWidth multipliers {multipliers!r} are invalid{f' ({bad!r})' if bad else ''}: "
-                "give distinct multipliers in (0, 1], e.g. (0.5, 0.75, 1.0)"
-            )
-        self.multipliers: tuple[float, ...] = multipliers
+        self.multipliers = check_fractions("ExposeWidth", multipliers, what="multipliers", example="(0.5, 0.75, 1.0)")
 
     def match(self, call: relax.Call, context: MatchContext) -> bool:
         info = conv2d_info(call)
