@@ -102,6 +102,7 @@ __all__ = [
     "option_rng",
     "same_type",
     "check_fractions",
+    "reads_variables",
     "static_shape",
 ]
 
@@ -156,6 +157,11 @@ def static_shape(expr: relax.Expr) -> tuple[int, ...] | None:
             return None
         dims.append(int(value))
     return tuple(dims)
+
+
+def reads_variables(args: Sequence[relax.Expr]) -> bool:
+    """Whether any of ``args`` uses a variable (is not built from constants and attributes only)."""
+    return any(relax.analysis.free_vars(a) for a in args)
 
 
 def check_fractions(
@@ -537,6 +543,10 @@ class MatchContext:
         if len(users) != 1 or self.escapes(var):
             return None
         return users[0]
+
+    def not_exposed(self, reason: str) -> None:
+        """Log (at debug level) why this match is not exposed."""
+        logger.debug("%s: not exposed: %s", self.label, reason)
 
     def constant_only(self, var: relax.Expr) -> bool:
         """Whether ``var`` is bound to a value computed from constants alone (a constant bound to

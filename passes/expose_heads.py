@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,8 +23,6 @@ from tvm_nacos.passes.expose_base import (
 from tvm_nacos.passes.linear import LinearInfo, linear_info, make_linear
 
 __all__ = ["ExposeHeads"]
-
-logger = logging.getLogger(__name__)
 
 _BINARY = frozenset(
     {"relax.add", "relax.subtract", "relax.multiply", "relax.divide", "relax.equal", "relax.not_equal",
@@ -195,12 +192,12 @@ def _attention(call: relax.Call, context: MatchContext) -> _Attention | None:
         stack.extend(relax.analysis.free_vars(value))
     infos = [linear_info(context.value_of(p), context) for p in projections]
     if len(projections) != 3 or any(i is None or i.out_features != width for i in infos):
-        logger.debug("%s: not exposed: not an attention over three projections of width %d", context.label, width)
+        context.not_exposed(f"not an attention over three projections of width {width}")
         return None
     try:
         heads, head_dim, layouts = _follow_heads(projections, inside, width, context)
     except _Unsupported as err:
-        logger.debug("%s: not exposed: %s", context.label, err)
+        context.not_exposed(str(err))
         return None
     if heads < 2:
         return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -20,8 +19,6 @@ from tvm_nacos.passes.expose_base import (
 from tvm_nacos.passes.linear import linear_info, make_linear
 
 __all__ = ["ExposeLowRank", "low_rank_factors"]
-
-logger = logging.getLogger(__name__)
 
 
 def low_rank_factors(weight: np.ndarray, rank: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -19,13 +18,12 @@ from tvm_nacos.passes.expose_base import (
     Region,
     check_fractions,
     emit_region,
+    reads_variables,
     static_shape,
 )
 from tvm_nacos.passes.linear import linear_info, make_linear
 
 __all__ = ["ExposeMLPWidth"]
-
-logger = logging.getLogger(__name__)
 
 #: Binary ops whose other operand may be a per-feature (or scalar) constant: a bias, a scale.
 _BINARY = frozenset({"relax.add", "relax.subtract", "relax.multiply", "relax.divide"})
@@ -175,10 +173,6 @@ class ExposeMLPWidth(ExposePass):
         return options
 
 
-def _is_op(value: relax.Expr | None, name: str) -> bool:
-    return isinstance(value, relax.Call) and isinstance(value.op, tvm.ir.Op) and value.op.name == name
-
-
 def _follow(call: relax.Call, context: MatchContext) -> tuple[list[relax.Var], relax.Var, dict[relax.Var, _Step]] | None:
     """The producer → consumer chain of ``call``: (region variables, consumer, slicing plan) or ``None``."""
     info = linear_info(call, context)
@@ -195,13 +189,13 @@ def _follow(call: relax.Call, context: MatchContext) -> tuple[list[relax.Var], r
         user = context.single_user(var)
         value = context.value_of(user) if user is not None else None
         if not isinstance(value, relax.Call) or not isinstance(value.op, tvm.ir.Op):
-            _debug(context, f"{var.name} has not exactly one op user")
+            context.not_exposed(f"{var.name} has not exactly one op user")
             return None
         op = str(value.op.name)
         if op == "relax.matmul" and value.args[0].same_as(var):
             consumer = linear_info(value, context)
             if consumer is None or consumer.in_features != hidden:
-                _debug(context, f"{user.name} is not a linear layer on the hidden features")
+                context.not_exposed(f"{user.name} is not a linear layer on the hidden features")
                 return None
             plan[user] = _Step("consumer")
             variables.append(user)
@@ -209,38 +203,30 @@ def _follow(call: relax.Call, context: MatchContext) -> tuple[list[relax.Var], r
                 plan[consumer.transposed] = _Step("consumer_weight")
                 variables.append(consumer.transposed)
             return variables, user, plan
-        if op in ELEMENTWISE_UNARY_OPS and value.args[0].same_as(var) and not _uses_vars(value.args[1:]):
+        if op in ELEMENTWISE_UNARY_OPS and value.args[0].same_as(var) and not reads_variables(value.args[1:]):
             pass
         elif op == "relax.reshape" and value.args[0].same_as(var):
             shape = static_shape(user)
             if shape is None or not shape or shape[-1] != hidden:
-                _debug(context, f"{user.name} reshapes the hidden features")
+                context.not_exposed(f"{user.name} reshapes the hidden features")
                 return None
             plan[user] = _Step("reshape")
         elif op in _BINARY and sum(a.same_as(var) for a in value.args) == 1:
             operand = 1 if value.args[0].same_as(var) else 0
             const = context.constant(value.args[operand])
             if const is None:
-                _debug(context, f"{user.name} combines the hidden features with a non-constant operand")
+                context.not_exposed(f"{user.name} combines the hidden features with a non-constant operand")
                 return None
             if const.ndim and const.shape[-1] == hidden and all(d == 1 for d in const.shape[:-1]):
                 plan[user] = _Step("const_operand", operand)
             elif const.size != 1:
-                _debug(context, f"{user.name} mixes the hidden features with a constant of shape {const.shape}")
+                context.not_exposed(f"{user.name} mixes the hidden features with a constant of shape {const.shape}")
                 return None
         else:
-            _debug(context, f"{user.name} ({op}) does not keep the hidden features apart")
+            context.not_exposed(f"{user.name} ({op}) does not keep the hidden features apart")
             return None
         variables.append(user)
         var = user
-
-
-def _uses_vars(args: Sequence[relax.Expr]) -> bool:
-    return any(relax.analysis.free_vars(a) for a in args)
-
-
-def _debug(context: MatchContext, reason: str) -> None:
-    logger.debug("%s: not exposed: %s", context.label, reason)
 
 
 def _slicer(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,12 +20,11 @@ from tvm_nacos.passes.expose_base import (
     conv2d_info,
     emit_region,
     make_conv2d,
+    reads_variables,
     static_shape,
 )
 
 __all__ = ["ExposeWidth"]
-
-logger = logging.getLogger(__name__)
 
 #: Ops that work on the spatial axes of each channel (checked by :func:`_spatial_only`).
 _SPATIAL = frozenset({"relax.nn.pad", "relax.nn.max_pool2d", "relax.nn.avg_pool2d"})
@@ -199,7 +197,7 @@ def _follow(
         user = context.single_user(var)
         value = context.value_of(user) if user is not None else None
         if not isinstance(value, relax.Call) or not isinstance(value.op, tvm.ir.Op):
-            _debug(context, f"{var.name} has not exactly one op user")
+            context.not_exposed(f"{var.name} has not exactly one op user")
             return None
         op = str(value.op.name)
         if op == "relax.nn.conv2d" and value.args[0].same_as(var):
@@ -211,9 +209,9 @@ def _follow(
             if consumer is not None and consumer.is_depthwise and consumer.out_channels == channels:
                 plan[user] = _Slice("depthwise")
             else:
-                _debug(context, f"{user.name} is a grouped or non-constant convolution")
+                context.not_exposed(f"{user.name} is a grouped or non-constant convolution")
                 return None
-        elif op in ELEMENTWISE_UNARY_OPS and value.args[0].same_as(var) and not _uses_vars(value.args[1:]):
+        elif op in ELEMENTWISE_UNARY_OPS and value.args[0].same_as(var) and not reads_variables(value.args[1:]):
             pass
         elif op in _SPATIAL and value.args[0].same_as(var) and len(value.args) == 1 and _spatial_only(value):
             pass
@@ -221,7 +219,7 @@ def _follow(
             other = value.args[1] if value.args[0].same_as(var) else value.args[0]
             step = _per_channel_operand(other, user, channels, context)
             if step is None:
-                _debug(context, f"{user.name} combines the channels with a non-constant or mixed operand")
+                context.not_exposed(f"{user.name} combines the channels with a non-constant or mixed operand")
                 return None
             plan.update(step)
             variables.extend(v for v in step if v is not user)
@@ -233,13 +231,13 @@ def _follow(
             if any(p is None or p.shape != (channels,) for p in params) or not (
                 isinstance(item, relax.TupleGetItem) and item.index == 0
             ):
-                _debug(context, f"{user.name} is a batch_norm whose statistics are used or not constant")
+                context.not_exposed(f"{user.name} is a batch_norm whose statistics are used or not constant")
                 return None
             plan[user] = _Slice("batch_norm")
             variables.append(user)
             user = getter
         else:
-            _debug(context, f"{user.name} ({op}) does not keep channels separate")
+            context.not_exposed(f"{user.name} ({op}) does not keep channels separate")
             return None
         variables.append(user)
         var = user
@@ -276,14 +274,6 @@ def _spatial_only(call: relax.Call) -> bool:
     if str(call.op.name) == "relax.nn.pad":
         return len(attrs.pad_width) == 8 and all(int(p) == 0 for p in attrs.pad_width[:4])
     return str(attrs.layout) == "NCHW" and str(attrs.out_layout) == "NCHW"
-
-
-def _uses_vars(args: Sequence[relax.Expr]) -> bool:
-    return any(relax.analysis.free_vars(a) for a in args)
-
-
-def _debug(context: MatchContext, reason: str) -> None:
-    logger.debug("%s: not exposed: %s", context.label, reason)
 
 
 def _slicer(
