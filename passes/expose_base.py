@@ -87,6 +87,7 @@ from tvm_nacos.ir.choice import (
 
 __all__ = [
     "ATTR_EXPOSED_NAMES",
+    "ELEMENTWISE_BINARY_OPS",
     "ELEMENTWISE_UNARY_OPS",
     "ORIGINAL",
     "Conv2dInfo",
@@ -102,6 +103,7 @@ __all__ = [
     "option_rng",
     "same_type",
     "check_fractions",
+    "fraction_name",
     "reads_variables",
     "static_shape",
 ]
@@ -135,6 +137,10 @@ ELEMENTWISE_UNARY_OPS = frozenset(
     }
 )
 
+#: Element-wise binary ops through which a move may slice channels or features when the other
+#: operand is a per-channel (or scalar) constant: a bias, a scale.
+ELEMENTWISE_BINARY_OPS = frozenset({"relax.add", "relax.subtract", "relax.multiply", "relax.divide"})
+
 _KINDS = {"relax.nn.conv2d": "conv", "relax.nn.batch_norm": "bn"}
 _INSIDE_OPTIONS = ("all", "original", "none")
 #: Which options of existing choice points a pass looks into (see :class:`ExposePass`).
@@ -162,6 +168,11 @@ def static_shape(expr: relax.Expr) -> tuple[int, ...] | None:
 def reads_variables(args: Sequence[relax.Expr]) -> bool:
     """Whether any of ``args`` uses a variable (is not built from constants and attributes only)."""
     return any(relax.analysis.free_vars(a) for a in args)
+
+
+def fraction_name(fraction: float, prefix: str = "w") -> str:
+    """The option name of a fraction: ``"w0_5"`` for 0.5 (``"w1"`` for 1)."""
+    return prefix + f"{fraction:g}".replace(".", "_")
 
 
 def check_fractions(

@@ -10,6 +10,7 @@ import tvm
 from tvm import relax
 
 from tvm_nacos.passes.expose_base import (
+    ELEMENTWISE_BINARY_OPS,
     ELEMENTWISE_UNARY_OPS,
     ExposePass,
     InsideOptions,
@@ -18,6 +19,7 @@ from tvm_nacos.passes.expose_base import (
     Region,
     check_fractions,
     emit_region,
+    fraction_name,
     reads_variables,
     static_shape,
 )
@@ -25,12 +27,6 @@ from tvm_nacos.passes.linear import linear_info, make_linear
 
 __all__ = ["ExposeMLPWidth"]
 
-#: Binary ops whose other operand may be a per-feature (or scalar) constant: a bias, a scale.
-_BINARY = frozenset({"relax.add", "relax.subtract", "relax.multiply", "relax.divide"})
-
-
-def _fraction_name(fraction: float) -> str:
-    return "w" + f"{fraction:g}".replace(".", "_")
 
 
 @dataclass(frozen=True)
@@ -169,7 +165,7 @@ class ExposeMLPWidth(ExposePass):
                 continue
             widths.add(width)
             rewrite = _slicer(chain[2], np.sort(ranked[:width]), context)
-            options[_fraction_name(fraction)] = lambda bb, inputs, r=rewrite: emit_region(bb, region, inputs, rewrite=r)
+            options[fraction_name(fraction)] = lambda bb, inputs, r=rewrite: emit_region(bb, region, inputs, rewrite=r)
         return options
 
 
@@ -211,7 +207,7 @@ def _follow(call: relax.Call, context: MatchContext) -> tuple[list[relax.Var], r
                 context.not_exposed(f"{user.name} reshapes the hidden features")
                 return None
             plan[user] = _Step("reshape")
-        elif op in _BINARY and sum(a.same_as(var) for a in value.args) == 1:
+        elif op in ELEMENTWISE_BINARY_OPS and sum(a.same_as(var) for a in value.args) == 1:
             operand = 1 if value.args[0].same_as(var) else 0
             const = context.constant(value.args[operand])
             if const is None:

@@ -10,6 +10,7 @@ import tvm
 from tvm import relax
 
 from tvm_nacos.passes.expose_base import (
+    ELEMENTWISE_BINARY_OPS,
     ELEMENTWISE_UNARY_OPS,
     ExposePass,
     InsideOptions,
@@ -19,6 +20,7 @@ from tvm_nacos.passes.expose_base import (
     check_fractions,
     conv2d_info,
     emit_region,
+    fraction_name,
     make_conv2d,
     reads_variables,
     static_shape,
@@ -28,12 +30,6 @@ __all__ = ["ExposeWidth"]
 
 #: Ops that work on the spatial axes of each channel (checked by :func:`_spatial_only`).
 _SPATIAL = frozenset({"relax.nn.pad", "relax.nn.max_pool2d", "relax.nn.avg_pool2d"})
-#: Binary ops whose other operand may be a per-channel (or scalar) constant.
-_BINARY = frozenset({"relax.add", "relax.subtract", "relax.multiply", "relax.divide"})
-
-
-def _multiplier_name(multiplier: float) -> str:
-    return "w" + f"{multiplier:g}".replace(".", "_")
 
 
 @dataclass(frozen=True)
@@ -176,7 +172,7 @@ class ExposeWidth(ExposePass):
             widths.add(width)
             keep = np.sort(ranked[:width])
             rewrite = _slicer(plan, keep, context)
-            options[_multiplier_name(multiplier)] = (
+            options[fraction_name(multiplier)] = (
                 lambda bb, inputs, r=rewrite: emit_region(bb, region, inputs, rewrite=r)
             )
         return options
@@ -215,7 +211,7 @@ def _follow(
             pass
         elif op in _SPATIAL and value.args[0].same_as(var) and len(value.args) == 1 and _spatial_only(value):
             pass
-        elif op in _BINARY and sum(a.same_as(var) for a in value.args) == 1:
+        elif op in ELEMENTWISE_BINARY_OPS and sum(a.same_as(var) for a in value.args) == 1:
             other = value.args[1] if value.args[0].same_as(var) else value.args[0]
             step = _per_channel_operand(other, user, channels, context)
             if step is None:
