@@ -1,4 +1,4 @@
-"""Weight sharing against stand-alone training: Spearman ρ on NAS-Bench-201 cells, digits data, CPU.
+"""Weight sharing against stand-alone training: Spearman ρ on a built-in space (NAS-Bench-201 cells by default), digits data, CPU.
 
 One :class:`tvm_nacos.accuracy.SupernetAccuracy` is trained (sandwich rule: largest, smallest and
 ``--num-random`` random subnets per step) for ``--epochs`` epochs; ``--num-subnets`` distinct
@@ -10,10 +10,15 @@ inherited-weight accuracy and the stand-alone mean, also on the cells whose outp
 input ("connected"); the stand-alone seeds' agreement with each other (mean pairwise ρ: the
 ceiling any estimator can reach against a noisy reference); and the CPU time of every phase.
 
+With ``--space vit`` the supernet is the ViT space's training variant
+(:data:`tvm_nacos.accuracy.supernet.TRAINING_VARIANTS`) and ``--channels``,
+``--cells-per-stage`` and ``--resolution`` do not apply.
+
 Usage::
 
     python bench/run.py supernet_rho
     python bench/run.py supernet_rho --config channels8
+    python bench/run.py supernet_rho --config vit
 """
 
 from __future__ import annotations
@@ -53,14 +58,17 @@ def _tau(a: list[float] | np.ndarray, b: list[float] | np.ndarray) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Subnets, seed, the training recipe, stand-alone seeds and threads."""
+    parser.add_argument("--space", default="nas-bench-201", help="the built-in space whose supernet trains")
     parser.add_argument("--num-subnets", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the cells, the supernet and the first stand-alone run")
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--channels", type=int, default=4)
-    parser.add_argument("--cells-per-stage", type=int, default=1)
-    parser.add_argument("--resolution", type=int, default=8)
+    parser.add_argument("--channels", type=int, help="nas-bench-201 only (default 4)")
+    parser.add_argument("--cells-per-stage", type=int, help="nas-bench-201 only (default 1)")
+    parser.add_argument("--resolution", type=int, help="nas-bench-201 only (default 8)")
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--optimizer", default="sgd", choices=("sgd", "adamw"))
+    parser.add_argument("--learning-rate", type=float, default=0.05)
     parser.add_argument("--num-random", type=int, default=2)
     parser.add_argument("--calib-batches", type=int, default=4)
     parser.add_argument("--standalone-seeds", type=int, default=5,
@@ -77,24 +85,32 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     from tvm_nacos.search_space import get
 
     torch.set_num_threads(args.threads)
-    nb201 = get("nas-bench-201")
+    builtin = get(args.space)
+    nb201 = builtin.name == "nas-bench-201"
     rng = np.random.default_rng(args.seed)
     samples: dict[str, object] = {}
-    for _ in range(100 * args.num_subnets):  # bounded: distinct cells of a 15,625-cell space
+    for _ in range(100 * args.num_subnets):  # bounded: distinct architectures of a space of thousands
         if len(samples) == args.num_subnets:
             break
-        sample = nb201.space.sample(rng)
+        sample = builtin.space.sample(rng)
         samples.setdefault(sample.id, sample)
     cells = list(samples.values())
+    network = {
+        key: value
+        for key, value in (
+            ("channels", args.channels), ("cells_per_stage", args.cells_per_stage), ("resolution", args.resolution)
+        )
+        if value is not None
+    }
     common = {
-        "channels": args.channels,
-        "cells_per_stage": args.cells_per_stage,
-        "resolution": args.resolution,
+        **network,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "learning_rate": args.learning_rate,
     }
 
-    supernet = SupernetAccuracy(**common, num_random=args.num_random, calib_batches=args.calib_batches, seed=args.seed)
+    supernet = SupernetAccuracy(args.space, **common, num_random=args.num_random, calib_batches=args.calib_batches, seed=args.seed)
     ctx.progress("%d cells; %s, %d epochs", len(cells), supernet.name, args.epochs)
     supernet.fit()
     record = supernet.record
@@ -110,13 +126,13 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     standalone_wall = standalone_cpu = 0.0
     for k in range(args.standalone_seeds):
         wall, cpu = time.perf_counter(), time.process_time()
-        standalone_runs.append(StandaloneAccuracy(**common, seed=args.seed + k).evaluate(cells))
+        standalone_runs.append(StandaloneAccuracy(args.space, **common, seed=args.seed + k).evaluate(cells))
         standalone_wall += time.perf_counter() - wall
         standalone_cpu += time.process_time() - cpu
         ctx.progress("stand-alone seed %d: rho(inherited, this seed) = %.3f; %.0f s so far", args.seed + k,
                      _rho(inherited, standalone_runs[-1]), standalone_wall)
     reference = np.mean(standalone_runs, axis=0)
-    connected = np.array([_connected(c) for c in cells])
+    connected = np.array([_connected(c) if nb201 else True for c in cells])
     inherited_arr = np.asarray(inherited)
     pairwise = [_rho(a, b) for a, b in itertools.combinations(standalone_runs, 2)]
     results = {
@@ -158,8 +174,7 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         "results": results,
         "cells": [
             {
-                "arch_str": nb201.arch_str(c),
-                "nb201_index": nb201.index(c),
+                **({"arch_str": builtin.arch_str(c), "nb201_index": builtin.index(c)} if nb201 else {"sample": dict(c)}),
                 "connected": bool(conn),
                 "inherited_accuracy": acc,
                 "standalone_accuracy": [run[i] for run in standalone_runs],
@@ -192,6 +207,8 @@ BENCHMARK = Benchmark(
         "channels8": ["--channels", "8", "--standalone-seeds", "3"],
         "epochs20": ["--epochs", "20"],
         "smoke": ["--num-subnets", "4", "--epochs", "1", "--standalone-seeds", "2"],
+        "vit": ["--space", "vit", "--epochs", "40", "--learning-rate", "0.1", "--standalone-seeds", "3"],
+        "vit-smoke": ["--space", "vit", "--num-subnets", "4", "--epochs", "1", "--standalone-seeds", "2"],
     },
 )
 

@@ -11,7 +11,7 @@ This package is pure Python (numpy only).  It provides
 * :class:`SearchSpaceError`, :class:`InvalidSampleError` and
   :class:`UnknownSpaceError`, all :class:`ValueError` subclasses;
 * the built-in spaces: :func:`names` lists them and :func:`get` returns one as a
-  :class:`BuiltinSpace` (``"nas-bench-201"``, ``"mobilenet-v2"``, ``"resnet"``;
+  :class:`BuiltinSpace` (``"nas-bench-201"``, ``"mobilenet-v2"``, ``"resnet"``, ``"vit"``;
   see :mod:`.registry`).
 
 It imports nothing of the rest of tvm-nacos, and neither PyTorch nor TVM. The network methods
@@ -27,6 +27,7 @@ from .registry import get, names
 from .resnet import ResNetSpace
 from .sample import ArchSample
 from .space import ChoiceSpec, Condition, SearchSpace
+from .vit import ViTSpace
 
 __all__ = [
     "ArchSample",
@@ -41,6 +42,7 @@ __all__ = [
     "MobileNetV2Space",
     "NasBench201Space",
     "ResNetSpace",
+    "ViTSpace",
     "get",
     "names",
     "register_network_builder",

@@ -133,6 +133,16 @@ class BuiltinSpace(abc.ABC):
         """The architecture that the unspecialized supernet and IR run."""
         return self.space.default_sample()
 
+    def sandwich_samples(self) -> tuple[ArchSample, ArchSample] | None:
+        """The largest and the smallest architecture, which a weight-sharing supernet trains every step.
+
+        The sandwich rule of Once-for-All and BigNAS trains both ends of the space at every step.
+        ``None`` (the default) leaves the choice to the trainer, which takes, choice by choice,
+        the option with the most and the fewest parameters; a space overrides this where that
+        rule picks a wrong end (for example an architecture whose output ignores its input).
+        """
+        return None
+
     # -- networks, built by the registered NetworkBuilder ---------------------------------------
 
     def torch_supernet(self, *, seed: int = 0) -> Any:

@@ -146,6 +146,17 @@ class NasBench201Space(BuiltinSpace):
         """``(1, 3, 32, 32)``."""
         return (1, 3, self.resolution, self.resolution)
 
+    def sandwich_samples(self) -> tuple[ArchSample, ArchSample]:
+        """The cell with the most parameters and the smallest cell whose output depends on its input.
+
+        Largest: ``nor_conv_3x3`` on every edge. Smallest: ``skip_connect`` on edge 0→3 and
+        ``none`` elsewhere; the all-``none`` cell has as few parameters but cuts the network, so
+        training it would teach the shared stem, reductions and head nothing.
+        """
+        largest = ArchSample((label, "nor_conv_3x3") for label in EDGE_LABELS)
+        smallest = ArchSample((label, "skip_connect" if label == "edge.3<-0" else "none") for label in EDGE_LABELS)
+        return largest, smallest
+
     # -- the benchmark's encodings -------------------------------------------------------------
 
     def arch_str(self, sample: Mapping[str, str]) -> str:

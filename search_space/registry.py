@@ -10,6 +10,8 @@ name               space
                    ``num_classes``
 ``resnet``         :class:`~.resnet.ResNetSpace`: basic-block ResNet (width, depth, kernel);
                    options ``resolution``, ``num_classes``
+``vit``            :class:`~.vit.ViTSpace`: pre-norm Vision Transformer (heads, MLP ratio, depth);
+                   options ``resolution``, ``patch_size``, ``embed_dim``, ``num_classes``
 =================  ==========================================================================
 
 .. code-block:: python
@@ -36,11 +38,12 @@ from .errors import UnknownSpaceError, _quote_list
 from .mobilenet_v2 import MobileNetV2Space
 from .nas_bench_201 import NasBench201Space
 from .resnet import ResNetSpace
+from .vit import ViTSpace
 
 __all__ = ["get", "names"]
 
 _SPACES: dict[str, type[BuiltinSpace]] = {
-    cls.name: cls for cls in (NasBench201Space, MobileNetV2Space, ResNetSpace)
+    cls.name: cls for cls in (NasBench201Space, MobileNetV2Space, ResNetSpace, ViTSpace)
 }
 
 
@@ -50,7 +53,7 @@ def names() -> list[str]:
     Returns
     -------
     list[str]
-        ``["mobilenet-v2", "nas-bench-201", "resnet"]``.
+        ``["mobilenet-v2", "nas-bench-201", "resnet", "vit"]``.
     """
     return sorted(_SPACES)
 

@@ -118,9 +118,10 @@ def test_spaces_lists_the_builtin_spaces_without_tvm_or_torch() -> None:
     lines = result.stdout.splitlines()
     assert lines[-1] == "0 []", result.stdout + result.stderr
     rows = {line.split()[0]: line.split() for line in lines[1:-1]}
-    assert set(rows) == {"mobilenet-v2", "nas-bench-201", "resnet"}
+    assert set(rows) == {"mobilenet-v2", "nas-bench-201", "resnet", "vit"}
     assert rows["nas-bench-201"][1:4] == ["15,625", "6", "1x3x32x32"]
     assert rows["resnet"][1:3] == ["74,088", "18"]
+    assert rows["vit"][1:4] == ["7,380", "11", "1x3x32x32"]
 
 
 # -- tasks --------------------------------------------------------------------------------------

@@ -135,3 +135,57 @@ def test_errors_name_the_bad_value(tmp_path) -> None:
     with pytest.raises(InvalidSampleError, match=r"supernet\(C=4,N=1,8px\): .*'conv_5x5' for label 'edge.3<-2'"):
         untrained.evaluate([bad])
     assert not untrained.trained  # a bad sample is rejected before any training
+
+
+# -- any built-in space: the ViT ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vit_trained() -> SupernetAccuracy:
+    # 10 epochs of the 8x8, patch-2, width-32 variant: a few seconds.
+    return SupernetAccuracy("vit", epochs=10, learning_rate=0.1, num_random=1, calib_batches=2).fit()
+
+
+def test_any_space_trains_its_supernet(vit_trained: SupernetAccuracy, tmp_path) -> None:
+    vit = get("vit")
+    assert vit_trained.name == "vit/supernet(resolution=8,patch_size=2,embed_dim=32,num_classes=10)"
+    assert vit_trained.space == vit.space and vit_trained.sandwich == vit.sandwich_samples()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in vit_trained.supernet.modules())
+    norms = [m for m in vit_trained.supernet.modules() if isinstance(m, torch.nn.LayerNorm)]
+    assert norms and vit_trained.record is not None and vit_trained.record.steps == 10 * 21
+    rng = np.random.default_rng(1)
+    samples = [*vit.sandwich_samples(), *(vit.space.sample(rng) for _ in range(3))]
+    scores = vit_trained.evaluate(samples)
+    assert all(25.0 < s <= 100.0 for s in scores), scores  # chance is 10%
+    path = tmp_path / "vit.pt"
+    vit_trained.save(path)
+    loaded = SupernetAccuracy.load(path)
+    assert loaded.options() == vit_trained.options() and loaded.options()["network_options"]["embed_dim"] == 32
+    assert loaded.evaluate(samples) == scores
+
+
+def test_a_space_object_trains_as_given_and_the_sandwich_falls_back_to_parameters() -> None:
+    resnet = get("resnet", resolution=8)
+    estimator = SupernetAccuracy(resnet, epochs=1, num_random=0, calib_batches=1)
+    assert estimator.name == "resnet/supernet(resolution=8,num_classes=10)"
+    largest, smallest = estimator.sandwich
+    # No sandwich of its own: the most and fewest parameters, choice by choice.
+    assert largest["stage1.width"] == "w100" and largest["stage1.block1.kernel"] == "k5"
+    assert smallest["stage1.width"] == "w050" and smallest["stage1.block2.depth"] == "skip"
+    assert resnet.num_params(largest) > resnet.num_params(smallest)
+    standalone = StandaloneAccuracy(resnet, epochs=1)
+    (score,) = standalone.evaluate([smallest])
+    assert 0.0 <= score <= 100.0 and standalone.name == "resnet/standalone(resolution=8,num_classes=10)"
+
+
+def test_network_options_errors_name_the_space() -> None:
+    with pytest.raises(TypeError, match=r"\['channels'\] apply to 'nas-bench-201' only; the 'vit' network"):
+        SupernetAccuracy("vit", channels=8)
+    with pytest.raises(TypeError, match=r"network_options does not apply to 'nas-bench-201'"):
+        SupernetAccuracy(network_options={"channels": 8})
+    with pytest.raises(TypeError, match=r"network_options applies to a space given by name"):
+        SupernetAccuracy(get("vit"), network_options={"embed_dim": 16})
+    with pytest.raises(ValueError, match=r"unknown optimizer 'adam'; valid: \['sgd', 'adamw'\]"):
+        SupernetAccuracy("vit", optimizer="adam")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"unknown search space 'vit-b'"):
+        StandaloneAccuracy("vit-b")

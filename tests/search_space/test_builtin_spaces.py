@@ -16,6 +16,7 @@ from tvm_nacos.search_space import (
     NasBench201Space,
     ResNetSpace,
     UnknownSpaceError,
+    ViTSpace,
     get,
     names,
     resnet,
@@ -30,11 +31,17 @@ BEST_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|no
 
 
 def test_names() -> None:
-    assert names() == ["mobilenet-v2", "nas-bench-201", "resnet"]
+    assert names() == ["mobilenet-v2", "nas-bench-201", "resnet", "vit"]
 
 
 @pytest.mark.parametrize(
-    ("name", "cls"), [("nas-bench-201", NasBench201Space), ("mobilenet-v2", MobileNetV2Space), ("resnet", ResNetSpace)]
+    ("name", "cls"),
+    [
+        ("nas-bench-201", NasBench201Space),
+        ("mobilenet-v2", MobileNetV2Space),
+        ("resnet", ResNetSpace),
+        ("vit", ViTSpace),
+    ],
 )
 def test_get_returns_the_space(name: str, cls: type) -> None:
     space = get(name)
@@ -44,7 +51,7 @@ def test_get_returns_the_space(name: str, cls: type) -> None:
 
 
 def test_unknown_name_lists_valid_names() -> None:
-    with pytest.raises(UnknownSpaceError, match=r"'nasbench201'.*'mobilenet-v2', 'nas-bench-201', 'resnet'") as info:
+    with pytest.raises(UnknownSpaceError, match=r"'nasbench201'.*'mobilenet-v2', 'nas-bench-201', 'resnet', 'vit'") as info:
         get("nasbench201")
     assert isinstance(info.value, ValueError)
     with pytest.raises(TypeError, match=r"str.*201"):
@@ -224,6 +231,26 @@ def test_resnet_space() -> None:
     assert space["stage2.block1.kernel"].condition.options == ("w050", "w075", "w100")
     assert space["stage2.block3.kernel"].condition.label == "stage2.block3.depth"
     assert resnet.inner_width(64, "w075") == 48 and resnet.inner_width(16, "w050") == 8
+
+
+def test_vit_space() -> None:
+    vit_space = get("vit")
+    space = vit_space.space
+    assert space.labels[:5] == ("block1.heads", "block1.mlp_ratio", "block2.depth", "block2.heads", "block2.mlp_ratio")
+    # 9 head/ratio pairs per kept block, 1 to 4 blocks
+    assert space.size == 9 + 9**2 + 9**3 + 9**4 == 7380
+    assert space["block3.depth"].condition.label == "block2.depth"
+    assert space["block2.heads"].condition.options == ("keep",)
+    largest, smallest = vit_space.sandwich_samples()
+    assert largest == vit_space.default_sample() and len(largest) == 11
+    assert dict(smallest) == {"block1.heads": "h1", "block1.mlp_ratio": "r1", "block2.depth": "skip"}
+    assert vit_space.head_dim == 16 and vit_space.num_tokens == 64
+    small = get("vit", resolution=8, patch_size=2, embed_dim=32)
+    assert small.input_shape == (1, 3, 8, 8) and small.num_tokens == 16 and small.head_dim == 8
+    with pytest.raises(ValueError, match=r"resolution must be a multiple of patch_size, got resolution=30 and patch_size=4"):
+        get("vit", resolution=30)
+    with pytest.raises(ValueError, match=r"embed_dim must be a multiple of 4 \(the most heads\), got 66"):
+        get("vit", embed_dim=66)
 
 
 def test_samples_are_reproducible_and_valid(rng: np.random.Generator) -> None:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from tvm_nacos.frontend.torch import Choice
+from tvm_nacos.search_space import ArchSample, SearchSpace
 
 __all__ = [
     "ArchitectureCopier",
@@ -16,6 +17,8 @@ __all__ = [
     "conv_and_linear_weights",
     "remove_batch_norms",
     "reset_batch_norms",
+    "reset_layer_norms",
+    "sandwich_by_parameters",
     "unclip_activations",
     "select",
 ]
@@ -35,6 +38,49 @@ def reset_batch_norms(model: nn.Module) -> nn.Module:
     for bn in batch_norms(model):
         bn.reset_parameters()
     return model
+
+
+def reset_layer_norms(model: nn.Module) -> nn.Module:
+    """Give every LayerNorm PyTorch's initial affine weights (γ=1, β=0), as :func:`reset_batch_norms` does for batch norms."""
+    for module in model.modules():
+        if isinstance(module, nn.LayerNorm):
+            module.reset_parameters()
+    return model
+
+
+def sandwich_by_parameters(supernet: nn.Module, space: SearchSpace) -> tuple[ArchSample, ArchSample]:
+    """The largest and the smallest architecture of a supernet, picked choice by choice by parameters.
+
+    For every label, the option whose modules hold the most (the fewest) parameters, summed over
+    the sites where the label occurs; ties go to the earlier option. With nested choices this
+    picks, for example, ``keep`` over ``skip`` for the largest and ``skip`` for the smallest.
+
+    Parameters
+    ----------
+    supernet : torch.nn.Module
+        A model with ``Choice`` modules.
+    space : SearchSpace
+        Its space.
+
+    Returns
+    -------
+    tuple[ArchSample, ArchSample]
+        The two architectures, canonical in ``space``.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for choice in supernet.modules():
+        if isinstance(choice, Choice):
+            per_option = counts.setdefault(choice.label, {})
+            for option in choice.option_names:
+                size = sum(p.numel() for p in choice.option(option).parameters())
+                per_option[option] = per_option.get(option, 0) + size
+    largest, smallest = {}, {}
+    for label in space.labels:
+        options = list(space[label].options)
+        sizes = [counts.get(label, {}).get(option, 0) for option in options]
+        largest[label] = options[max(range(len(options)), key=lambda i: (sizes[i], -i))]
+        smallest[label] = options[min(range(len(options)), key=lambda i: (sizes[i], i))]
+    return space.canonicalize(largest), space.canonicalize(smallest)
 
 
 def select(choices: list[Choice], sample: Mapping[str, str]) -> None:

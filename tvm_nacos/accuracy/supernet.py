@@ -59,21 +59,28 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from tvm_nacos.accuracy._torch import ArchitectureCopier, batch_norms, reset_batch_norms, select
+from tvm_nacos.accuracy._torch import (
+    ArchitectureCopier,
+    batch_norms,
+    reset_batch_norms,
+    reset_layer_norms,
+    sandwich_by_parameters,
+    select,
+)
 from tvm_nacos.accuracy.base import AccuracyEstimator
 from tvm_nacos.accuracy.data import DigitsData, load_digits_data
-from tvm_nacos.search_space import ArchSample, NasBench201Space
-from tvm_nacos.search_space.nas_bench_201 import EDGE_LABELS
+from tvm_nacos.search_space import ArchSample, BuiltinSpace, NasBench201Space, get
 from tvm_nacos.search_space.validation import check_int, check_positive
 
-__all__ = ["LARGEST", "SMALLEST", "StandaloneAccuracy", "SupernetAccuracy", "TrainingRecord"]
+__all__ = ["LARGEST", "SMALLEST", "TRAINING_VARIANTS", "StandaloneAccuracy", "SupernetAccuracy", "TrainingRecord"]
 
 logger = logging.getLogger(__name__)
 
-#: The largest NAS-Bench-201 cell (most parameters): ``nor_conv_3x3`` on every edge.
-LARGEST = ArchSample((label, "nor_conv_3x3") for label in EDGE_LABELS)
-#: The smallest cell whose output depends on its input: ``skip_connect`` on 0→3, ``none`` elsewhere.
-SMALLEST = ArchSample((label, "skip_connect" if label == "edge.3<-0" else "none") for label in EDGE_LABELS)
+#: The largest NAS-Bench-201 cell (most parameters) and the smallest cell whose output depends on
+#: its input (see :meth:`NasBench201Space.sandwich_samples`).
+LARGEST, SMALLEST = NasBench201Space().sandwich_samples()
+#: The optimizers training takes by name.
+_OPTIMIZERS = ("sgd", "adamw")
 
 _FORMAT = "tvm-nacos/supernet-accuracy"
 _FORMAT_VERSION = 1
@@ -117,16 +124,63 @@ class TrainingRecord:
         return cls(**{field.name: data[field.name] for field in dataclasses.fields(cls)})
 
 
+#: The network each built-in space trains by default when :class:`SupernetAccuracy` gets the
+#: space by name: a smaller variant of the searched network (same labels and options) that trains
+#: on the 8×8 digits in seconds on two CPU cores. NAS-Bench-201's variant is set by the
+#: ``channels``, ``cells_per_stage`` and ``resolution`` arguments instead.
+TRAINING_VARIANTS: dict[str, dict[str, Any]] = {
+    "vit": {"resolution": 8, "patch_size": 2, "embed_dim": 32},
+}
+
+_NB201 = "nas-bench-201"
+_NB201_DEFAULTS = {"channels": 4, "cells_per_stage": 1, "resolution": 8}
+
+
+def _network(
+    space: str | BuiltinSpace, network_options: Mapping[str, Any] | None, nb201: Mapping[str, int | None]
+) -> tuple[BuiltinSpace, dict[str, Any]]:
+    """The built-in space the estimator trains, and the options of its network.
+
+    For NAS-Bench-201 the network options are ``channels``, ``cells_per_stage`` and
+    ``resolution`` (the benchmark's space has no options of its own); for every other space they
+    are the space's options (:data:`TRAINING_VARIANTS` when the space is given by name).
+    """
+    if isinstance(space, str):
+        if network_options is not None and space == _NB201:
+            raise TypeError(
+                f"network_options does not apply to {_NB201!r}; set channels, cells_per_stage and resolution"
+            )
+        builtin = get(space, **(network_options if network_options is not None else TRAINING_VARIANTS.get(space, {})))
+    elif isinstance(space, BuiltinSpace):
+        if network_options is not None:
+            raise TypeError(
+                f"network_options applies to a space given by name; {space.name!r} was given as a space object "
+                f"with its options {space.options()}"
+            )
+        builtin = space
+    else:
+        raise TypeError(f"space must be a built-in space name or a BuiltinSpace, got {type(space).__name__} {space!r}")
+    if builtin.name == _NB201:
+        return builtin, {key: _NB201_DEFAULTS[key] if value is None else value for key, value in nb201.items()}
+    given = [key for key, value in nb201.items() if value is not None]
+    if given:
+        raise TypeError(
+            f"{given} apply to {_NB201!r} only; the {builtin.name!r} network is set by the space's options "
+            f"({sorted(builtin.options())}), e.g. get({builtin.name!r}, ...) or network_options"
+        )
+    return builtin, builtin.options()
+
+
 @dataclass(frozen=True)
 class _Setup:
-    """The network variant, data and optimizer shared by supernet and stand-alone training."""
+    """The network, data and optimizer shared by supernet and stand-alone training."""
 
-    channels: int = 4
-    cells_per_stage: int = 1
-    resolution: int = 8
+    space: str = _NB201
+    network: tuple[tuple[str, Any], ...] = tuple(_NB201_DEFAULTS.items())
     epochs: int = 10
     max_train_secs: float | None = None
     batch_size: int = 64
+    optimizer: Literal["sgd", "adamw"] = "sgd"
     learning_rate: float = 0.05
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -135,12 +189,16 @@ class _Setup:
     data_seed: int = 0
 
     def __post_init__(self) -> None:
-        check_int("channels", self.channels, 1)
-        check_int("cells_per_stage", self.cells_per_stage, 1)
-        check_int("resolution", self.resolution, 4)
+        if self.space == _NB201:
+            options = dict(self.network)
+            check_int("channels", options["channels"], 1)
+            check_int("cells_per_stage", options["cells_per_stage"], 1)
+            check_int("resolution", options["resolution"], 4)
         check_int("epochs", self.epochs, 1)
         check_positive("max_train_secs", self.max_train_secs, allow_none=True)
         check_int("batch_size", self.batch_size, 2)
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; valid: {list(_OPTIMIZERS)}")
         check_positive("learning_rate", self.learning_rate)
         check_positive("momentum", self.momentum, allow_zero=True)
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
@@ -149,19 +207,71 @@ class _Setup:
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be a float strictly between 0 and 1, got {self.val_fraction!r}")
 
+    @classmethod
+    def create(
+        cls,
+        space: str | BuiltinSpace,
+        network_options: Mapping[str, Any] | None,
+        nb201: Mapping[str, int | None],
+        **training: Any,
+    ) -> _Setup:
+        builtin, options = _network(space, network_options, nb201)
+        return cls(space=builtin.name, network=tuple(options.items()), **training)
+
+    def options(self) -> dict[str, Any]:
+        """The estimator's constructor arguments that set this up."""
+        options = dataclasses.asdict(self)
+        network = dict(options.pop("network"))
+        if self.space == _NB201:
+            return {**options, **network}
+        return {**options, "network_options": network}
+
+    def builtin(self) -> BuiltinSpace:
+        """The built-in space whose network trains (NAS-Bench-201's has no options)."""
+        return get(self.space) if self.space == _NB201 else get(self.space, **dict(self.network))
+
     def tag(self) -> str:
-        return f"C={self.channels},N={self.cells_per_stage},{self.resolution}px"
+        options = dict(self.network)
+        if self.space == _NB201:
+            return f"C={options['channels']},N={options['cells_per_stage']},{options['resolution']}px"
+        return ",".join(f"{key}={value}" for key, value in options.items())
+
+    def resolution(self) -> tuple[int, int]:
+        """Channels and side of the images the network takes."""
+        if self.space == _NB201:
+            return 3, dict(self.network)["resolution"]
+        _, channels, height, width = self.builtin().input_shape
+        if height != width:
+            raise ValueError(f"{self.space}: training on the digits needs a square input, got {height}x{width}")
+        return channels, height
 
     def data(self) -> DigitsData:
-        return load_digits_data(
-            resolution=self.resolution, channels=3, val_fraction=self.val_fraction, seed=self.data_seed
-        )
+        channels, side = self.resolution()
+        return load_digits_data(resolution=side, channels=channels, val_fraction=self.val_fraction, seed=self.data_seed)
 
     def supernet(self) -> nn.Module:
-        from tvm_nacos.models.nas_bench_201 import supernet
+        """The supernet with PyTorch's initial normalization layers (γ=1, β=0, fresh statistics)."""
+        if self.space == _NB201:
+            from tvm_nacos.models.nas_bench_201 import supernet
 
-        model = supernet(channels=self.channels, cells_per_stage=self.cells_per_stage, num_classes=10, seed=self.seed)
-        return reset_batch_norms(model)
+            options = dict(self.network)
+            model = supernet(
+                channels=options["channels"], cells_per_stage=options["cells_per_stage"], num_classes=10, seed=self.seed
+            )
+        else:
+            model = self.builtin().torch_supernet(seed=self.seed)
+        return reset_layer_norms(reset_batch_norms(model))
+
+    def make_optimizer(self, parameters: Any) -> torch.optim.Optimizer:
+        if self.optimizer == "adamw":
+            return torch.optim.AdamW(parameters, lr=self.learning_rate, weight_decay=self.weight_decay)
+        return torch.optim.SGD(
+            parameters,
+            lr=self.learning_rate,
+            momentum=self.momentum,
+            nesterov=self.momentum > 0,
+            weight_decay=self.weight_decay,
+        )
 
 
 def _train(
@@ -178,13 +288,7 @@ def _train(
     model without choices: one empty sample) on one mini-batch, then steps once.
     """
     generator = torch.Generator().manual_seed(setup.seed)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=setup.learning_rate,
-        momentum=setup.momentum,
-        nesterov=setup.momentum > 0,
-        weight_decay=setup.weight_decay,
-    )
+    optimizer = setup.make_optimizer(model.parameters())
     steps_per_epoch = max(1, len(data.y_train) // setup.batch_size)
     total_steps = setup.epochs * steps_per_epoch
     start, cpu_start = time.perf_counter(), time.process_time()
@@ -241,12 +345,21 @@ class SupernetAccuracy(AccuracyEstimator):
 
     Parameters
     ----------
-    channels : int
-        Width of the first stage (C); the benchmark's network has 16.
-    cells_per_stage : int
-        Cells per stage (N); the benchmark's network has 5.
-    resolution : int
-        Side of the input images (the 8×8 digits are resized to it).
+    space : str or BuiltinSpace
+        The space whose supernet trains: ``"nas-bench-201"`` (the default), another built-in
+        space by name (its network of :data:`TRAINING_VARIANTS`, or of ``network_options``), or
+        a space object with its options (its network exactly). Any built-in space works; the
+        trained network must take square images and have at least 10 outputs (the digits).
+    network_options : Mapping[str, Any], optional
+        The options of the trained network for a space given by name other than NAS-Bench-201
+        (``{"resolution": 8, "patch_size": 2, "embed_dim": 32}`` for ``"vit"``).
+    channels : int, optional
+        NAS-Bench-201 only: width of the first stage (C; default 4); the benchmark's has 16.
+    cells_per_stage : int, optional
+        NAS-Bench-201 only: cells per stage (N; default 1); the benchmark's has 5.
+    resolution : int, optional
+        NAS-Bench-201 only: side of the input images (default 8; the 8×8 digits are resized
+        to it). Other spaces take it from their options.
     epochs : int
         Passes over the training split (1,347 images at the default split).
     max_train_secs : float, optional
@@ -254,9 +367,12 @@ class SupernetAccuracy(AccuracyEstimator):
         cosine schedule is then cut short). Makes training depend on the machine's speed.
     batch_size : int
         Images per step; every subnet of a step sees the same batch.
+    optimizer : {"sgd", "adamw"}
+        SGD with Nesterov momentum (the default, as NAS-Bench-201 trains), or AdamW (which
+        transformers train better with: use it with a ``learning_rate`` near 1e-3).
     learning_rate, momentum, weight_decay : float
-        SGD with Nesterov momentum; the learning rate follows a cosine from ``learning_rate`` to
-        0 over ``epochs``.
+        The optimizer's; the learning rate follows a cosine from ``learning_rate`` to 0 over
+        ``epochs``. ``momentum`` is SGD's only.
     num_random : int
         Uniformly drawn subnets per step, besides the largest and the smallest.
     calib_batches : int
@@ -272,20 +388,25 @@ class SupernetAccuracy(AccuracyEstimator):
     Raises
     ------
     TypeError, ValueError
-        For a bad option; the message names it and the valid range.
+        For a bad option; the message names it and the valid range (or choices).
+    UnknownSpaceError
+        For an unknown space name; the message lists the built-in spaces.
     """
 
     is_cheap: ClassVar[bool] = False
 
     def __init__(
         self,
+        space: str | BuiltinSpace = _NB201,
         *,
-        channels: int = 4,
-        cells_per_stage: int = 1,
-        resolution: int = 8,
+        network_options: Mapping[str, Any] | None = None,
+        channels: int | None = None,
+        cells_per_stage: int | None = None,
+        resolution: int | None = None,
         epochs: int = 10,
         max_train_secs: float | None = None,
         batch_size: int = 64,
+        optimizer: Literal["sgd", "adamw"] = "sgd",
         learning_rate: float = 0.05,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
@@ -295,14 +416,14 @@ class SupernetAccuracy(AccuracyEstimator):
         seed: int = 0,
         data_seed: int = 0,
     ) -> None:
-        super().__init__(NasBench201Space().space)
-        self.setup = _Setup(
-            channels=channels,
-            cells_per_stage=cells_per_stage,
-            resolution=resolution,
+        self.setup = _Setup.create(
+            space,
+            network_options,
+            {"channels": channels, "cells_per_stage": cells_per_stage, "resolution": resolution},
             epochs=epochs,
             max_train_secs=max_train_secs,
             batch_size=batch_size,
+            optimizer=optimizer,
             learning_rate=learning_rate,
             momentum=momentum,
             weight_decay=weight_decay,
@@ -310,17 +431,25 @@ class SupernetAccuracy(AccuracyEstimator):
             seed=seed,
             data_seed=data_seed,
         )
+        builtin = self.setup.builtin()
+        super().__init__(builtin.space)
         self.num_random = check_int("num_random", num_random, 0)
         self.calib_batches = check_int("calib_batches", calib_batches, 1)
         self._model = self.setup.supernet()
         self._copier = ArchitectureCopier(self._model)
+        self._sandwich = builtin.sandwich_samples() or sandwich_by_parameters(self._model, builtin.space)
         self._data: DigitsData | None = None
         self._record: TrainingRecord | None = None
 
     @property
     def name(self) -> str:
-        """``"nas-bench-201/supernet(C=…,N=…,…px)"``."""
-        return f"nas-bench-201/supernet({self.setup.tag()})"
+        """``"<space>/supernet(<network>)"``, e.g. ``"nas-bench-201/supernet(C=4,N=1,8px)"``."""
+        return f"{self.setup.space}/supernet({self.setup.tag()})"
+
+    @property
+    def sandwich(self) -> tuple[ArchSample, ArchSample]:
+        """The largest and the smallest architecture, trained at every step."""
+        return self._sandwich
 
     @property
     def data(self) -> DigitsData:
@@ -345,8 +474,8 @@ class SupernetAccuracy(AccuracyEstimator):
         return self._record is not None
 
     def options(self) -> dict[str, Any]:
-        """The constructor's keyword arguments that reproduce this estimator."""
-        return {**dataclasses.asdict(self.setup), "num_random": self.num_random, "calib_batches": self.calib_batches}
+        """The constructor's arguments that reproduce this estimator (JSON-compatible)."""
+        return {**self.setup.options(), "num_random": self.num_random, "calib_batches": self.calib_batches}
 
     def fit(self) -> SupernetAccuracy:
         """Train the supernet (further, from its current weights, if it was trained before).
@@ -361,7 +490,7 @@ class SupernetAccuracy(AccuracyEstimator):
         rng = np.random.default_rng(self.setup.seed)
 
         def sandwich() -> list[Mapping[str, str]]:
-            return [LARGEST, SMALLEST] + [self.space.sample(rng) for _ in range(self.num_random)]  # type: ignore[union-attr]
+            return [*self._sandwich] + [self.space.sample(rng) for _ in range(self.num_random)]  # type: ignore[union-attr]
 
         logger.info(
             "%s: training, %d epochs%s, %d subnets per step",
@@ -473,8 +602,10 @@ class StandaloneAccuracy(AccuracyEstimator):
 
     Parameters
     ----------
-    channels, cells_per_stage, resolution, epochs, max_train_secs, batch_size, learning_rate, momentum, weight_decay, val_fraction, seed, data_seed
+    space, network_options, channels, cells_per_stage, resolution, epochs, max_train_secs
         As in :class:`SupernetAccuracy`; ``max_train_secs`` bounds each architecture's training.
+    batch_size, optimizer, learning_rate, momentum, weight_decay, val_fraction, seed, data_seed
+        As in :class:`SupernetAccuracy`.
 
     Attributes
     ----------
@@ -486,13 +617,16 @@ class StandaloneAccuracy(AccuracyEstimator):
 
     def __init__(
         self,
+        space: str | BuiltinSpace = _NB201,
         *,
-        channels: int = 4,
-        cells_per_stage: int = 1,
-        resolution: int = 8,
+        network_options: Mapping[str, Any] | None = None,
+        channels: int | None = None,
+        cells_per_stage: int | None = None,
+        resolution: int | None = None,
         epochs: int = 10,
         max_train_secs: float | None = None,
         batch_size: int = 64,
+        optimizer: Literal["sgd", "adamw"] = "sgd",
         learning_rate: float = 0.05,
         momentum: float = 0.9,
         weight_decay: float = 5e-4,
@@ -500,14 +634,14 @@ class StandaloneAccuracy(AccuracyEstimator):
         seed: int = 0,
         data_seed: int = 0,
     ) -> None:
-        super().__init__(NasBench201Space().space)
-        self.setup = _Setup(
-            channels=channels,
-            cells_per_stage=cells_per_stage,
-            resolution=resolution,
+        self.setup = _Setup.create(
+            space,
+            network_options,
+            {"channels": channels, "cells_per_stage": cells_per_stage, "resolution": resolution},
             epochs=epochs,
             max_train_secs=max_train_secs,
             batch_size=batch_size,
+            optimizer=optimizer,
             learning_rate=learning_rate,
             momentum=momentum,
             weight_decay=weight_decay,
@@ -515,14 +649,15 @@ class StandaloneAccuracy(AccuracyEstimator):
             seed=seed,
             data_seed=data_seed,
         )
+        super().__init__(self.setup.builtin().space)
         self._copier: ArchitectureCopier | None = None
         self._data: DigitsData | None = None
         self.records: dict[str, TrainingRecord] = {}
 
     @property
     def name(self) -> str:
-        """``"nas-bench-201/standalone(C=…,N=…,…px)"``."""
-        return f"nas-bench-201/standalone({self.setup.tag()})"
+        """``"<space>/standalone(<network>)"``, e.g. ``"nas-bench-201/standalone(C=4,N=1,8px)"``."""
+        return f"{self.setup.space}/standalone({self.setup.tag()})"
 
     def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
         if self._data is None:

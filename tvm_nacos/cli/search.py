@@ -40,6 +40,7 @@ DEFAULT_BUDGET = 200
 EPILOG = f"""accuracy estimators (--accuracy; the first is the default):
   nas-bench-201         table | synflow | naswot | grad_norm | supernet
   mobilenet-v2, resnet  synflow | naswot | grad_norm
+  vit                   supernet | synflow | grad_norm
   --model FILE          macs | params   (size stand-ins: log10 of MACs or weights, not accuracies)
   any                   MODULE:NAME     (an estimator with evaluate(samples), or a function)
 
@@ -56,6 +57,7 @@ examples:
   tvm-nacos search --min-accuracy 90 --max-latency-ms 2.5
   tvm-nacos search --budget 100000 --time-budget 15m          # as many trials as 15 minutes allow
   tvm-nacos search --space resnet --accuracy synflow --budget 400
+  tvm-nacos search --space vit --budget 500               # trains the ViT supernet first (~20 s)
   tvm-nacos search --space mobilenet-v2 --space-option resolution=32 --accuracy synflow --budget 500
   tvm-nacos search --model supernet.json --accuracy mypkg.scores:evaluate
   tvm-nacos search --work-dir runs/nb201 --budget 1000 --resume   # continue after an interruption

@@ -4,7 +4,8 @@ One module per space; each needs PyTorch and is imported when a network is first
 
 - :mod:`tvm_nacos.models.nas_bench_201`: the NAS-Bench-201 network and its cell supernet;
 - :mod:`tvm_nacos.models.mobilenet_v2`: the MobileNetV2 (ProxylessNAS / OFA-style) supernet;
-- :mod:`tvm_nacos.models.resnet`: the basic-block ResNet supernet.
+- :mod:`tvm_nacos.models.resnet`: the basic-block ResNet supernet;
+- :mod:`tvm_nacos.models.vit`: the Vision Transformer supernet.
 
 The functions below build the networks of a :class:`~tvm_nacos.search_space.BuiltinSpace`.
 This package is the space's :class:`~tvm_nacos.search_space.NetworkBuilder`: ``import
@@ -21,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tvm_nacos.search_space import BuiltinSpace, MobileNetV2Space, NasBench201Space, ResNetSpace
+from tvm_nacos.search_space import BuiltinSpace, MobileNetV2Space, NasBench201Space, ResNetSpace, ViTSpace
 from tvm_nacos.search_space.errors import UnknownSpaceError, _quote_list
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -79,7 +80,12 @@ def torch_supernet(space: BuiltinSpace, *, seed: int = 0) -> torch.nn.Module:
 
         # Width, depth and kernel Choice modules, nested as in the space.
         return resnet.supernet(num_classes=space.num_classes, seed=seed)
-    known = [cls.__name__ for cls in (NasBench201Space, MobileNetV2Space, ResNetSpace)]
+    if isinstance(space, ViTSpace):
+        from tvm_nacos.models import vit
+
+        # Depth, heads and MLP-ratio Choice modules, nested as in the space.
+        return vit.supernet(space, seed=seed)
+    known = [cls.__name__ for cls in (NasBench201Space, MobileNetV2Space, ResNetSpace, ViTSpace)]
     raise UnknownSpaceError(f"no network for search space {space!r}; built-in spaces: {_quote_list(known)}")
 
 
