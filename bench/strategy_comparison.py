@@ -10,7 +10,8 @@ fresh work directory: no tuning database is shared between strategies or seeds. 
 after the other in this process; the space's IR module is imported once and reused. Accuracy:
 ``nas-bench-201`` uses ``TableAccuracy`` (CIFAR-10 ``valid_accuracy`` of the NAS-Bench-201
 table); a space without a table uses a zero-cost proxy (``--accuracy``, default ``synflow``) on a
-log10 scale, one estimator object (and cache) for every run.
+log10 scale, or ``--accuracy supernet``, the space's weight-sharing supernet (trained once, with
+the recipe ``tvm-nacos search`` uses), one estimator object (and cache) for every run.
 
 Per run: trials used, wall time, the front (every point tuned and measured end to end), and
 the tuned end-to-end latency of the fastest front architecture whose accuracy reaches the
@@ -30,6 +31,7 @@ Usage::
     python bench/run.py strategy_comparison --config smoke
     python bench/run.py strategy_comparison --config nb201-b500 --work-root /tmp/nbc
     python bench/run.py strategy_comparison --config mbv2-b500 --resume   # continue this commit's run
+    python bench/run.py strategy_comparison --config vit-b500 --work-root /tmp/vitc
 """
 
 from __future__ import annotations
@@ -63,14 +65,17 @@ class _CachedSpace:
 
 
 def make_accuracy(space: Any, name: str) -> Any:
-    """The estimator every run shares: the NAS-Bench-201 table, or a zero-cost proxy on a log10 scale."""
-    from tvm_nacos.accuracy import TableAccuracy, ZeroCostProxy
+    """The estimator every run shares: the NAS-Bench-201 table, the space's supernet, or a zero-cost proxy."""
+    from tvm_nacos.accuracy import SupernetAccuracy, TableAccuracy, ZeroCostProxy
+    from tvm_nacos.interface.search import SUPERNET_RECIPES
 
     if name == "table":
         if space.name != "nas-bench-201":
             raise SystemExit(f"--accuracy table needs --space nas-bench-201 (the only space with a table), "
                              f"not {space.name!r}; valid for it: synflow, naswot, grad_norm")
         return TableAccuracy()
+    if name == "supernet":
+        return SupernetAccuracy(space.name, **SUPERNET_RECIPES.get(space.name, {})).fit()
     proxy = ZeroCostProxy.create(name, space=space.builtin)
     return log10_estimator(proxy) if name == "synflow" else proxy
 
@@ -237,10 +242,10 @@ def _fmt(stat: dict, digits: int = 3) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Space, accuracy, budget, seeds, strategies and the baselines' options."""
-    parser.add_argument("--space", default="nas-bench-201", choices=["nas-bench-201", "mobilenet-v2", "resnet"])
+    parser.add_argument("--space", default="nas-bench-201", choices=["nas-bench-201", "mobilenet-v2", "resnet", "vit"])
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option of the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
-    parser.add_argument("--accuracy", default=None, choices=["table", "synflow", "naswot", "grad_norm"],
+    parser.add_argument("--accuracy", default=None, choices=["table", "synflow", "naswot", "grad_norm", "supernet"],
                         help="default: table for nas-bench-201, synflow (log10) otherwise")
     parser.add_argument("--threshold-samples", type=int, default=500,
                         help="random architectures that set the accuracy thresholds when there is no table")
@@ -369,6 +374,10 @@ BENCHMARK = Benchmark(
         "mbv2-t400": ["--space", "mobilenet-v2", "--option", "resolution=32", "--budget", "100000", "--time-budget",
                       "400", "--seeds", "0,1,2", "--strategies", "joint,two-stage,random", "--trials-per-task", "4",
                       "--threshold-samples", "500", "--plot"],
+        "vit-b500": ["--space", "vit", "--accuracy", "supernet", "--budget", "500", "--seeds", "0,1,2",
+                     "--strategies", "joint,two-stage,random", "--trials-per-task", "4", "--plot"],
+        "vit-b250": ["--space", "vit", "--accuracy", "supernet", "--budget", "250", "--seeds", "0,1,2",
+                     "--strategies", "joint,two-stage,random", "--trials-per-task", "4", "--plot"],
         "smoke": ["--budget", "8", "--seeds", "0", "--strategies", "random"],
         "smoke-time": ["--budget", "100000", "--time-budget", "20", "--seeds", "0", "--strategies", "random"],
     },

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
         "learning_rate": args.learning_rate,
+        "num_threads": args.threads,
     }
 
     supernet = SupernetAccuracy(args.space, **common, num_random=args.num_random, calib_batches=args.calib_batches, seed=args.seed)

@@ -18,6 +18,7 @@ from example_modules import tiny_supernet
 from tvm_nacos.cli import main
 from tvm_nacos.cli.search import ProgressPrinter, format_duration, format_progress
 from tvm_nacos.cosearch.progress import EstimatedPoint, FrontPoint, SearchProgress
+from tvm_nacos.search_space import get
 
 TARGET = '{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}'
 SUBCOMMANDS = ("search", "report", "compile", "spaces", "tasks", "example")
@@ -164,6 +165,7 @@ def test_tasks_bad_space_lists_the_spaces(capsys) -> None:
     [
         (["--space", "nasbench"], ["'nasbench'", "'mobilenet-v2'", "'nas-bench-201'", "'resnet'"]),
         (["--space", "resnet", "--accuracy", "table"], ["'table'", "'synflow'", "'naswot'", "'grad_norm'"]),
+        (["--space", "vit", "--accuracy", "naswot"], ["'naswot'", "['supernet', 'synflow', 'grad_norm']"]),
         (["--accuracy", "flops"], ["'flops'", "'table'", "'supernet'", "MODULE:NAME"]),
         (["--accuracy", "no_such_module:score"], ["no_such_module:score"]),
         (["--max-macs", "0"], ["max_macs must be positive"]),
@@ -242,6 +244,28 @@ def test_search_with_fake_measurement_writes_results_and_progress(
     assert main(["compile", "--work-dir", str(work), "--arch", "nope", "--output", str(tmp_path / "a.so")]) == 2
     err = capsys.readouterr().err
     assert "'nope'" in err and data["pareto"][0]["arch_id"] in err
+
+
+def test_vit_space_searches_with_its_supernet_and_lists_its_matmul_kernels(
+    tmp_path: Path, fake_measurement, monkeypatch, capsys
+) -> None:
+    from tvm_nacos.interface import search as search_interface
+
+    # The supernet of --space vit trains 40 epochs (~20 s); one epoch shows the same path.
+    monkeypatch.setitem(search_interface.SUPERNET_RECIPES, "vit", {"epochs": 1})
+    work = tmp_path / "vit"
+    assert main(["search", "--space", "vit", "--budget", "24", "--work-dir", str(work), "--target", TARGET]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"search done: joint, \d+/24 trials", out) and "accuracy: supernet" in out
+    data = json.loads((work / "pareto.json").read_text())
+    assert data["space"] == "vit" and data["space_options"]["embed_dim"] == 64 and data["evaluated"]
+    assert all(0.0 <= row["accuracy"] <= 100.0 for row in data["evaluated"])  # percent, not a proxy's score
+
+    assert main(["tasks", "--space", "vit", "--sample", json.dumps(dict(get("vit").sandwich_samples()[1]))]) == 0
+    out = capsys.readouterr().out
+    rows = [line.split() for line in out.splitlines() if "matmul" in line]
+    assert rows and all(int(row[1]) >= 1 for row in rows)  # calls
+    assert any("softmax" in line for line in out.splitlines()) and "sharing ratio" in out
 
 
 def test_report_and_compile_need_a_finished_search(tmp_path: Path, capsys) -> None:

@@ -13,3 +13,11 @@ def matmul(n: int, a_name: str = "A") -> tvm.IRModule:
     k = te.reduce_axis((0, n), name="k")
     c = te.compute((n, n), lambda i, j: te.sum(a[i, k] * b[k, j], axis=k), name="C")
     return tvm.IRModule({"main": te.create_prim_func([a, b, c])})
+
+
+def gather(rows: int, count: int) -> tvm.IRModule:
+    """``out[i, :] = table[index[i], :]`` over a ``rows``×64 float32 table, int64 indices, no bounds check."""
+    table = te.placeholder((rows, 64), name="table")
+    index = te.placeholder((count,), dtype="int64", name="index")
+    out = te.compute((count, 64), lambda i, j: table[index[i], j], name="out")
+    return tvm.IRModule({"main": te.create_prim_func([table, index, out])})

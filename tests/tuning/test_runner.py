@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import tvm
-from tuning_helpers import matmul
+from tuning_helpers import gather, matmul
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.tuning import MeasureConfig, PersistentBuilder, RPCEndpoint, make_runner
@@ -55,6 +55,25 @@ def test_local_runner_measures() -> None:
     secs = [float(r.run_secs[0]) for r in results]
     assert all(r.error_msg is None for r in results)
     assert 0 < secs[0] < secs[1]  # 8× the work takes longer
+
+
+def test_integer_inputs_are_in_bounds_indices() -> None:
+    """A kernel that indexes with an input (take, embeddings) runs: its indices are zeros, not random."""
+    from tvm_nacos.tuning.runner import alloc_in_bounds_arguments
+
+    (args,) = alloc_in_bounds_arguments(tvm.cpu(), [["TENSOR", "float32", [4, 64]], ["TENSOR", "int64", [3]]], 1)
+    assert args[0].numpy().std() > 0 and not args[1].numpy().any()
+    inputs = _built([gather(1 << 20, 1024)])
+    ours, stock = make_runner("local"), ms.runner.LocalRunner()
+    try:
+        (result,) = [f.result() for f in ours.run(inputs)]
+        (crashed,) = [f.result() for f in stock.run(inputs)]
+    finally:
+        shutdown_runner(ours)
+        shutdown_runner(stock)
+    assert result.error_msg is None and float(result.run_secs[0]) > 0
+    # MetaSchedule's random indices read far outside the table: the worker dies.
+    assert crashed.error_msg is not None
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator, Mapping
 
@@ -17,11 +18,28 @@ __all__ = [
     "conv_and_linear_weights",
     "remove_batch_norms",
     "reset_batch_norms",
+    "torch_threads",
     "reset_layer_norms",
     "sandwich_by_parameters",
     "unclip_activations",
     "select",
 ]
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run PyTorch's CPU operators on ``count`` threads inside the block, then restore the setting.
+
+    The estimators' networks are tiny: a second intra-op thread gains little, and where another
+    process keeps the cores busy, PyTorch's threads wait on each other and a training that takes
+    20 s alone took minutes (measured beside a benchmark on this 2-core machine).
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def batch_norms(model: nn.Module) -> Iterator[nn.modules.batchnorm._BatchNorm]:

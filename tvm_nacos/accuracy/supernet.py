@@ -66,6 +66,7 @@ from tvm_nacos.accuracy._torch import (
     reset_layer_norms,
     sandwich_by_parameters,
     select,
+    torch_threads,
 )
 from tvm_nacos.accuracy.base import AccuracyEstimator
 from tvm_nacos.accuracy.data import DigitsData, load_digits_data
@@ -187,6 +188,7 @@ class _Setup:
     val_fraction: float = 0.25
     seed: int = 0
     data_seed: int = 0
+    num_threads: int = 1
 
     def __post_init__(self) -> None:
         if self.space == _NB201:
@@ -204,6 +206,7 @@ class _Setup:
         check_positive("weight_decay", self.weight_decay, allow_zero=True)
         check_int("seed", self.seed, 0)
         check_int("data_seed", self.data_seed, 0)
+        check_int("num_threads", self.num_threads, 1)
         if isinstance(self.val_fraction, bool) or not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be a float strictly between 0 and 1, got {self.val_fraction!r}")
 
@@ -384,6 +387,9 @@ class SupernetAccuracy(AccuracyEstimator):
         Seed of the weights, of the batch order and of the random subnets.
     data_seed : int
         Seed of the train/validation split and of the calibration images.
+    num_threads : int
+        PyTorch CPU threads while training and evaluating (the setting is restored after): the
+        networks are tiny, and on a busy machine more threads wait on each other.
 
     Raises
     ------
@@ -415,6 +421,7 @@ class SupernetAccuracy(AccuracyEstimator):
         val_fraction: float = 0.25,
         seed: int = 0,
         data_seed: int = 0,
+        num_threads: int = 1,
     ) -> None:
         self.setup = _Setup.create(
             space,
@@ -430,6 +437,7 @@ class SupernetAccuracy(AccuracyEstimator):
             val_fraction=val_fraction,
             seed=seed,
             data_seed=data_seed,
+            num_threads=num_threads,
         )
         builtin = self.setup.builtin()
         super().__init__(builtin.space)
@@ -499,7 +507,8 @@ class SupernetAccuracy(AccuracyEstimator):
             "" if self.setup.max_train_secs is None else f" or {self.setup.max_train_secs:g} s",
             2 + self.num_random,
         )
-        self._record = _train(self._model, sandwich, self._copier.choices, self.data, self.setup, self.name)
+        with torch_threads(self.setup.num_threads):
+            self._record = _train(self._model, sandwich, self._copier.choices, self.data, self.setup, self.name)
         self.clear_cache()
         logger.info(
             "%s: trained %d steps (%.2f epochs) in %.1f s, final loss %.4f",
@@ -537,10 +546,11 @@ class SupernetAccuracy(AccuracyEstimator):
             self.fit()
         start = time.perf_counter()
         scores = []
-        for sample in samples:
-            self._recalibrate(sample)
-            scores.append(_accuracy_percent(self._model, self.data))
-            logger.debug("%s: %s -> %.2f%%", self.name, sample.id, scores[-1])
+        with torch_threads(self.setup.num_threads):
+            for sample in samples:
+                self._recalibrate(sample)
+                scores.append(_accuracy_percent(self._model, self.data))
+                logger.debug("%s: %s -> %.2f%%", self.name, sample.id, scores[-1])
         logger.info("%s: evaluated %d subnets in %.1f s", self.name, len(samples), time.perf_counter() - start)
         return scores
 
@@ -604,7 +614,7 @@ class StandaloneAccuracy(AccuracyEstimator):
     ----------
     space, network_options, channels, cells_per_stage, resolution, epochs, max_train_secs
         As in :class:`SupernetAccuracy`; ``max_train_secs`` bounds each architecture's training.
-    batch_size, optimizer, learning_rate, momentum, weight_decay, val_fraction, seed, data_seed
+    batch_size, optimizer, learning_rate, momentum, weight_decay, val_fraction, seed, data_seed, num_threads
         As in :class:`SupernetAccuracy`.
 
     Attributes
@@ -633,6 +643,7 @@ class StandaloneAccuracy(AccuracyEstimator):
         val_fraction: float = 0.25,
         seed: int = 0,
         data_seed: int = 0,
+        num_threads: int = 1,
     ) -> None:
         self.setup = _Setup.create(
             space,
@@ -648,6 +659,7 @@ class StandaloneAccuracy(AccuracyEstimator):
             val_fraction=val_fraction,
             seed=seed,
             data_seed=data_seed,
+            num_threads=num_threads,
         )
         super().__init__(self.setup.builtin().space)
         self._copier: ArchitectureCopier | None = None
@@ -667,9 +679,10 @@ class StandaloneAccuracy(AccuracyEstimator):
         scores = []
         for sample in samples:
             network = self._copier.copy(sample)
-            record = _train(network, lambda: [{}], [], self._data, self.setup, f"{self.name} {sample.id}")
+            with torch_threads(self.setup.num_threads):
+                record = _train(network, lambda: [{}], [], self._data, self.setup, f"{self.name} {sample.id}")
+                scores.append(_accuracy_percent(network, self._data))
             self.records[sample.id] = record
-            scores.append(_accuracy_percent(network, self._data))
             logger.info(
                 "%s: %s trained %d steps in %.1f s -> %.2f%%", self.name, sample.id, record.steps, record.train_secs, scores[-1]
             )

@@ -118,12 +118,21 @@ def compile_architecture(
 
 
 def random_inputs(func: relax.Function, device: Any, seed: int = 0) -> list[Any]:
-    """Standard-normal tensors for every parameter of ``func`` (the network's inputs)."""
+    """Standard-normal tensors for every parameter of ``func`` (the network's inputs).
+
+    Integer and boolean inputs (token ids, masks) are zeros: a valid index of every non-empty
+    axis, where a random value could fall outside an embedding table.
+    """
     rng = np.random.default_rng(seed)
     inputs = []
     for param in func.params:
         shape = [int(d) for d in param.ty.shape.values]
-        inputs.append(tvm.runtime.tensor(rng.standard_normal(shape).astype(str(param.ty.dtype)), device))
+        dtype = str(param.ty.dtype)
+        if dtype.startswith(("int", "uint", "bool")):
+            data = np.zeros(shape, dtype=dtype)
+        else:
+            data = rng.standard_normal(shape).astype(dtype)
+        inputs.append(tvm.runtime.tensor(data, device))
     return inputs
 
 

@@ -9,6 +9,11 @@ A runner is named by a string:
 
 Any ``ms.runner.Runner`` object passes through unchanged.
 
+Local runs fill a kernel's integer inputs with zeros (:func:`alloc_in_bounds_arguments`):
+MetaSchedule fills every input with random values, which sends index inputs (``take``,
+``gather``, an embedding's token ids, a constant index the extractor made a parameter) out of
+bounds, and the run crashes.
+
 ``MeasureConfig(check_outputs=True)`` makes the local runner a :class:`CheckingLocalRunner`: each
 candidate is run on the inputs of its unscheduled kernel first, and one whose outputs differ is
 an error (see :mod:`tvm_nacos.tuning.check`).
@@ -31,7 +36,7 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckingLocalRunner", "MeasureConfig", "RPCEndpoint", "RunnerSpecError", "make_runner", "shutdown_runner"]
+__all__ = ["alloc_in_bounds_arguments", "CheckingLocalRunner", "MeasureConfig", "RPCEndpoint", "RunnerSpecError", "make_runner", "shutdown_runner"]
 
 _RPC_URL = re.compile(r"^rpc://(?P<host>[^:/]+):(?P<port>\d+)/(?P<key>[^/]+)$")
 
@@ -94,6 +99,53 @@ class MeasureConfig:
         )
 
 
+def alloc_in_bounds_arguments(device: Any, args_info: Any, alloc_repeat: int) -> list[list[Any]]:
+    """A kernel's arguments for timing: random floating-point values, zeros for integers and booleans.
+
+    MetaSchedule's default fills every tensor with random values. Integer inputs of a kernel are
+    mostly indices (``take`` and ``gather`` indices, token ids, a constant index that task
+    extraction turned into a parameter); random ones fall out of bounds and the kernel reads
+    outside its buffers: the runner's worker dies ("Subprocess terminated") and the trial is
+    lost. Zero is a valid index of every non-empty axis. Timing does not depend on the values
+    of these small inputs; the floating-point data stays random as MetaSchedule's.
+
+    Runs in the runner's worker (a ``LocalRunner``'s ``f_alloc_argument``).
+
+    Parameters
+    ----------
+    device : tvm.runtime.Device
+        Where to allocate.
+    args_info : list
+        MetaSchedule's JSON argument descriptions, ``["TENSOR", dtype, shape]`` each.
+    alloc_repeat : int
+        Argument sets to allocate.
+
+    Returns
+    -------
+    list[list[tvm.runtime.Tensor]]
+        ``alloc_repeat`` argument lists.
+    """
+    import numpy as np
+    import tvm
+
+    random_fill = tvm.get_global_func("tvm.contrib.random.random_fill_for_measure", allow_missing=True)
+    repeated = []
+    for _ in range(alloc_repeat):
+        args = []
+        for info in args_info:
+            kind, dtype, shape = info[0], info[1], info[2]
+            if kind != "TENSOR":
+                raise NotImplementedError(f"cannot allocate a kernel argument of kind {kind!r}: {info!r}")
+            tensor = tvm.runtime.empty(shape=shape, dtype=dtype, device=device)
+            if dtype.startswith(("int", "uint", "bool")) or random_fill is None:
+                tensor.copyfrom(np.zeros([int(n) for n in shape], dtype=dtype))
+            else:
+                random_fill(tensor)
+            args.append(tensor)
+        repeated.append(args)
+    return repeated
+
+
 def _check_and_time(
     artifact_path: str,
     device_type: str,
@@ -112,7 +164,7 @@ def _check_and_time(
     device = tvm.runtime.device(device_type, 0)
     run_output_check(artifact_path, device, rtol=rtol, atol=atol)
     rt_mod = tvm.runtime.load_module(artifact_path)
-    args = local_runner.default_alloc_argument(device, args_info, 1)
+    args = alloc_in_bounds_arguments(device, args_info, 1)
     return local_runner.default_run_evaluator(rt_mod, device, evaluator_config, args)
 
 
@@ -253,7 +305,11 @@ def make_runner(
     if runner is None or runner == "local":
         if measure.check_outputs:
             return CheckingLocalRunner(measure)
-        return ms.runner.LocalRunner(timeout_sec=measure.timeout_sec, evaluator_config=measure.evaluator_config())
+        return ms.runner.LocalRunner(
+            timeout_sec=measure.timeout_sec,
+            evaluator_config=measure.evaluator_config(),
+            f_alloc_argument=alloc_in_bounds_arguments,
+        )
     if measure.check_outputs:
         raise RunnerSpecError(f"check_outputs runs on the local runner only, not on {runner!r}; use runner='local'")
     if runner.startswith("rpc://"):
