@@ -7,12 +7,14 @@ For the front of a finished search (``WORK_DIR/pareto.json`` of a built-in space
    architecture (many repeats: minimum and median, as PyTorch timings are noisy here);
 2. lists the kernels of each with the largest share of FLOPs: their best measured latency
    from the tuning database and the GFLOP/s that makes, against numpy's float32 GEMM
-   measured in the same run (at 1024³, and at the GEMM shape of the kernel's convolution).
+   measured in the same run (at 1024³, and at the GEMM shape of the kernel's convolution or
+   matmul; a batched matmul, such as attention's, counts as one GEMM of all its rows).
 
 Example::
 
     python bench/run.py best_architecture --work-dir /tmp/qs4 --repeats 100 --label quickstart
     python bench/run.py best_architecture --work-dir /tmp/nacos_joint_s0_xyz --option resolution=32 --label mbv2
+    python bench/run.py best_architecture --work-dir /tmp/vit --eager-threads 1 2 --label vit
 """
 
 from __future__ import annotations
@@ -47,14 +49,22 @@ def _timed(fn) -> float:
 
 
 def conv_gemm_shape(mod: Any) -> tuple[int, int, int] | None:
-    """(M, N, K) of the im2col GEMM of the first conv2d in a kernel (a ``tvm.IRModule``), if it has one."""
+    """(M, N, K) of the GEMM of a kernel (a ``tvm.IRModule``): its conv2d's im2col GEMM, or its matmul's.
+
+    A matmul's inputs are ``A[..., M, K]`` and ``B[..., K, N]``; with batch dimensions (attention's
+    batched matmuls) M counts the rows of every batch.
+    """
     from tvm_nacos._compat import meta_schedule
 
     ms = meta_schedule()
     text = mod.script()
-    if "conv2d" not in text:
-        return None
     shapes = [[int(d) for d in info.shape] for info in ms.arg_info.ArgInfo.from_prim_func(mod["main"])]
+    if "conv2d" not in text:
+        if "matmul" not in text or len(shapes) < 3:
+            return None
+        a, out = shapes[0], shapes[-1]
+        k, n = a[-1], out[-1]
+        return int(np.prod(out)) // n, n, k
     if len(shapes) < 2 or len(shapes[1]) != 4:
         return None
     data, weight, out = shapes[0], shapes[1], shapes[-1]

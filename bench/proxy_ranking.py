@@ -24,6 +24,7 @@ Usage::
 
     python bench/run.py proxy_ranking --config nas-bench-201
     python bench/run.py proxy_ranking --config mobilenet-v2
+    python bench/run.py proxy_ranking --config vit
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ def _spearman(proxy: list[float], tuned: list[float]) -> float:
     from scipy.stats import spearmanr
 
     return float(spearmanr(proxy, tuned).statistic)
+
+
+def _ranks(values: list[float]) -> np.ndarray:
+    """0-based ranks, the smallest value first (ties in order)."""
+    ranks = np.empty(len(values), dtype=int)
+    ranks[np.argsort(values, kind="stable")] = np.arange(len(values))
+    return ranks
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +133,16 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         "untuned": _spearman(untuned, tuned),
     }
     speedup = np.asarray(eager) / np.asarray(tuned)
+    tuned_rank = _ranks(tuned)
+    misranked = {}
+    for name, values in (("macs", macs), ("eager", eager), ("untuned", untuned)):
+        shift = _ranks(values) - tuned_rank
+        order = np.argsort(-np.abs(shift))[:5]
+        misranked[name] = [
+            {"arch_id": samples[i].id, "sample": samples[i].to_dict(), "proxy_rank": int(tuned_rank[i] + shift[i]),
+             "tuned_rank": int(tuned_rank[i])}
+            for i in order
+        ]
     report = {
         "target": str(target),
         "eager_threads": eager_threads,
@@ -144,6 +162,7 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         "spearman_vs_tuned": {k: round(v, 4) for k, v in rho.items()},
         "median_speedup_tuned_vs_eager": round(float(np.median(speedup)), 3),
         "median_speedup_tuned_vs_untuned": round(float(np.median(np.asarray(untuned) / np.asarray(tuned))), 3),
+        "most_misranked": misranked,
         "archs": [
             {
                 "arch_id": s.id, "sample": s.to_dict(), "macs": int(m), "eager_ms": e, "untuned_ms": u,
@@ -161,6 +180,9 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         print(f"| {names[key]} | {value:.3f} |")
     print(f"\nmedian speedup of tuned TVM over PyTorch eager ({eager_threads} thread(s)): "
           f"{report['median_speedup_tuned_vs_eager']}×; over untuned TVM: {report['median_speedup_tuned_vs_untuned']}×")
+    for name, rows in misranked.items():
+        print(f"most misranked by {names[name]}: "
+              + "; ".join(f"{r['arch_id']} rank {r['proxy_rank']} vs tuned {r['tuned_rank']}" for r in rows[:3]))
     return report
 
 
@@ -188,6 +210,8 @@ BENCHMARK = Benchmark(
     configs={
         "nas-bench-201": ["--space", "nas-bench-201", *_SETTINGS],
         "mobilenet-v2": ["--space", "mobilenet-v2", "--option", "resolution=32", *_SETTINGS],
+        # PyTorch on as many threads as TVM's target has cores: the comparison at equal threads.
+        "vit": ["--space", "vit", *_SETTINGS, "--eager-threads", "2"],
     },
 )
 

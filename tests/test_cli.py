@@ -268,6 +268,37 @@ def test_vit_space_searches_with_its_supernet_and_lists_its_matmul_kernels(
     assert any("softmax" in line for line in out.splitlines()) and "sharing ratio" in out
 
 
+def test_search_on_your_data_and_bad_data_writes_nothing(tmp_path: Path, fake_measurement, capsys) -> None:
+    rng = np.random.default_rng(0)
+    labels = np.arange(96) % 3
+    images = rng.normal(size=(96, 3, 8, 8)).astype(np.float32) + labels[:, None, None, None]
+    np.savez(tmp_path / "train.npz", images=images, labels=labels)
+    work = tmp_path / "mine"
+    options = ["resolution=8", "patch_size=2", "embed_dim=16", "num_classes=3"]
+    code = main(["search", "--space", "vit", *(a for o in options for a in ("--space-option", o)), "--accuracy",
+                 "grad_norm", "--data", str(tmp_path / "train.npz"), "--budget", "8", "--strategy", "random",
+                 "--work-dir", str(work),
+                 "--target", TARGET])
+    assert code == 0, capsys.readouterr().err
+    assert "accuracy: grad_norm" in capsys.readouterr().out and (work / "pareto.json").is_file()
+
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, images=np.where(labels[:, None, None, None] == 2, np.nan, images), labels=labels)
+    for args, message in [
+        (["--data", str(bad)], "NaN or infinite pixel values, the first in image 2"),
+        (["--data", str(tmp_path / "none.npz")], "does not exist"),
+        (["--val-data", str(tmp_path / "train.npz")], "--val-data needs --data"),
+        (["--data", str(tmp_path / "train.npz"), "--accuracy", "table"], "accuracy 'table' does not take data"),
+        (["--data", str(tmp_path / "train.npz"), "--space", "resnet", "--accuracy", "synflow"],
+         "resnet takes images of 3x32x32 (C, H, W), but the data has 3x8x8"),
+    ]:
+        target = tmp_path / "never"
+        assert main(["search", "--work-dir", str(target), *args]) == 2
+        err = capsys.readouterr().err
+        assert message in err, err
+        assert not target.exists()  # named before anything is written
+
+
 def test_report_and_compile_need_a_finished_search(tmp_path: Path, capsys) -> None:
     assert main(["report", "--work-dir", str(tmp_path)]) == 2
     assert "tvm-nacos search --work-dir" in capsys.readouterr().err

@@ -8,7 +8,8 @@
 - :class:`SupernetAccuracy`: validation accuracy (percent) with weights inherited from a
   weight-sharing supernet of the NAS-Bench-201 cell space, trained on the CPU;
   :class:`StandaloneAccuracy`: the same, every architecture trained on its own;
-- :func:`load_digits_data`: the dataset they use, scikit-learn's bundled digits as tensors;
+- :func:`load_digits_data`: the dataset they use by default, scikit-learn's bundled digits as
+  tensors; :class:`ImageData` (``from_npz``, ``from_arrays``, ``from_loader``): your own, checked;
 - :class:`CapacityProxy`: log10 of an architecture's MACs or weights, a *stand-in* for models
   that have no accuracy estimator yet (not an accuracy).
 
@@ -27,8 +28,10 @@ from tvm_nacos.accuracy.table import TableAccuracy
 __all__ = [
     "AccuracyEstimator",
     "CapacityProxy",
+    "DataError",
     "DigitsData",
     "GradNormProxy",
+    "ImageData",
     "NaswotProxy",
     "StandaloneAccuracy",
     "SupernetAccuracy",
@@ -44,6 +47,8 @@ __all__ = [
 _LAZY = {
     "CapacityProxy": "tvm_nacos.accuracy.capacity",
     "DigitsData": "tvm_nacos.accuracy.data",
+    "ImageData": "tvm_nacos.accuracy.image_data",
+    "DataError": "tvm_nacos.accuracy.image_data",
     "load_digits_data": "tvm_nacos.accuracy.data",
     "ZeroCostProxy": "tvm_nacos.accuracy.zero_cost",
     "SynflowProxy": "tvm_nacos.accuracy.zero_cost",

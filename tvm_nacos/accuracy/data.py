@@ -26,16 +26,12 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from tvm_nacos.accuracy.image_data import ImageData
 from tvm_nacos.search_space.validation import check_int
-
-if TYPE_CHECKING:  # pragma: no cover - typing only
-    import torch
 
 __all__ = ["DigitsData", "load_digits_data"]
 
@@ -46,8 +42,6 @@ DIGITS_SIDE = 8
 #: Classes of the digits dataset.
 DIGITS_CLASSES = 10
 _MAX_PIXEL = 16.0
-
-Split = Literal["train", "val"]
 
 
 @functools.cache
@@ -77,8 +71,11 @@ def _stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tup
 
 
 @dataclass(frozen=True, eq=False)
-class DigitsData:
+class DigitsData(ImageData):
     """The digits dataset as normalized float32 tensors; build it with :func:`load_digits_data`.
+
+    An :class:`~tvm_nacos.accuracy.image_data.ImageData` (``minibatch``, ``batches``) that also
+    records how the images were made.
 
     Attributes
     ----------
@@ -87,6 +84,8 @@ class DigitsData:
         training mean and standard deviation.
     y_train, y_val : torch.Tensor
         Labels 0…9, int64, shape ``(n,)``.
+    num_classes : int
+        10.
     resolution, channels : int
         Side and channels of the images.
     mean, std : float
@@ -94,96 +93,13 @@ class DigitsData:
         resizing).
     seed : int
         Seed of the split.
-    num_classes : int
-        10.
     """
 
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_val: torch.Tensor
-    y_val: torch.Tensor
-    resolution: int
-    channels: int
-    mean: float
-    std: float
-    seed: int
-    num_classes: int = DIGITS_CLASSES
-
-    def _split(self, split: Split) -> tuple[torch.Tensor, torch.Tensor]:
-        if split == "train":
-            return self.x_train, self.y_train
-        if split == "val":
-            return self.x_val, self.y_val
-        raise ValueError(f"unknown split {split!r}; valid splits: 'train', 'val'")
-
-    def minibatch(self, batch_size: int, *, seed: int = 0, split: Split = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        """A fixed mini-batch: ``batch_size`` distinct images drawn with a seeded generator.
-
-        Parameters
-        ----------
-        batch_size : int
-            Images in the batch, at most the size of the split.
-        seed : int
-            Seed of the draw; the same seed gives the same batch.
-        split : {"train", "val"}
-            Where the images come from.
-
-        Returns
-        -------
-        tuple[torch.Tensor, torch.Tensor]
-            Images ``(batch_size, channels, resolution, resolution)`` and labels ``(batch_size,)``.
-
-        Raises
-        ------
-        ValueError
-            If ``batch_size`` is below 1 or above the size of the split, or ``split`` is unknown.
-        """
-        import torch
-
-        x, y = self._split(split)
-        batch_size = check_int("batch_size", batch_size, 1)
-        if batch_size > len(y):
-            raise ValueError(f"batch_size {batch_size} exceeds the {len(y)} images of the {split!r} split")
-        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(check_int("seed", seed, 0)))
-        chosen = order[:batch_size]
-        return x[chosen], y[chosen]
-
-    def batches(
-        self,
-        batch_size: int,
-        *,
-        generator: torch.Generator | None = None,
-        split: Split = "train",
-        drop_last: bool = False,
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """One pass over a split in mini-batches.
-
-        Parameters
-        ----------
-        batch_size : int
-            Images per batch.
-        generator : torch.Generator, optional
-            Shuffles the images when given (the caller seeds it and keeps it across epochs);
-            without it, the images come in their stored order.
-        split : {"train", "val"}
-            The split to go over.
-        drop_last : bool
-            Leave out the last, smaller batch.
-
-        Yields
-        ------
-        tuple[torch.Tensor, torch.Tensor]
-            Images and labels of one batch.
-        """
-        import torch
-
-        x, y = self._split(split)
-        batch_size = check_int("batch_size", batch_size, 1)
-        order = torch.randperm(len(y), generator=generator) if generator is not None else torch.arange(len(y))
-        stop = len(y) - len(y) % batch_size if drop_last else len(y)
-        for start in range(0, stop, batch_size):
-            chosen = order[start : start + batch_size]
-            yield x[chosen], y[chosen]
+    resolution: int = DIGITS_SIDE
+    channels: int = 1
+    mean: float = 0.0
+    std: float = 1.0
+    seed: int = 0
 
 
 def load_digits_data(
@@ -249,6 +165,7 @@ def load_digits_data(
         y_train=torch.from_numpy(labels[train_idx].copy()),
         x_val=x_val,
         y_val=torch.from_numpy(labels[val_idx].copy()),
+        num_classes=DIGITS_CLASSES,
         resolution=resolution,
         channels=channels,
         mean=mean,

@@ -69,7 +69,8 @@ from tvm_nacos.accuracy._torch import (
     torch_threads,
 )
 from tvm_nacos.accuracy.base import AccuracyEstimator
-from tvm_nacos.accuracy.data import DigitsData, load_digits_data
+from tvm_nacos.accuracy.data import load_digits_data
+from tvm_nacos.accuracy.image_data import DataError, ImageData
 from tvm_nacos.search_space import ArchSample, BuiltinSpace, NasBench201Space, get
 from tvm_nacos.search_space.validation import check_int, check_positive
 
@@ -248,7 +249,28 @@ class _Setup:
             raise ValueError(f"{self.space}: training on the digits needs a square input, got {height}x{width}")
         return channels, height
 
-    def data(self) -> DigitsData:
+    def check_data(self, data: ImageData | None) -> ImageData | None:
+        """``data`` if the trained network takes its images and has outputs for its classes."""
+        if data is None:
+            return None
+        if not isinstance(data, ImageData):
+            raise TypeError(f"data must be an ImageData (ImageData.from_npz, from_arrays, from_loader), got {type(data).__name__}")
+        channels, side = self.resolution()
+        if data.image_shape != (channels, side, side):
+            raise DataError(
+                f"the {self.space} network trained here takes images of {channels}x{side}x{side} (C, H, W), "
+                f"but the data has {'x'.join(map(str, data.image_shape))}; build the space with a matching "
+                "resolution (network_options or a space object), or resize the data"
+            )
+        outputs = dict(self.network).get("num_classes", 10)
+        if data.num_classes > outputs:
+            raise DataError(
+                f"the data has {data.num_classes} classes but the {self.space} network has {outputs} outputs; "
+                "set the space's num_classes"
+            )
+        return data
+
+    def data(self) -> ImageData:
         channels, side = self.resolution()
         return load_digits_data(resolution=side, channels=channels, val_fraction=self.val_fraction, seed=self.data_seed)
 
@@ -281,7 +303,7 @@ def _train(
     model: nn.Module,
     subnets_of_step: Callable[[], Sequence[Mapping[str, str]]],
     choices: Sequence[Any],
-    data: DigitsData,
+    data: ImageData,
     setup: _Setup,
     what: str,
 ) -> TrainingRecord:
@@ -329,7 +351,7 @@ def _train(
     return record
 
 
-def _accuracy_percent(model: nn.Module, data: DigitsData) -> float:
+def _accuracy_percent(model: nn.Module, data: ImageData) -> float:
     """Top-1 accuracy on the validation split, in percent (model in eval mode)."""
     model.eval()
     correct = 0
@@ -356,6 +378,10 @@ class SupernetAccuracy(AccuracyEstimator):
     network_options : Mapping[str, Any], optional
         The options of the trained network for a space given by name other than NAS-Bench-201
         (``{"resolution": 8, "patch_size": 2, "embed_dim": 32}`` for ``"vit"``).
+    data : ImageData, optional
+        The images to train and validate on (:class:`~tvm_nacos.accuracy.ImageData`: your own
+        ``.npz`` files, arrays or ``DataLoader``); scikit-learn's digits by default. Their
+        shape must be the network's input, their classes at most its outputs.
     channels : int, optional
         NAS-Bench-201 only: width of the first stage (C; default 4); the benchmark's has 16.
     cells_per_stage : int, optional
@@ -406,6 +432,7 @@ class SupernetAccuracy(AccuracyEstimator):
         space: str | BuiltinSpace = _NB201,
         *,
         network_options: Mapping[str, Any] | None = None,
+        data: ImageData | None = None,
         channels: int | None = None,
         cells_per_stage: int | None = None,
         resolution: int | None = None,
@@ -446,7 +473,7 @@ class SupernetAccuracy(AccuracyEstimator):
         self._model = self.setup.supernet()
         self._copier = ArchitectureCopier(self._model)
         self._sandwich = builtin.sandwich_samples() or sandwich_by_parameters(self._model, builtin.space)
-        self._data: DigitsData | None = None
+        self._data: ImageData | None = self.setup.check_data(data)
         self._record: TrainingRecord | None = None
 
     @property
@@ -460,8 +487,8 @@ class SupernetAccuracy(AccuracyEstimator):
         return self._sandwich
 
     @property
-    def data(self) -> DigitsData:
-        """The digits split the supernet trains and validates on."""
+    def data(self) -> ImageData:
+        """The images the supernet trains and validates on: the ``data`` given, or the digits."""
         if self._data is None:
             self._data = self.setup.data()
         return self._data
@@ -612,7 +639,7 @@ class StandaloneAccuracy(AccuracyEstimator):
 
     Parameters
     ----------
-    space, network_options, channels, cells_per_stage, resolution, epochs, max_train_secs
+    space, network_options, data, channels, cells_per_stage, resolution, epochs, max_train_secs
         As in :class:`SupernetAccuracy`; ``max_train_secs`` bounds each architecture's training.
     batch_size, optimizer, learning_rate, momentum, weight_decay, val_fraction, seed, data_seed, num_threads
         As in :class:`SupernetAccuracy`.
@@ -630,6 +657,7 @@ class StandaloneAccuracy(AccuracyEstimator):
         space: str | BuiltinSpace = _NB201,
         *,
         network_options: Mapping[str, Any] | None = None,
+        data: ImageData | None = None,
         channels: int | None = None,
         cells_per_stage: int | None = None,
         resolution: int | None = None,
@@ -663,7 +691,7 @@ class StandaloneAccuracy(AccuracyEstimator):
         )
         super().__init__(self.setup.builtin().space)
         self._copier: ArchitectureCopier | None = None
-        self._data: DigitsData | None = None
+        self._data: ImageData | None = self.setup.check_data(data)
         self.records: dict[str, TrainingRecord] = {}
 
     @property

@@ -59,7 +59,8 @@ from tvm_nacos.accuracy._torch import (
     unclip_activations,
 )
 from tvm_nacos.accuracy.base import AccuracyEstimator
-from tvm_nacos.accuracy.data import DigitsData, load_digits_data
+from tvm_nacos.accuracy.data import load_digits_data
+from tvm_nacos.accuracy.image_data import DataError, ImageData
 from tvm_nacos.search_space import ArchSample, BuiltinSpace, get
 from tvm_nacos.search_space.validation import check_int
 
@@ -91,6 +92,10 @@ class ZeroCostProxy(AccuracyEstimator):
         Images in the mini-batch (``naswot``, ``grad_norm``; ``synflow`` uses one all-ones input).
     seed : int
         Seed of the weights, of the train/validation split and of the mini-batch draw.
+    data : ImageData, optional
+        Where the mini-batch comes from (your images, :class:`~tvm_nacos.accuracy.ImageData`);
+        the digits at the space's input size by default. Its images must have the space's
+        input shape.
 
     Raises
     ------
@@ -103,7 +108,14 @@ class ZeroCostProxy(AccuracyEstimator):
     #: The proxy's name, as :meth:`create` takes it.
     proxy: ClassVar[str]
 
-    def __init__(self, space: str | BuiltinSpace = "nas-bench-201", *, batch_size: int = 64, seed: int = 0) -> None:
+    def __init__(
+        self,
+        space: str | BuiltinSpace = "nas-bench-201",
+        *,
+        batch_size: int = 64,
+        seed: int = 0,
+        data: ImageData | None = None,
+    ) -> None:
         self.builtin = _builtin_space(space)
         super().__init__(self.builtin.space)
         self.batch_size = check_int("batch_size", batch_size, 1)
@@ -112,6 +124,12 @@ class ZeroCostProxy(AccuracyEstimator):
         if height != width:
             raise ValueError(f"{self.builtin.name}: the proxies need a square input, got {height}x{width}")
         self._input_chw = (channels, height, width)
+        if data is not None and data.image_shape != self._input_chw:
+            raise DataError(
+                f"{self.builtin.name} takes images of {channels}x{height}x{width} (C, H, W), but the data has "
+                f"{'x'.join(map(str, data.image_shape))}"
+            )
+        self._data = data
         self._copier: ArchitectureCopier | None = None
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -158,8 +176,8 @@ class ZeroCostProxy(AccuracyEstimator):
         """The fixed mini-batch (images and labels) that the proxy scores every network on."""
         if self._batch is None:
             channels, side, _ = self._input_chw
-            data: DigitsData = load_digits_data(resolution=side, channels=channels, seed=self.seed)
-            self._batch = data.minibatch(self.batch_size, seed=self.seed)
+            data = self._data or load_digits_data(resolution=side, channels=channels, seed=self.seed)
+            self._batch = data.minibatch(min(self.batch_size, len(data.y_train)), seed=self.seed)
         return self._batch
 
     # -- scoring --------------------------------------------------------------------------------

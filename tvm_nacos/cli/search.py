@@ -39,8 +39,11 @@ DEFAULT_BUDGET = 200
 
 EPILOG = f"""accuracy estimators (--accuracy; the first is the default):
   nas-bench-201         table | synflow | naswot | grad_norm | supernet
-  mobilenet-v2, resnet  synflow | naswot | grad_norm
+  mobilenet-v2, resnet  synflow | naswot | grad_norm | supernet
   vit                   supernet | synflow | grad_norm
+  supernet trains the space's weight-sharing supernet first (vit: a small variant, ~20 s;
+  mobilenet-v2 and resnet: the searched network, minutes); --data FILE trains it, or feeds
+  the zero-cost proxies, on your images instead of scikit-learn's digits
   --model FILE          macs | params   (size stand-ins: log10 of MACs or weights, not accuracies)
   any                   MODULE:NAME     (an estimator with evaluate(samples), or a function)
 
@@ -58,6 +61,7 @@ examples:
   tvm-nacos search --budget 100000 --time-budget 15m          # as many trials as 15 minutes allow
   tvm-nacos search --space resnet --accuracy synflow --budget 400
   tvm-nacos search --space vit --budget 500               # trains the ViT supernet first (~20 s)
+  tvm-nacos search --space resnet --accuracy supernet --data train.npz --val-data val.npz
   tvm-nacos search --space mobilenet-v2 --space-option resolution=32 --accuracy synflow --budget 500
   tvm-nacos search --model supernet.json --accuracy mypkg.scores:evaluate
   tvm-nacos search --work-dir runs/nb201 --budget 1000 --resume   # continue after an interruption
@@ -85,6 +89,11 @@ def add_parser(commands: Any) -> None:
                         help="stop measuring after this long (90s, 15m, 1.5h), or at --budget trials if sooner; "
                              "the front's end-to-end timing follows")
     parser.add_argument("--accuracy", metavar="NAME", help="accuracy estimator (see below); table for nas-bench-201")
+    parser.add_argument("--data", metavar="FILE",
+                        help="your training images for the accuracy estimator: an .npz with 'images' (N, C, H, W) "
+                             "and 'labels' (N,); supernet and zero-cost proxies of a built-in space (default: digits)")
+    parser.add_argument("--val-data", metavar="FILE",
+                        help="your validation images (same format); default: a stratified quarter of --data")
     parser.add_argument("--strategy", choices=strategy_names(), default="joint",
                         help="joint (NACOS, default), or a baseline at the same budget")
     parser.add_argument("--max-latency-ms", type=float, metavar="MS",
@@ -117,6 +126,13 @@ def run(args: argparse.Namespace) -> int:
     )
     schedule = parse_space_options(args.schedule_options, "--schedule-option", "population_size=16")
     time_budget = parse_duration(args.time_budget)
+    data = None
+    if args.val_data and not args.data:
+        raise ValueError("--val-data needs --data (the training images)")
+    if args.data:  # bad data fails before anything is built or written
+        from tvm_nacos.accuracy.image_data import ImageData
+
+        data = ImageData.from_npz(args.data, args.val_data)
     subject = args.model or args.space or DEFAULT_SPACE
     if args.space_options:
         subject += f" ({', '.join(args.space_options)})"
@@ -130,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
             args.space, model=args.model, target=args.target, budget=args.budget, accuracy=args.accuracy,
             strategy=args.strategy, constraints=constraints, work_dir=args.work_dir, seed=args.seed,
             resume=args.resume, progress=printer, command=command,
-            space_options=parse_space_options(args.space_options),
+            space_options=parse_space_options(args.space_options), data=data,
             **({"schedule_options": schedule} if schedule else {}),
             **({"time_budget_s": time_budget} if time_budget is not None else {}),
         )

@@ -45,7 +45,7 @@ def accuracy_choices(space: str | None) -> list[str]:
         # A transformer has no ReLU to read NASWOT's codes from.
         return ["supernet", "synflow", "grad_norm"]
     if space is not None:
-        return list(_ZERO_COST)
+        return [*_ZERO_COST, "supernet"]
     return ["macs", "params"]
 
 
@@ -63,7 +63,7 @@ def _import_estimator(spec: str) -> Any:
 
 
 def resolve_accuracy(
-    name: str | None, *, space: str | None = None, module: Any = None, builtin: Any = None
+    name: str | None, *, space: str | None = None, module: Any = None, builtin: Any = None, data: Any = None
 ) -> tuple[Any, str]:
     """An accuracy estimator by name: ``(estimator, its name)``.
 
@@ -80,11 +80,16 @@ def resolve_accuracy(
     builtin : BuiltinSpace, optional
         The space object with its options (``resolution``...), for the zero-cost proxies, which
         run its networks; by default the space ``space`` names with its default options.
+    data : ImageData, optional
+        Your images (:class:`~tvm_nacos.accuracy.ImageData`) for ``supernet`` and the zero-cost
+        proxies, instead of the digits. With data, ``supernet`` trains the searched network
+        itself (the space with its options), not the small variant it trains on the digits.
 
     Raises
     ------
     ValueError
-        ``name`` is not valid for the space (the message lists the valid ones).
+        ``name`` is not valid for the space (the message lists the valid ones), or ``data`` is
+        given to an estimator that does not take it.
     """
     choices = accuracy_choices(space)
     name = name or choices[0]
@@ -97,6 +102,11 @@ def resolve_accuracy(
             f"accuracy {name!r} is not available for {where}; valid: {choices}{extra}, "
             "or MODULE:NAME for an estimator of your own"
         )
+    if data is not None and name not in (*_ZERO_COST, "supernet"):
+        raise ValueError(
+            f"accuracy {name!r} does not take data; data feeds 'supernet' and the zero-cost proxies "
+            f"({', '.join(_ZERO_COST)}) of a built-in space"
+        )
     if name == "table":
         from tvm_nacos.accuracy import TableAccuracy
 
@@ -104,12 +114,19 @@ def resolve_accuracy(
     if name in _ZERO_COST:
         from tvm_nacos.accuracy import ZeroCostProxy
 
-        return ZeroCostProxy.create(name, space=builtin if builtin is not None else space), name
+        return ZeroCostProxy.create(name, space=builtin if builtin is not None else space, data=data), name
     if name == "supernet":
         from tvm_nacos.accuracy import SupernetAccuracy
+        from tvm_nacos.search_space import get
 
         # accuracy_choices offers "supernet" for built-in spaces only: space is a name here.
-        return SupernetAccuracy(str(space), **SUPERNET_RECIPES.get(str(space), {})), name
+        recipe = SUPERNET_RECIPES.get(str(space), {})
+        if data is None:
+            return SupernetAccuracy(str(space), **recipe), name
+        searched = builtin if builtin is not None else get(str(space))
+        if searched.name == "nas-bench-201":
+            return SupernetAccuracy(searched, data=data, resolution=data.image_shape[-1], **recipe), name
+        return SupernetAccuracy(searched, data=data, **recipe), name
     from tvm_nacos.accuracy.capacity import CapacityProxy
 
     return CapacityProxy(module, measure=name), name
@@ -152,6 +169,7 @@ def run_search(
     command: str | None = None,
     space_options: Mapping[str, Any] | None = None,
     name: str | None = None,
+    data: Any = None,
     **search_options: Any,
 ) -> SearchRun:
     """Search a built-in space or a model file; write the result and its report to ``work_dir``.
@@ -188,6 +206,8 @@ def run_search(
     name : str, optional
         What is searched, by name, in ``pareto.json`` and the report: the space's name, or the
         model file's name without its suffix, by default.
+    data : ImageData, optional
+        Your images for the accuracy estimator (see :func:`resolve_accuracy`).
     **search_options
         Passed on to :func:`tvm_nacos.search` (``builder``, ``runner``, ``strategy_options``,
         ``measure_end_to_end``...).
@@ -222,8 +242,13 @@ def run_search(
     else:
         subject = load_model_file(model)
     if isinstance(accuracy, str) or accuracy is None:
+        if data is not None and builtin is None:
+            raise ValueError(
+                "data feeds the estimators of a built-in space (--space); a model file's accuracy on your "
+                "data needs an estimator of your own (--accuracy MODULE:NAME)"
+            )
         estimator, accuracy_name = resolve_accuracy(
-            accuracy, space=space, module=None if builtin is not None else subject, builtin=builtin
+            accuracy, space=space, module=None if builtin is not None else subject, builtin=builtin, data=data
         )
     else:
         estimator, accuracy_name = accuracy, getattr(accuracy, "name", type(accuracy).__name__)
