@@ -102,7 +102,9 @@ __all__ = [
     "make_conv2d",
     "option_rng",
     "same_type",
+    "INITS",
     "check_fractions",
+    "check_init",
     "fraction_name",
     "reads_variables",
     "static_shape",
@@ -200,6 +202,18 @@ def option_rng(seed: int, label: str, option: str) -> np.random.Generator:
     the weights of an option are the same whatever else the pass or the pipeline did.
     """
     return np.random.default_rng([seed, zlib.crc32(label.encode()), zlib.crc32(option.encode())])
+
+
+#: How the conv moves initialize a new option's weights: drawn (He-normal, from ``seed``), or
+#: derived from the original weight (:mod:`tvm_nacos.passes.inherit`).
+INITS = ("random", "inherit")
+
+
+def check_init(init: str, pass_name: str) -> str:
+    """``init`` if it is one of :data:`INITS`, else a :class:`SearchSpaceError` that lists them."""
+    if init not in INITS:
+        raise SearchSpaceError(f"{pass_name} init {init!r} is unknown; valid: {list(INITS)}")
+    return init
 
 
 def he_normal(rng: np.random.Generator, shape: Sequence[int], *, fan_in: int, dtype: str = "float32") -> np.ndarray:

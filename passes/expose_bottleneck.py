@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import tvm
 from tvm import relax
@@ -13,10 +14,12 @@ from tvm_nacos.passes.expose_base import (
     InsideOptions,
     MatchContext,
     OptionBuilder,
+    check_init,
     conv2d_info,
     he_normal,
     make_conv2d,
 )
+from tvm_nacos.passes.inherit import tucker2_factors
 
 __all__ = ["ExposeBottleneck"]
 
@@ -56,6 +59,14 @@ class ExposeBottleneck(ExposePass):
         (low-rank) factorization.
     names, where, seed, inside_options
         Restriction and seed, see :class:`~tvm_nacos.passes.expose_base.ExposePass`.
+    init : {"random", "inherit"}
+        How a new option's weights are made: ``"random"`` (the default; He-normal from
+        ``seed``, for zero-cost proxies and training from scratch) or ``"inherit"``, derived
+        from the original weight so that a trained model keeps what it learnt:
+        Tucker-2 of the original (truncated HOSVD over output and input channels),
+        the best factorization of its rank without ``activation``; use
+        ``activation=None`` with it, or the ReLUs change the function.
+
 
     Raises
     ------
@@ -94,8 +105,10 @@ class ExposeBottleneck(ExposePass):
         where: Callable[[relax.Call, MatchContext], bool] | None = None,
         seed: int = 0,
         inside_options: InsideOptions = "all",
+        init: Literal["random", "inherit"] = "random",
     ) -> None:
         super().__init__(names=names, where=where, seed=seed, inside_options=inside_options)
+        self.init = check_init(init, type(self).__name__)
         ratios = tuple(ratios)
         bad = [r for r in ratios if not isinstance(r, (int, float)) or isinstance(r, bool) or not 0 < r < 1]
         if not ratios or bad or len({_ratio_name(r) for r in ratios}) != len(ratios):
@@ -126,10 +139,13 @@ class ExposeBottleneck(ExposePass):
             if mid >= info.out_channels:
                 continue
             name = _ratio_name(ratio)
-            rng = context.rng(name)
-            reduce_w = he_normal(rng, (mid, info.in_channels, 1, 1), fan_in=info.in_channels, dtype=dtype)
-            conv_w = he_normal(rng, (mid, mid, kh, kw), fan_in=mid * kh * kw, dtype=dtype)
-            expand_w = he_normal(rng, (info.out_channels, mid, 1, 1), fan_in=mid, dtype=dtype)
+            if self.init == "inherit":
+                reduce_w, conv_w, expand_w = tucker2_factors(info.weight, mid)
+            else:
+                rng = context.rng(name)
+                reduce_w = he_normal(rng, (mid, info.in_channels, 1, 1), fan_in=info.in_channels, dtype=dtype)
+                conv_w = he_normal(rng, (mid, mid, kh, kw), fan_in=mid * kh * kw, dtype=dtype)
+                expand_w = he_normal(rng, (info.out_channels, mid, 1, 1), fan_in=mid, dtype=dtype)
 
             def build(
                 bb: relax.BlockBuilder, inputs: Sequence[relax.Var], w=(reduce_w, conv_w, expand_w)

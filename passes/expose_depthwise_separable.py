@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import tvm
 from tvm import relax
@@ -13,10 +14,12 @@ from tvm_nacos.passes.expose_base import (
     InsideOptions,
     MatchContext,
     OptionBuilder,
+    check_init,
     conv2d_info,
     he_normal,
     make_conv2d,
 )
+from tvm_nacos.passes.inherit import separable_factors
 
 __all__ = ["ExposeDepthwiseSeparable"]
 
@@ -45,6 +48,13 @@ class ExposeDepthwiseSeparable(ExposePass):
         in Xception's separable convolutions).
     names, where, seed, inside_options
         Restriction and seed, see :class:`~tvm_nacos.passes.expose_base.ExposePass`.
+    init : {"random", "inherit"}
+        How a new option's weights are made: ``"random"`` (the default; He-normal from
+        ``seed``, for zero-cost proxies and training from scratch) or ``"inherit"``, derived
+        from the original weight so that a trained model keeps what it learnt:
+        per input channel the best rank-1 factorization of the original (SVD); exact
+        when the original is rank-1 per channel and ``activation`` is ``None``.
+
 
     Raises
     ------
@@ -81,8 +91,10 @@ class ExposeDepthwiseSeparable(ExposePass):
         where: Callable[[relax.Call, MatchContext], bool] | None = None,
         seed: int = 0,
         inside_options: InsideOptions = "all",
+        init: Literal["random", "inherit"] = "random",
     ) -> None:
         super().__init__(names=names, where=where, seed=seed, inside_options=inside_options)
+        self.init = check_init(init, type(self).__name__)
         if activation is not None and activation not in _ACTIVATIONS:
             raise SearchSpaceError(
                 f"ExposeDepthwiseSeparable activation {activation!r} is unknown; valid: {sorted(_ACTIVATIONS)} or None"
@@ -98,9 +110,14 @@ class ExposeDepthwiseSeparable(ExposePass):
         assert info is not None  # checked by match
         kh, kw = info.kernel
         dtype = str(info.weight.dtype)
-        rng = context.rng("separable")
-        depthwise_w = he_normal(rng, (info.in_channels, 1, kh, kw), fan_in=kh * kw, dtype=dtype)
-        pointwise_w = he_normal(rng, (info.out_channels, info.in_channels, 1, 1), fan_in=info.in_channels, dtype=dtype)
+        if self.init == "inherit":
+            depthwise_w, pointwise_w = separable_factors(info.weight)
+        else:
+            rng = context.rng("separable")
+            depthwise_w = he_normal(rng, (info.in_channels, 1, kh, kw), fan_in=kh * kw, dtype=dtype)
+            pointwise_w = he_normal(
+                rng, (info.out_channels, info.in_channels, 1, 1), fan_in=info.in_channels, dtype=dtype
+            )
         act = _ACTIVATIONS.get(self.activation) if self.activation else None
 
         def build(bb: relax.BlockBuilder, inputs: Sequence[relax.Var]) -> relax.Expr:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import tvm
 from tvm import relax
@@ -13,10 +14,12 @@ from tvm_nacos.passes.expose_base import (
     InsideOptions,
     MatchContext,
     OptionBuilder,
+    check_init,
     conv2d_info,
     he_normal,
     make_conv2d,
 )
+from tvm_nacos.passes.inherit import regroup
 
 __all__ = ["ExposeGrouping"]
 
@@ -42,6 +45,13 @@ class ExposeGrouping(ExposePass):
         Candidate group counts: distinct positive integers.
     names, where, seed, inside_options
         Restriction and seed, see :class:`~tvm_nacos.passes.expose_base.ExposePass`.
+    init : {"random", "inherit"}
+        How a new option's weights are made: ``"random"`` (the default; He-normal from
+        ``seed``, for zero-cost proxies and training from scratch) or ``"inherit"``, derived
+        from the original weight so that a trained model keeps what it learnt:
+        the block diagonal of the original's dense equivalent (exact with fewer
+        groups: each new group holds whole original ones, as depthwise to dense).
+
 
     Raises
     ------
@@ -87,8 +97,10 @@ class ExposeGrouping(ExposePass):
         where: Callable[[relax.Call, MatchContext], bool] | None = None,
         seed: int = 0,
         inside_options: InsideOptions = "all",
+        init: Literal["random", "inherit"] = "random",
     ) -> None:
         super().__init__(names=names, where=where, seed=seed, inside_options=inside_options)
+        self.init = check_init(init, type(self).__name__)
         groups = tuple(groups)
         bad = [g for g in groups if not isinstance(g, int) or isinstance(g, bool) or g < 1]
         if not groups or bad or len(set(groups)) != len(groups):
@@ -111,11 +123,14 @@ class ExposeGrouping(ExposePass):
                 continue
             name = f"g{groups}"
             in_per_group = info.in_channels // groups
-            weight = he_normal(
-                context.rng(name),
-                (info.out_channels, in_per_group, kh, kw),
-                fan_in=in_per_group * kh * kw,
-                dtype=str(info.weight.dtype),
-            )
+            if self.init == "inherit":
+                weight = regroup(info.weight, info.groups, groups)
+            else:
+                weight = he_normal(
+                    context.rng(name),
+                    (info.out_channels, in_per_group, kh, kw),
+                    fan_in=in_per_group * kh * kw,
+                    dtype=str(info.weight.dtype),
+                )
             options[name] = lambda bb, inputs, w=weight, g=groups: make_conv2d(call, inputs[0], w, groups=g)
         return options

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import tvm
 from tvm import relax
@@ -14,10 +15,12 @@ from tvm_nacos.passes.expose_base import (
     InsideOptions,
     MatchContext,
     OptionBuilder,
+    check_init,
     conv2d_info,
     he_normal,
     make_conv2d,
 )
+from tvm_nacos.passes.inherit import resize_kernel
 
 __all__ = ["ExposeKernelSize", "same_output_padding"]
 
@@ -61,6 +64,13 @@ class ExposeKernelSize(ExposePass):
         Candidate kernel sizes: distinct, odd, positive.
     names, where, seed, inside_options
         Restriction and seed, see :class:`~tvm_nacos.passes.expose_base.ExposePass`.
+    init : {"random", "inherit"}
+        How a new option's weights are made: ``"random"`` (the default; He-normal from
+        ``seed``, for zero-cost proxies and training from scratch) or ``"inherit"``, derived
+        from the original weight so that a trained model keeps what it learnt:
+        a larger kernel is the original zero-padded around (the same function), a smaller one its
+        centre.
+
 
     Raises
     ------
@@ -113,8 +123,10 @@ class ExposeKernelSize(ExposePass):
         where: Callable[[relax.Call, MatchContext], bool] | None = None,
         seed: int = 0,
         inside_options: InsideOptions = "all",
+        init: Literal["random", "inherit"] = "random",
     ) -> None:
         super().__init__(names=names, where=where, seed=seed, inside_options=inside_options)
+        self.init = check_init(init, type(self).__name__)
         sizes = tuple(sizes)
         bad = [s for s in sizes if not isinstance(s, int) or isinstance(s, bool) or s < 1 or s % 2 == 0]
         if not sizes or bad or len(set(sizes)) != len(sizes):
@@ -138,11 +150,14 @@ class ExposeKernelSize(ExposePass):
             if (size, size) == info.kernel or padding is None:
                 continue
             name = f"k{size}"
-            weight = he_normal(
-                context.rng(name),
-                (info.out_channels, in_per_group, size, size),
-                fan_in=in_per_group * size * size,
-                dtype=str(info.weight.dtype),
-            )
+            if self.init == "inherit":
+                weight = resize_kernel(info.weight, size)
+            else:
+                weight = he_normal(
+                    context.rng(name),
+                    (info.out_channels, in_per_group, size, size),
+                    fan_in=in_per_group * size * size,
+                    dtype=str(info.weight.dtype),
+                )
             options[name] = lambda bb, inputs, w=weight, p=padding: make_conv2d(call, inputs[0], w, padding=p)
         return options
