@@ -187,7 +187,7 @@ def test_search_bad_input_is_a_clear_error(args: list[str], expected: list[str] 
 def test_search_model_accuracy_choices(model_file: Path, tmp_path: Path, capsys) -> None:
     assert main(["search", "--model", str(model_file), "--accuracy", "table", "--work-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "'table'" in err and "['macs', 'params']" in err
+    assert "'table'" in err and "['macs', 'params', 'inherited']" in err
     assert main(["search", "--model", str(tmp_path / "missing.json"), "--work-dir", str(tmp_path)]) == 2
     assert "missing.json" in capsys.readouterr().err
 
@@ -297,6 +297,23 @@ def test_search_on_your_data_and_bad_data_writes_nothing(tmp_path: Path, fake_me
         err = capsys.readouterr().err
         assert message in err, err
         assert not target.exists()  # named before anything is written
+
+
+def test_a_model_file_is_scored_by_tvm_on_your_validation_images(model_file: Path, tmp_path: Path, fake_measurement,
+                                                                  capsys) -> None:
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "val.npz", images=rng.normal(size=(20, 3, 16, 16)).astype(np.float32),
+             labels=np.arange(20) % 10)
+    work = tmp_path / "inherited"
+    args = ["search", "--model", str(model_file), "--accuracy", "inherited", "--budget", "16",
+            "--work-dir", str(work), "--target", TARGET]
+    assert main([*args, "--data", str(tmp_path / "val.npz"), "--val-data", str(tmp_path / "val.npz")]) == 0
+    assert "accuracy: inherited" in capsys.readouterr().out
+    rows = json.loads((work / "pareto.json").read_text())["evaluated"]
+    # 20 images: every accuracy is a multiple of 5 %
+    assert rows and all(row["accuracy"] % 5.0 == 0.0 for row in rows)
+    assert main([*args, "--work-dir", str(tmp_path / "nodata")]) == 2
+    assert "accuracy 'inherited' scores each architecture on your validation images" in capsys.readouterr().err
 
 
 def test_report_and_compile_need_a_finished_search(tmp_path: Path, capsys) -> None:

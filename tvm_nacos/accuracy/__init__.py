@@ -10,6 +10,8 @@
   :class:`StandaloneAccuracy`: the same, every architecture trained on its own;
 - :func:`load_digits_data`: the dataset they use by default, scikit-learn's bundled digits as
   tensors; :class:`ImageData` (``from_npz``, ``from_arrays``, ``from_loader``): your own, checked;
+- :class:`InheritedAccuracy`: validation accuracy of each architecture of a Relax module with
+  choice points (your trained model, its NAS moves exposed), compiled and run by TVM;
 - :class:`CapacityProxy`: log10 of an architecture's MACs or weights, a *stand-in* for models
   that have no accuracy estimator yet (not an accuracy).
 
@@ -32,6 +34,7 @@ __all__ = [
     "DigitsData",
     "GradNormProxy",
     "ImageData",
+    "InheritedAccuracy",
     "NaswotProxy",
     "StandaloneAccuracy",
     "SupernetAccuracy",
@@ -49,6 +52,7 @@ _LAZY = {
     "DigitsData": "tvm_nacos.accuracy.data",
     "ImageData": "tvm_nacos.accuracy.image_data",
     "DataError": "tvm_nacos.accuracy.image_data",
+    "InheritedAccuracy": "tvm_nacos.accuracy.inherited",
     "load_digits_data": "tvm_nacos.accuracy.data",
     "ZeroCostProxy": "tvm_nacos.accuracy.zero_cost",
     "SynflowProxy": "tvm_nacos.accuracy.zero_cost",

@@ -45,6 +45,7 @@ EPILOG = f"""accuracy estimators (--accuracy; the first is the default):
   mobilenet-v2 and resnet: the searched network, minutes); --data FILE trains it, or feeds
   the zero-cost proxies, on your images instead of scikit-learn's digits
   --model FILE          macs | params   (size stand-ins: log10 of MACs or weights, not accuracies)
+                        | inherited     (accuracy of each architecture run by TVM on --data)
   any                   MODULE:NAME     (an estimator with evaluate(samples), or a function)
 
 outputs, in the work directory:
@@ -64,6 +65,7 @@ examples:
   tvm-nacos search --space resnet --accuracy supernet --data train.npz --val-data val.npz
   tvm-nacos search --space mobilenet-v2 --space-option resolution=32 --accuracy synflow --budget 500
   tvm-nacos search --model supernet.json --accuracy mypkg.scores:evaluate
+  tvm-nacos search --model exposed.json --accuracy inherited --data train.npz --val-data val.npz
   tvm-nacos search --work-dir runs/nb201 --budget 1000 --resume   # continue after an interruption
   tvm-nacos search --target '{{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}}'
 
@@ -90,8 +92,9 @@ def add_parser(commands: Any) -> None:
                              "the front's end-to-end timing follows")
     parser.add_argument("--accuracy", metavar="NAME", help="accuracy estimator (see below); table for nas-bench-201")
     parser.add_argument("--data", metavar="FILE",
-                        help="your training images for the accuracy estimator: an .npz with 'images' (N, C, H, W) "
-                             "and 'labels' (N,); supernet and zero-cost proxies of a built-in space (default: digits)")
+                        help="your images for the accuracy estimator: an .npz with 'images' (N, C, H, W) and "
+                             "'labels' (N,); feeds supernet and the zero-cost proxies (default: digits), and "
+                             "inherited for --model")
     parser.add_argument("--val-data", metavar="FILE",
                         help="your validation images (same format); default: a stratified quarter of --data")
     parser.add_argument("--strategy", choices=strategy_names(), default="joint",

@@ -46,7 +46,7 @@ def accuracy_choices(space: str | None) -> list[str]:
         return ["supernet", "synflow", "grad_norm"]
     if space is not None:
         return [*_ZERO_COST, "supernet"]
-    return ["macs", "params"]
+    return ["macs", "params", "inherited"]
 
 
 def _import_estimator(spec: str) -> Any:
@@ -82,7 +82,8 @@ def resolve_accuracy(
         run its networks; by default the space ``space`` names with its default options.
     data : ImageData, optional
         Your images (:class:`~tvm_nacos.accuracy.ImageData`) for ``supernet`` and the zero-cost
-        proxies, instead of the digits. With data, ``supernet`` trains the searched network
+        proxies, instead of the digits, and for ``inherited`` (a model file's architectures run
+        by TVM on the validation images, :class:`~tvm_nacos.accuracy.InheritedAccuracy`). With data, ``supernet`` trains the searched network
         itself (the space with its options), not the small variant it trains on the digits.
 
     Raises
@@ -102,11 +103,20 @@ def resolve_accuracy(
             f"accuracy {name!r} is not available for {where}; valid: {choices}{extra}, "
             "or MODULE:NAME for an estimator of your own"
         )
-    if data is not None and name not in (*_ZERO_COST, "supernet"):
+    if data is not None and name not in (*_ZERO_COST, "supernet", "inherited"):
         raise ValueError(
             f"accuracy {name!r} does not take data; data feeds 'supernet' and the zero-cost proxies "
-            f"({', '.join(_ZERO_COST)}) of a built-in space"
+            f"({', '.join(_ZERO_COST)}) of a built-in space, and 'inherited' of a model file"
         )
+    if name == "inherited":
+        if data is None:
+            raise ValueError(
+                "accuracy 'inherited' scores each architecture on your validation images: give them "
+                "(--data FILE [--val-data FILE], .npz with 'images' and 'labels')"
+            )
+        from tvm_nacos.accuracy.inherited import InheritedAccuracy
+
+        return InheritedAccuracy(module, data), name
     if name == "table":
         from tvm_nacos.accuracy import TableAccuracy
 
@@ -242,11 +252,6 @@ def run_search(
     else:
         subject = load_model_file(model)
     if isinstance(accuracy, str) or accuracy is None:
-        if data is not None and builtin is None:
-            raise ValueError(
-                "data feeds the estimators of a built-in space (--space); a model file's accuracy on your "
-                "data needs an estimator of your own (--accuracy MODULE:NAME)"
-            )
         estimator, accuracy_name = resolve_accuracy(
             accuracy, space=space, module=None if builtin is not None else subject, builtin=builtin, data=data
         )
