@@ -55,3 +55,14 @@ def test_expose_your_pytorch_model(tmp_path: Path) -> None:
     assert "conv0.kernel: ['original', 'k1']" in out
     assert "winner " in out and "output (1, 10)" in out
     assert (tmp_path / "work" / "supernet.json").is_file()
+
+
+@pytest.mark.slow
+def test_search_your_trained_model(tmp_path: Path) -> None:
+    out = _run("search_your_trained_model.py", tmp_path, budget=16)
+    trained = re.search(r"^trained: ([\d.]+)% on 450 validation images", out, flags=re.M)
+    assert trained and float(trained.group(1)) > 80.0
+    assert f"original architecture: {trained.group(1)}% (TVM), equal to PyTorch's" in out
+    assert "9 choice points, 72 architectures" in out
+    assert re.search(r"^  +[\d.]+%  [\d.]+ ms  ", out, flags=re.M)  # the front: accuracy, not size
+    assert re.search(r"^pick \w+: [\d.]+% \(TVM\), [\d.]+ ms tuned", out, flags=re.M)
