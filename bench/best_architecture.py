@@ -10,11 +10,15 @@ For the front of a finished search (``WORK_DIR/pareto.json`` of a built-in space
    measured in the same run (at 1024³, and at the GEMM shape of the kernel's convolution or
    matmul; a batched matmul, such as attention's, counts as one GEMM of all its rows).
 
+With ``--finish-trials-per-kernel N``, each pick then gets a finishing tune (every kernel of it
+topped up to N measured candidates, :func:`tvm_nacos.tuning.tune_architecture`, into a copy of
+the work directory's database) and is measured again: ``architectures["<role> after finishing"]``.
+
 Example::
 
     python bench/run.py best_architecture --work-dir /tmp/qs4 --repeats 100 --label quickstart
     python bench/run.py best_architecture --work-dir /tmp/nacos_joint_s0_xyz --option resolution=32 --label mbv2
-    python bench/run.py best_architecture --work-dir /tmp/vit --eager-threads 1 2 --label vit
+    python bench/run.py best_architecture --work-dir /tmp/vit --eager-threads 1 2 --finish-trials-per-kernel 32 --label vit
 """
 
 from __future__ import annotations
@@ -118,6 +122,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=200, help="timed runs of each model")
     parser.add_argument("--eager-threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--top-kernels", type=int, default=4)
+    parser.add_argument("--finish-trials-per-kernel", type=int, default=0,
+                        help="then tune each pick's kernels up to this many candidates and measure again")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option the search gave the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
 
@@ -135,7 +141,6 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         raise SystemExit("this script needs the work directory of a search of a built-in space")
     space = spaces.get(result["space"], **dict(parse_option(o) for o in args.option))
     target = as_target(json.loads(result["target"]) if result["target"].startswith("{") else result["target"])
-    database = open_database(args.work_dir, target)
     mod = space.ir_module()
     front = result["pareto"]
     picks = {"most accurate": max(front, key=lambda p: p["accuracy"]),
@@ -157,8 +162,9 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         "architectures": {},
     }
     print(f"numpy float32 GEMM 1024^3: {report['numpy_gemm_1024_gflops']:.1f} GFLOP/s")
-    for role, point in picks.items():
+    def measure(role: str, point: dict[str, Any], work_dir: str) -> None:
         sample = ArchSample.from_dict(point["sample"])
+        database = open_database(work_dir, target)
         tvm_min, tvm_median = time_tvm(mod, sample, target, database, args.repeats)
         eager = {t: time_eager(space, sample, t, args.repeats) for t in args.eager_threads}
         pool = TaskPool(target)
@@ -199,6 +205,30 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
             print(f"   {row['kernel']:<40} x{row['calls']} {100 * row['share_of_flop']:5.1f}% FLOP  "
                   + ("unmeasured" if row["gflops"] is None else f"{row['gflops']:6.1f} GFLOP/s")
                   + ("" if shape is None else f"  (numpy GEMM {shape}: {row['numpy_gemm_gflops_same_shape']:.1f})"))
+
+    for role, point in picks.items():
+        measure(role, point, args.work_dir)
+    if args.finish_trials_per_kernel > 0:
+        import shutil
+        import tempfile
+
+        from tvm_nacos.tuning import tune_architecture
+
+        finished = tempfile.mkdtemp(prefix="best_architecture_finish_")
+        shutil.copytree(Path(args.work_dir) / "tuning", Path(finished) / "tuning")
+        for role, point in picks.items():
+            sample = ArchSample.from_dict(point["sample"])
+            kernels = len(TaskPool(target).add_fused(sample, lower_for_tuning(mod, target, sample=sample)).weights)
+            start = time.perf_counter()
+            tuned = tune_architecture(mod, sample, target=target, work_dir=finished,
+                                      max_trials=args.finish_trials_per_kernel * kernels)
+            ctx.progress("%s: finishing tune, %d new trials in %.0f s", role, tuned.trials_measured,
+                         time.perf_counter() - start)
+            measure(f"{role} after finishing", point, finished)
+            report["architectures"][f"{role} after finishing"]["finishing"] = {
+                "trials_per_kernel": args.finish_trials_per_kernel, "new_trials": tuned.trials_measured,
+                "secs": round(time.perf_counter() - start, 1),
+            }
     return report
 
 

@@ -209,6 +209,7 @@ BENCHMARK = Benchmark(
         "epochs20": ["--epochs", "20"],
         "smoke": ["--num-subnets", "4", "--epochs", "1", "--standalone-seeds", "2"],
         "vit": ["--space", "vit", "--epochs", "40", "--learning-rate", "0.1", "--standalone-seeds", "3"],
+        "vit-e10": ["--space", "vit", "--epochs", "10", "--learning-rate", "0.1", "--standalone-seeds", "3"],
         "vit-smoke": ["--space", "vit", "--num-subnets", "4", "--epochs", "1", "--standalone-seeds", "2"],
     },
 )
