@@ -107,3 +107,36 @@ def test_estimators_train_and_score_on_your_data(tmp_path: Path) -> None:
         SupernetAccuracy(get("vit", resolution=8, patch_size=2, num_classes=4), data=load_digits_data(resolution=8))
     with pytest.raises(DataError, match=r"resnet takes images of 3x32x32"):
         ZeroCostProxy.create("synflow", space="resnet", data=data)
+
+
+def test_a_supernet_of_your_own_trains_and_is_scored_on_your_data(tmp_path: Path) -> None:
+    from example_modules import tiny_supernet
+
+    from tvm_nacos.accuracy import StandaloneAccuracy
+
+    model, _ = tiny_supernet()
+    labels = np.arange(128) % 2
+    # The supernet pools globally: the classes differ in mean brightness.
+    images = np.random.default_rng(0).normal(size=(128, 3, 8, 8)).astype(np.float32) + 1.5 * labels[:, None, None, None]
+    data = ImageData.from_arrays(images, labels)
+    estimator = SupernetAccuracy(model, data=data, epochs=15, num_random=0, calib_batches=1)
+    assert estimator.name == "custom/supernet(model=TinySupernet)"
+    largest, smallest = estimator.sandwich  # by parameters: the 3x3 option, then the 1x1
+    assert dict(largest) == {"block.kernel": "k3"} and dict(smallest) == {"block.kernel": "k1"}
+    scores = estimator.evaluate([largest, smallest])
+    assert all(s > 60.0 for s in scores), scores  # 2 classes: chance is 50 %
+    estimator.save(tmp_path / "mine.pt")
+    with pytest.raises(ValueError, match=r"holds the weights of a supernet of your own \(TinySupernet\); pass supernet="):
+        SupernetAccuracy.load(tmp_path / "mine.pt")
+    loaded = SupernetAccuracy.load(tmp_path / "mine.pt", supernet=tiny_supernet()[0], data=data)
+    assert loaded.evaluate([largest, smallest]) == scores
+    (alone,) = StandaloneAccuracy(model, data=data, epochs=2).evaluate([smallest])
+    assert 0.0 <= alone <= 100.0
+    (grad,) = ZeroCostProxy.create("grad_norm", space=model, data=data, batch_size=8).evaluate([largest])
+    assert np.isfinite(grad) and grad > 0
+    with pytest.raises(DataError, match=r"a supernet of your own trains and scores on your images; give data="):
+        SupernetAccuracy(model)
+    with pytest.raises(DataError, match=r"cannot take the data's images of 1x8x8 \(C, H, W\)"):
+        SupernetAccuracy(model, data=ImageData.from_arrays(*_arrays(shape=(1, 8, 8))))
+    with pytest.raises(TypeError, match=r"\['channels'\] set a built-in space's network"):
+        SupernetAccuracy(model, data=data, channels=8)

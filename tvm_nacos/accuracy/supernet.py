@@ -45,6 +45,7 @@ Training is deterministic for a seed (on a given machine and thread count) unles
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import math
@@ -71,7 +72,7 @@ from tvm_nacos.accuracy._torch import (
 from tvm_nacos.accuracy.base import AccuracyEstimator
 from tvm_nacos.accuracy.data import load_digits_data
 from tvm_nacos.accuracy.image_data import DataError, ImageData
-from tvm_nacos.search_space import ArchSample, BuiltinSpace, NasBench201Space, get
+from tvm_nacos.search_space import ArchSample, BuiltinSpace, NasBench201Space, SearchSpace, get
 from tvm_nacos.search_space.validation import check_int, check_positive
 
 __all__ = ["LARGEST", "SMALLEST", "TRAINING_VARIANTS", "StandaloneAccuracy", "SupernetAccuracy", "TrainingRecord"]
@@ -135,6 +136,8 @@ TRAINING_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 _NB201 = "nas-bench-201"
+#: The space name of a supernet of your own (any ``nn.Module`` with ``Choice`` modules).
+_CUSTOM = "custom"
 _NB201_DEFAULTS = {"channels": 4, "cells_per_stage": 1, "resolution": 8}
 
 
@@ -171,6 +174,35 @@ def _network(
             f"({sorted(builtin.options())}), e.g. get({builtin.name!r}, ...) or network_options"
         )
     return builtin, builtin.options()
+
+
+def _user_space(model: nn.Module, data: ImageData | None, what: str) -> SearchSpace:
+    """The space of a supernet of your own, once it is known to take ``data``'s images."""
+    from tvm_nacos.frontend.torch import torch_search_space
+
+    if data is None:
+        raise DataError(f"{what}: a supernet of your own trains and scores on your images; give data=ImageData...")
+    if not isinstance(data, ImageData):
+        raise TypeError(f"data must be an ImageData (ImageData.from_npz, from_arrays, from_loader), got {type(data).__name__}")
+    space = torch_search_space(model)
+    if not space.labels:
+        raise ValueError(f"{what}: the model has no Choice module (tvm_nacos.frontend.torch.Choice) to search")
+    training = model.training
+    try:
+        with torch.no_grad():
+            out = model.eval()(data.x_train[:2])
+    except Exception as err:  # noqa: BLE001 - any failure of the user's forward is reported with the shape
+        raise DataError(
+            f"{what}: the supernet cannot take the data's images of {'x'.join(map(str, data.image_shape))} "
+            f"(C, H, W): {type(err).__name__}: {err}"
+        ) from None
+    finally:
+        model.train(training)
+    if out.ndim != 2 or out.shape[1] < data.num_classes:
+        raise DataError(
+            f"{what}: the supernet returns {tuple(out.shape)} for 2 images; it needs (2, classes >= {data.num_classes})"
+        )
+    return space
 
 
 @dataclass(frozen=True)
@@ -214,11 +246,19 @@ class _Setup:
     @classmethod
     def create(
         cls,
-        space: str | BuiltinSpace,
+        space: str | BuiltinSpace | nn.Module,
         network_options: Mapping[str, Any] | None,
         nb201: Mapping[str, int | None],
         **training: Any,
     ) -> _Setup:
+        if isinstance(space, nn.Module):
+            given = [key for key, value in nb201.items() if value is not None]
+            if given or network_options is not None:
+                raise TypeError(
+                    f"{given or ['network_options']} set a built-in space's network; a supernet of your own "
+                    "is trained as given"
+                )
+            return cls(space=_CUSTOM, network=(("model", type(space).__name__),), **training)
         builtin, options = _network(space, network_options, nb201)
         return cls(space=builtin.name, network=tuple(options.items()), **training)
 
@@ -370,11 +410,13 @@ class SupernetAccuracy(AccuracyEstimator):
 
     Parameters
     ----------
-    space : str or BuiltinSpace
+    space : str, BuiltinSpace or torch.nn.Module
         The space whose supernet trains: ``"nas-bench-201"`` (the default), another built-in
-        space by name (its network of :data:`TRAINING_VARIANTS`, or of ``network_options``), or
-        a space object with its options (its network exactly). Any built-in space works; the
-        trained network must take square images and have at least 10 outputs (the digits).
+        space by name (its network of :data:`TRAINING_VARIANTS`, or of ``network_options``), a
+        space object with its options (its network exactly), or **a supernet of your own**: any
+        ``nn.Module`` with :class:`~tvm_nacos.frontend.torch.Choice` modules, trained in place
+        on ``data`` (required then); its sandwich ends are the options with the most and the
+        fewest parameters.
     network_options : Mapping[str, Any], optional
         The options of the trained network for a space given by name other than NAS-Bench-201
         (``{"resolution": 8, "patch_size": 2, "embed_dim": 32}`` for ``"vit"``).
@@ -466,14 +508,21 @@ class SupernetAccuracy(AccuracyEstimator):
             data_seed=data_seed,
             num_threads=num_threads,
         )
-        builtin = self.setup.builtin()
-        super().__init__(builtin.space)
         self.num_random = check_int("num_random", num_random, 0)
         self.calib_batches = check_int("calib_batches", calib_batches, 1)
-        self._model = self.setup.supernet()
+        if isinstance(space, nn.Module):
+            search = _user_space(space, data, f"custom/supernet({type(space).__name__})")
+            super().__init__(search)
+            self._model = space
+            self._sandwich = sandwich_by_parameters(space, search)
+            self._data: ImageData | None = data
+        else:
+            builtin = self.setup.builtin()
+            super().__init__(builtin.space)
+            self._model = self.setup.supernet()
+            self._sandwich = builtin.sandwich_samples() or sandwich_by_parameters(self._model, builtin.space)
+            self._data = self.setup.check_data(data)
         self._copier = ArchitectureCopier(self._model)
-        self._sandwich = builtin.sandwich_samples() or sandwich_by_parameters(self._model, builtin.space)
-        self._data: ImageData | None = self.setup.check_data(data)
         self._record: TrainingRecord | None = None
 
     @property
@@ -606,13 +655,27 @@ class SupernetAccuracy(AccuracyEstimator):
         logger.info("%s: saved to %s", self.name, os.fspath(path))
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> SupernetAccuracy:
+    def load(
+        cls, path: str | os.PathLike[str], *, supernet: nn.Module | None = None, data: ImageData | None = None
+    ) -> SupernetAccuracy:
         """A trained estimator read back from a file of :meth:`save`.
+
+        Parameters
+        ----------
+        path : path
+            The file.
+        supernet : torch.nn.Module, optional
+            For a supernet of your own: a model of the same class and shapes to load the weights
+            into (the file holds weights, not code).
+        data : ImageData, optional
+            The data to score on (required with ``supernet``; a built-in space's estimator
+            otherwise uses the digits).
 
         Raises
         ------
         ValueError
-            If the file is not a saved ``SupernetAccuracy`` of a version this code reads.
+            If the file is not a saved ``SupernetAccuracy`` of a version this code reads, or it
+            holds a supernet of your own and ``supernet`` is not given.
         """
         payload = torch.load(os.fspath(path), map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
@@ -622,7 +685,18 @@ class SupernetAccuracy(AccuracyEstimator):
                 f"{os.fspath(path)!r} has SupernetAccuracy format version {payload.get('version')!r}; "
                 f"this code reads version {_FORMAT_VERSION}"
             )
-        estimator = cls(**payload["options"])
+        options = dict(payload["options"])
+        if options.get("space") == _CUSTOM:
+            if supernet is None:
+                raise ValueError(
+                    f"{os.fspath(path)!r} holds the weights of a supernet of your own "
+                    f"({options.get('network_options', {}).get('model')}); pass supernet= (and data=)"
+                )
+            options.pop("space")
+            options.pop("network_options", None)
+            estimator = cls(supernet, data=data, **options)
+        else:
+            estimator = cls(**options, **({"data": data} if data is not None else {}))
         estimator._model.load_state_dict(payload["state_dict"])
         estimator._record = TrainingRecord.from_dict(payload["record"])
         logger.info("%s: loaded from %s", estimator.name, os.fspath(path))
@@ -689,9 +763,15 @@ class StandaloneAccuracy(AccuracyEstimator):
             data_seed=data_seed,
             num_threads=num_threads,
         )
-        super().__init__(self.setup.builtin().space)
+        self._user_supernet: nn.Module | None = None
+        if isinstance(space, nn.Module):
+            super().__init__(_user_space(space, data, f"custom/standalone({type(space).__name__})"))
+            self._user_supernet = copy.deepcopy(space)  # every architecture starts from these weights
+            self._data: ImageData | None = data
+        else:
+            super().__init__(self.setup.builtin().space)
+            self._data = self.setup.check_data(data)
         self._copier: ArchitectureCopier | None = None
-        self._data: ImageData | None = self.setup.check_data(data)
         self.records: dict[str, TrainingRecord] = {}
 
     @property
@@ -703,7 +783,8 @@ class StandaloneAccuracy(AccuracyEstimator):
         if self._data is None:
             self._data = self.setup.data()
         if self._copier is None:
-            self._copier = ArchitectureCopier(self.setup.supernet())
+            supernet = self._user_supernet if self._user_supernet is not None else self.setup.supernet()
+            self._copier = ArchitectureCopier(supernet)
         scores = []
         for sample in samples:
             network = self._copier.copy(sample)

@@ -84,10 +84,12 @@ class ZeroCostProxy(AccuracyEstimator):
 
     Parameters
     ----------
-    space : str or BuiltinSpace
-        A built-in space (``"nas-bench-201"``, ``"mobilenet-v2"``, ``"resnet"``, or one built
-        with options by :func:`tvm_nacos.search_space.get`); its input shape sets the image size
-        and channels. Its networks must have at least 10 outputs (the digits' classes).
+    space : str, BuiltinSpace or torch.nn.Module
+        A built-in space (``"nas-bench-201"``, ``"mobilenet-v2"``, ``"resnet"``, ``"vit"``, or
+        one built with options by :func:`tvm_nacos.search_space.get`); its input shape sets the
+        image size and channels. Its networks must have at least 10 outputs (the digits'
+        classes). Or a supernet of your own (any ``nn.Module`` with ``Choice`` modules, scored
+        with its own initial weights, batch norms reset; ``data`` required).
     batch_size : int
         Images in the mini-batch (``naswot``, ``grad_norm``; ``synflow`` uses one all-ones input).
     seed : int
@@ -110,25 +112,35 @@ class ZeroCostProxy(AccuracyEstimator):
 
     def __init__(
         self,
-        space: str | BuiltinSpace = "nas-bench-201",
+        space: str | BuiltinSpace | nn.Module = "nas-bench-201",
         *,
         batch_size: int = 64,
         seed: int = 0,
         data: ImageData | None = None,
     ) -> None:
-        self.builtin = _builtin_space(space)
-        super().__init__(self.builtin.space)
+        self._user_supernet: nn.Module | None = None
+        self.builtin: BuiltinSpace | None = None
+        if isinstance(space, nn.Module):
+            from tvm_nacos.accuracy.supernet import _user_space
+
+            super().__init__(_user_space(space, data, f"custom/{self.proxy}"))
+            self._user_supernet = space
+            input_chw = data.image_shape  # type: ignore[union-attr]  # _user_space checked the data
+        else:
+            self.builtin = _builtin_space(space)
+            super().__init__(self.builtin.space)
+            _, channels, height, width = self.builtin.input_shape
+            if height != width:
+                raise ValueError(f"{self.builtin.name}: the proxies need a square input, got {height}x{width}")
+            input_chw = (channels, height, width)
+            if data is not None and data.image_shape != input_chw:
+                raise DataError(
+                    f"{self.builtin.name} takes images of {channels}x{height}x{width} (C, H, W), but the data has "
+                    f"{'x'.join(map(str, data.image_shape))}"
+                )
         self.batch_size = check_int("batch_size", batch_size, 1)
         self.seed = check_int("seed", seed, 0)
-        _, channels, height, width = self.builtin.input_shape
-        if height != width:
-            raise ValueError(f"{self.builtin.name}: the proxies need a square input, got {height}x{width}")
-        self._input_chw = (channels, height, width)
-        if data is not None and data.image_shape != self._input_chw:
-            raise DataError(
-                f"{self.builtin.name} takes images of {channels}x{height}x{width} (C, H, W), but the data has "
-                f"{'x'.join(map(str, data.image_shape))}"
-            )
+        self._input_chw = input_chw
         self._data = data
         self._copier: ArchitectureCopier | None = None
         self._batch: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -157,8 +169,8 @@ class ZeroCostProxy(AccuracyEstimator):
 
     @property
     def name(self) -> str:
-        """``"<space>/<proxy>"``, for example ``"nas-bench-201/synflow"``."""
-        return f"{self.builtin.name}/{self.proxy}"
+        """``"<space>/<proxy>"``, for example ``"nas-bench-201/synflow"`` (``"custom/..."`` for your supernet)."""
+        return f"{self.builtin.name if self.builtin is not None else 'custom'}/{self.proxy}"
 
     # -- the network and the data ---------------------------------------------------------------
 
@@ -169,7 +181,8 @@ class ZeroCostProxy(AccuracyEstimator):
         batch norms, which are reset; every call returns a new copy.
         """
         if self._copier is None:
-            self._copier = ArchitectureCopier(self.builtin.torch_supernet(seed=self.seed))
+            supernet = self._user_supernet if self.builtin is None else self.builtin.torch_supernet(seed=self.seed)
+            self._copier = ArchitectureCopier(supernet)
         return reset_batch_norms(self._copier.copy(sample))
 
     def minibatch(self) -> tuple[torch.Tensor, torch.Tensor]:
