@@ -81,10 +81,11 @@ def resolve_accuracy(
         The space object with its options (``resolution``...), for the zero-cost proxies, which
         run its networks; by default the space ``space`` names with its default options.
     data : ImageData, optional
-        Your images (:class:`~tvm_nacos.accuracy.ImageData`) for ``supernet`` and the zero-cost
-        proxies, instead of the digits, and for ``inherited`` (a model file's architectures run
-        by TVM on the validation images, :class:`~tvm_nacos.accuracy.InheritedAccuracy`). With data, ``supernet`` trains the searched network
-        itself (the space with its options), not the small variant it trains on the digits.
+        Your images (:class:`~tvm_nacos.accuracy.ImageData`): for ``supernet`` and the zero-cost
+        proxies instead of the digits (``supernet`` then trains the searched network itself,
+        the space with its options, not the small variant it trains on the digits); and for
+        ``inherited``, a model file's architectures run by TVM on the validation images
+        (:class:`~tvm_nacos.accuracy.InheritedAccuracy`).
 
     Raises
     ------

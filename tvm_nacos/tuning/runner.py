@@ -106,8 +106,9 @@ def alloc_in_bounds_arguments(device: Any, args_info: Any, alloc_repeat: int) ->
     mostly indices (``take`` and ``gather`` indices, token ids, a constant index that task
     extraction turned into a parameter); random ones fall out of bounds and the kernel reads
     outside its buffers: the runner's worker dies ("Subprocess terminated") and the trial is
-    lost. Zero is a valid index of every non-empty axis. Timing does not depend on the values
-    of these small inputs; the floating-point data stays random as MetaSchedule's.
+    lost. Zero is a valid index of every non-empty axis; all-zero indices read the same rows,
+    so a gather may time a little more cache-friendly than with real indices. Floating-point
+    data stays random, as MetaSchedule's.
 
     Runs in the runner's worker (a ``LocalRunner``'s ``f_alloc_argument``).
 
