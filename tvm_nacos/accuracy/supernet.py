@@ -164,7 +164,10 @@ def _network(
             )
         builtin = space
     else:
-        raise TypeError(f"space must be a built-in space name or a BuiltinSpace, got {type(space).__name__} {space!r}")
+        raise TypeError(
+            f"space must be a built-in space name, a BuiltinSpace or a supernet of your own (an nn.Module with "
+            f"Choice modules), got {type(space).__name__} {space!r}"
+        )
     if builtin.name == _NB201:
         return builtin, {key: _NB201_DEFAULTS[key] if value is None else value for key, value in nb201.items()}
     given = [key for key, value in nb201.items() if value is not None]

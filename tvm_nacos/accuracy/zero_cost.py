@@ -76,7 +76,10 @@ def _builtin_space(space: str | BuiltinSpace) -> BuiltinSpace:
         return space
     if isinstance(space, str):
         return get(space)
-    raise TypeError(f"space must be a built-in space name or a BuiltinSpace, got {type(space).__name__} {space!r}")
+    raise TypeError(
+        f"space must be a built-in space name, a BuiltinSpace or a supernet of your own (an nn.Module with "
+        f"Choice modules), got {type(space).__name__} {space!r}"
+    )
 
 
 class ZeroCostProxy(AccuracyEstimator):
