@@ -85,11 +85,11 @@ def _import(option: nn.Module) -> Callable[[Path, object], object]:
 CASES: dict[str, tuple[Callable[[Path, object], object], type, str]] = {
     "unknown space": (
         lambda wd, r: _search(wd, "resnet-50"), UnknownSpaceError,
-        r"^unknown search space 'resnet-50'; valid names: 'mobilenet-v2', 'nas-bench-201', 'resnet'$",
+        r"^unknown search space 'resnet-50'; valid names: 'mobilenet-v2', 'nas-bench-201', 'resnet', 'vit'$",
     ),
     "unknown space (get)": (
         lambda wd, r: search_space.get("mobilenet"), UnknownSpaceError,
-        r"^unknown search space 'mobilenet'; valid names: 'mobilenet-v2', 'nas-bench-201', 'resnet'$",
+        r"^unknown search space 'mobilenet'; valid names: 'mobilenet-v2', 'nas-bench-201', 'resnet', 'vit'$",
     ),
     "malformed target JSON": (
         lambda wd, r: _search(wd, target='{"kind": "llvm",'), TargetError,
