@@ -13,6 +13,7 @@ from tvm_nacos.search_space.errors import InvalidSampleError, NacosError, Search
 
 __all__ = [
     "ChoicePointError",
+    "DataError",
     "InvalidSampleError",
     "NacosError",
     "NoChoicePointError",
@@ -76,3 +77,8 @@ class WorkDirError(NacosError, ValueError):
 
 class SearchConfigError(NacosError, ValueError):
     """A search was asked for with a bad setting: budget, strategy, strategy or schedule option."""
+
+
+class DataError(NacosError, ValueError):
+    """Image data that cannot be used: a missing array, a wrong shape, NaN pixels, a bad label,
+    images a network cannot take (see :class:`tvm_nacos.accuracy.ImageData`)."""

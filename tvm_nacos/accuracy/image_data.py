@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from tvm_nacos.search_space.errors import NacosError
+from tvm_nacos.errors import DataError
 from tvm_nacos.search_space.validation import check_int
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -50,10 +50,6 @@ Split = Literal["train", "val"]
 
 #: The arrays a data file holds.
 NPZ_KEYS = ("images", "labels")
-
-
-class DataError(NacosError, ValueError):
-    """Image data that cannot be used: a missing array, a wrong shape, NaN pixels, a bad label."""
 
 
 def _as_numpy(value: Any, what: str) -> np.ndarray:
