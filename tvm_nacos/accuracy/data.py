@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tvm_nacos.accuracy.image_data import ImageData
+from tvm_nacos.accuracy.image_data import ImageData, stratified_split
 from tvm_nacos.search_space.validation import check_int
 
 __all__ = ["DigitsData", "load_digits_data"]
@@ -55,19 +55,6 @@ def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
     images.setflags(write=False)
     labels.setflags(write=False)
     return images, labels
-
-
-def _stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of the training and validation images: per class, a seeded permutation, then shuffled."""
-    rng = np.random.default_rng(seed)
-    train: list[np.ndarray] = []
-    val: list[np.ndarray] = []
-    for label in range(DIGITS_CLASSES):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        num_val = int(round(val_fraction * len(members)))
-        val.append(members[:num_val])
-        train.append(members[num_val:])
-    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(val))
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,7 +128,7 @@ def load_digits_data(
         raise ValueError(f"val_fraction must be a float strictly between 0 and 1, got {val_fraction!r}")
 
     images, labels = _raw_digits()
-    train_idx, val_idx = _stratified_split(labels, float(val_fraction), seed)
+    train_idx, val_idx = stratified_split(labels, float(val_fraction), seed)
 
     def prepare(indices: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(images[indices] / _MAX_PIXEL).to(torch.float32).unsqueeze(1)

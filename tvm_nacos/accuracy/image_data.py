@@ -94,8 +94,9 @@ def _checked(images: Any, labels: Any, what: str) -> tuple[np.ndarray, np.ndarra
     return x, y.astype(np.int64, copy=False)
 
 
-def _stratified(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Indices of a stratified train/validation split: per class, a seeded permutation."""
+def stratified_split(labels: np.ndarray, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of a stratified train/validation split: per class (in label order) a seeded
+    permutation whose first ``val_fraction`` goes to validation; both index sets then shuffled."""
     rng = np.random.default_rng(seed)
     train, val = [], []
     for label in np.unique(labels):
@@ -189,7 +190,7 @@ class ImageData:
         if val_images is None:
             if isinstance(val_fraction, bool) or not isinstance(val_fraction, (int, float)) or not 0 < val_fraction < 1:
                 raise DataError(f"{source}: val_fraction must be strictly between 0 and 1, got {val_fraction!r}")
-            train_idx, val_idx = _stratified(y_train, float(val_fraction), check_int("seed", seed, 0))
+            train_idx, val_idx = stratified_split(y_train, float(val_fraction), check_int("seed", seed, 0))
             if len(val_idx) == 0 or len(train_idx) == 0:
                 raise DataError(
                     f"{source}: {len(y_train)} images are too few to hold out {val_fraction:g} of each class; "
