@@ -28,6 +28,7 @@ BENCHMARKS = (
     "builder_throughput",
     "compare_tuning",
     "cost_model_accuracy",
+    "device_scaling",
     "eager_retiming",
     "end_to_end_model",
     "exhaustive_subspace",

@@ -169,6 +169,9 @@ def test_tasks_bad_space_lists_the_spaces(capsys) -> None:
         (["--accuracy", "flops"], ["'flops'", "'table'", "'supernet'", "MODULE:NAME"]),
         (["--accuracy", "no_such_module:score"], ["no_such_module:score"]),
         (["--max-macs", "0"], ["max_macs must be positive"]),
+        (["--runner", "board:9190"], ["'board:9190'", "rpc://HOST:PORT/KEY"]),
+        (["--runner", "rpc://127.0.0.1:1/board"], ["cannot reach the RPC tracker at 127.0.0.1:1", "rpc_tracker"]),
+        (["--devices", "2"], ["devices must be 1", "rpc://HOST:PORT/KEY"]),
         (["--sample-nothing"], None),
     ],
 )
@@ -439,6 +442,23 @@ def test_real_search_then_compile_then_load_and_run(model_file: Path, tmp_path: 
     with torch.no_grad():
         reference = apply_sample(example_supernet(), fastest["sample"])(x).numpy()
     np.testing.assert_allclose(output, reference, rtol=1e-4, atol=1e-4)
+
+
+def test_search_on_devices_behind_an_rpc_tracker(model_file: Path, tmp_path: Path, capsys) -> None:
+    """``--runner rpc://...``: candidates and the front's end-to-end timings run on the devices
+    (two servers on loopback), which the search keeps busy."""
+    from tvm_nacos.tuning.rpc import LocalRPCCluster
+
+    work = tmp_path / "work"
+    with LocalRPCCluster(num_servers=2) as cluster:
+        assert main(["search", "--model", str(model_file), "--budget", "12", "--work-dir", str(work),
+                     "--target", TARGET, "--runner", cluster.endpoint.url, "--quiet",
+                     "--schedule-option", "population_size=8"]) == 0
+    captured = capsys.readouterr()
+    assert f"measured on {cluster.endpoint.url}" in captured.err
+    data = json.loads((work / "pareto.json").read_text())
+    assert data["trials_used"] == 12 and data["failed_trials"] == 0
+    assert data["pareto"] and all(p["latency_ms"] > 0 and p["latency_spread_ms"] is not None for p in data["pareto"])
 
 
 # -- live progress --------------------------------------------------------------------------------

@@ -105,6 +105,11 @@ def add_parser(commands: Any) -> None:
                         help="keep architectures with at most N multiply-accumulates")
     parser.add_argument("--min-accuracy", type=float, metavar="A",
                         help="keep architectures with at least this accuracy")
+    parser.add_argument("--runner", metavar="URL", default="local",
+                        help="where candidates run: local (this machine, default) or rpc://HOST:PORT/KEY, the "
+                             "devices registered under KEY with TVM's RPC tracker at HOST:PORT")
+    parser.add_argument("--devices", type=int, metavar="N",
+                        help="devices to keep busy (default: every device under the key when the search starts)")
     add_work_dir(parser, f"results and tuning database; default ./{DEFAULT_WORK_DIR}")
     parser.add_argument("--seed", type=int, default=0, help="every random choice derives from it; default 0")
     parser.add_argument("--schedule-option", action="append", default=[], metavar="KEY=VALUE",
@@ -136,11 +141,18 @@ def run(args: argparse.Namespace) -> int:
         from tvm_nacos.accuracy.image_data import ImageData
 
         data = ImageData.from_npz(args.data, args.val_data)
+    if args.runner != "local" or args.devices is not None:  # fails before anything is built or written
+        from tvm_nacos.tuning.runner import RPCEndpoint, resolve_devices
+
+        if args.runner != "local":
+            RPCEndpoint.parse(args.runner)
+        resolve_devices(args.runner, args.devices)
     subject = args.model or args.space or DEFAULT_SPACE
     if args.space_options:
         subject += f" ({', '.join(args.space_options)})"
     first = "" if args.model else "; building its supernet comes first"
-    print(f"tvm-nacos: searching {subject} ({args.strategy}, {args.budget} trials) into {args.work_dir}{first}",
+    where = "" if args.runner == "local" else f", measured on {args.runner}"
+    print(f"tvm-nacos: searching {subject} ({args.strategy}, {args.budget} trials{where}) into {args.work_dir}{first}",
           file=sys.stderr)
     printer = None if args.quiet else ProgressPrinter(sys.stderr)
     command = " ".join(shlex.quote(a) for a in ["tvm-nacos", *args.argv])
@@ -150,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
             strategy=args.strategy, constraints=constraints, work_dir=args.work_dir, seed=args.seed,
             resume=args.resume, progress=printer, command=command,
             space_options=parse_space_options(args.space_options), data=data,
+            **({"runner": args.runner} if args.runner != "local" else {}),
+            **({"devices": args.devices} if args.devices is not None else {}),
             **({"schedule_options": schedule} if schedule else {}),
             **({"time_budget_s": time_budget} if time_budget is not None else {}),
         )
@@ -215,8 +229,9 @@ def format_progress(event: Any, *, max_front: int = 4) -> str:
     max_front : int
         Points of each front to show (spread from the fastest to the most accurate).
     """
+    in_flight = getattr(event, "trials_in_flight", 0)
     parts = [
-        f"trials {event.trials_used}/{event.budget}",
+        f"trials {event.trials_used}/{event.budget}" + (f" ({in_flight} in flight)" if in_flight else ""),
         f"{event.failed_trials} failed",
         f"{event.num_measured_architectures}/{event.num_architectures} archs measured, {event.num_tasks} kernels",
     ]

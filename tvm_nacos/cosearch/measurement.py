@@ -1,9 +1,18 @@
-"""One measured batch: build, run, tell the schedule strategy, count, then the measure callbacks."""
+"""Measured batches: build, send to the runner, then (when the runs are back) tell the schedule
+strategy, count, and run the measure callbacks.
+
+A batch is submitted (:meth:`BatchMeasurer.submit`: built, its runs handed to the runner) and
+landed later (:meth:`BatchMeasurer.land`: run results collected, callbacks called). On one local
+device the search lands each batch right after submitting it, so nothing runs beside a timing;
+with several remote devices it keeps batches in flight while it builds the next
+(:class:`~tvm_nacos.cosearch.session.SearchSession`'s ``devices``).
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tvm_nacos._compat import meta_schedule
@@ -17,7 +26,39 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BatchMeasurer"]
+__all__ = ["BatchMeasurer", "InFlightBatch"]
+
+
+@dataclass
+class InFlightBatch:
+    """A batch whose runs were handed to the runner and whose results are not taken yet.
+
+    Attributes
+    ----------
+    tuner : TaskTuner
+        The kernel measured.
+    candidates : list
+        Its ``ms.MeasureCandidate`` objects.
+    builds : list
+        The builder's results, one per candidate.
+    futures : list of (int, RunnerFuture)
+        The runs of the candidates that built, by index in ``candidates``.
+    first_trial : int
+        The session's trial count before this batch.
+    """
+
+    tuner: TaskTuner
+    candidates: list[Any]
+    builds: list[Any]
+    futures: list[tuple[int, Any]] = field(default_factory=list)
+    first_trial: int = 0
+
+    def done(self) -> bool:
+        """Whether every run of the batch has a result."""
+        return all(future.done() for _, future in self.futures)
+
+    def __len__(self) -> int:
+        return len(self.candidates)
 
 
 class BatchMeasurer:
@@ -54,24 +95,41 @@ class BatchMeasurer:
         if self.owns_runner:
             shutdown_runner(self.runner)
 
-    def measure(self, session: SearchSession, tuner: TaskTuner, candidates: list[Any]) -> int:
-        """Measure ``candidates`` of ``tuner``'s kernel; returns the trials spent (``len(candidates)``)."""
+    def submit(self, session: SearchSession, tuner: TaskTuner, candidates: list[Any]) -> InFlightBatch:
+        """Build ``candidates`` of ``tuner``'s kernel and hand their runs to the runner.
+
+        The trials count against the budget (and the kernel's trials) from here: a batch in
+        flight is spent, so that nothing plans with trials already on their way.
+        """
         target = session.target
         with session.times.phase("build"):
             builds = self.builder.build([ms.builder.BuilderInput(c.sch.mod, target) for c in candidates])
+        batch = InFlightBatch(tuner, list(candidates), list(builds), first_trial=session.trials_used)
         runnable = [
             (i, ms.runner.RunnerInput(b.artifact_path, session.device_type, c.args_info))
             for i, (c, b) in enumerate(zip(candidates, builds, strict=True))
             if b.error_msg is None
         ]
-        results: list[Any] = [ms.runner.RunnerResult(None, b.error_msg) for b in builds]
         with session.times.phase("run"):
             futures = self.runner.run([r for _, r in runnable])
-            for (i, _), future in zip(runnable, futures, strict=True):
-                results[i] = future.result()
-        tuner.context.notify_runner_results(candidates, results)
+        batch.futures = [(i, future) for (i, _), future in zip(runnable, futures, strict=True)]
         tuner.trials += len(candidates)
         session.spend(len(candidates), tuner.key)
+        return batch
+
+    def land(self, session: SearchSession, batch: InFlightBatch) -> None:
+        """Take ``batch``'s run results (waiting for those not back yet), tell its kernel's
+        schedule strategy, and run the measure callbacks."""
+        results: list[Any] = [ms.runner.RunnerResult(None, b.error_msg) for b in batch.builds]
+        with session.times.phase("run"):
+            for i, future in batch.futures:
+                results[i] = future.result()
+        batch.tuner.context.notify_runner_results(batch.candidates, results)
         for callback in self.callbacks:
-            callback.apply(session, tuner.task_id, candidates, builds, results)
-        return len(candidates)
+            callback.apply(session, batch.tuner.task_id, batch.candidates, batch.builds, results)
+
+    def measure(self, session: SearchSession, tuner: TaskTuner, candidates: list[Any]) -> int:
+        """Measure ``candidates`` of ``tuner``'s kernel and land them; returns the trials spent."""
+        batch = self.submit(session, tuner, candidates)
+        self.land(session, batch)
+        return len(batch)

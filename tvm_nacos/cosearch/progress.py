@@ -77,6 +77,9 @@ class SearchProgress:
         Non-dominated architectures by the search's current estimates, fastest first, among
         those it has estimated: where the search is heading, from its first rounds on (the
         measured front stays empty until some architecture has every kernel measured).
+    trials_in_flight : int
+        Trials of ``trials_used`` still running on devices (measurement in flight on several
+        devices; 0 on one).
     """
 
     strategy: str
@@ -91,3 +94,4 @@ class SearchProgress:
     last_task: str
     front: tuple[FrontPoint, ...] = field(default_factory=tuple)
     estimated_front: tuple[EstimatedPoint, ...] = field(default_factory=tuple)
+    trials_in_flight: int = 0

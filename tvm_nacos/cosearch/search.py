@@ -21,11 +21,13 @@ from tvm_nacos.cosearch.progress import SearchProgress
 from tvm_nacos.cosearch.session import SearchSession
 from tvm_nacos.cosearch.strategies import get_strategy
 from tvm_nacos.cosearch.strategies import strategy_options as options_of
+from tvm_nacos.cosearch.strategies.common import fully_measured
 from tvm_nacos.cosearch.timing import describe_breakdown
 from tvm_nacos.errors import NoChoicePointError, SearchConfigError
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.target import TargetError, as_target, device_for
 from tvm_nacos.tuning.compile import Latency, time_interleaved
+from tvm_nacos.tuning.runner import is_remote
 from tvm_nacos.tuning.schedule_options import check_schedule_options
 
 logger = logging.getLogger(__name__)
@@ -288,6 +290,7 @@ def search(
     name: str | None = None,
     schedule_options: Mapping[str, Any] | None = None,
     time_budget_s: float | None = None,
+    devices: int | None = None,
 ) -> SearchResult:
     """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
 
@@ -347,6 +350,11 @@ def search(
         strategies plan their finish with the trials the time left affords. The front's
         end-to-end timing follows (its seconds are in ``time_breakdown``). To let time alone
         decide, give a ``budget`` larger than the time affords.
+    devices : int, optional
+        Devices to keep busy: by default every device registered under an
+        ``"rpc://HOST:PORT/KEY"`` runner's key when the search starts (batches stay in flight
+        while the next are built), 1 on the local runner. See
+        :class:`~tvm_nacos.cosearch.session.SearchSession`.
 
     Returns
     -------
@@ -371,7 +379,7 @@ def search(
         raise SearchConfigError(f"name must be a non-empty string naming what is searched, got {name!r}")
     # The target first: a bad one must be refused before a supernet is built.
     tvm_target = as_target(target)
-    if runner in (None, "local") and measure_end_to_end and not device_for(tvm_target).exist:
+    if not is_remote(runner) and measure_end_to_end and not device_for(tvm_target).exist:
         raise TargetError(
             f"there is no {tvm_target.kind.name} device on this machine to measure target {tvm_target} on; "
             "measure on a remote device (runner='rpc://HOST:PORT/KEY') or search for this host (tvm_nacos.host_target())"
@@ -384,11 +392,15 @@ def search(
         mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
         constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
         source=builtin, resume=resume, progress=progress, check_outputs=check_outputs, cost_model=cost_model,
-        schedule_options=schedule_options, time_budget_s=time_budget_s,
+        schedule_options=schedule_options, time_budget_s=time_budget_s, devices=devices,
         run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {}), **_space_options_info(builtin)},
     )
     try:
         candidates = run_strategy(session, **dict(strategy_options or {}))
+        if session.in_flight_trials:  # a strategy of one's own may return with batches in flight
+            session.wait_all()
+            known = {s.id for s in candidates}
+            candidates = list(candidates) + [s for s in fully_measured(session) if s.id not in known]
         logger.info("%s: %d trials, %d fully measured architectures", strategy, session.trials_used, len(candidates))
         if session.trial_budget.out_of_time:
             logger.info("the time budget (%.0f s) ended the measurement after %d of %d trials",
@@ -541,7 +553,7 @@ def _time_front(session: SearchSession, points: Sequence[ParetoPoint]) -> dict[s
     the tighter of the two is kept. The end-to-end model learns from each."""
     networks = {p.sample.id: session.prepare_timing(p.sample) for p in points}
     session.measurer.close()  # nothing of ours runs beside the timings
-    timings = time_interleaved(networks, session.target)
+    timings = time_interleaved(networks, session.target, endpoint=session.endpoint)
     estimates = {p.sample.id: max(p.estimated_latency_ms, 1e-9) for p in points}
     ratios = {arch_id: latency.median_ms / estimates[arch_id] for arch_id, latency in timings.items()}
     typical = float(np.median(list(ratios.values()))) if ratios else 1.0
@@ -552,7 +564,7 @@ def _time_front(session: SearchSession, points: Sequence[ParetoPoint]) -> dict[s
     if doubtful:
         logger.info("timing %d of %d front architectures again: far from the front's ratio to its estimates (%.3f)",
                     len(doubtful), len(points), typical)
-        for arch_id, latency in time_interleaved({i: networks[i] for i in doubtful}, session.target).items():
+        for arch_id, latency in time_interleaved({i: networks[i] for i in doubtful}, session.target, endpoint=session.endpoint).items():
             if latency.relative_spread < timings[arch_id].relative_spread:
                 timings[arch_id] = latency
     for point in points:

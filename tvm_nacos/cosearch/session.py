@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,7 +29,7 @@ from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.end_to_end import EndToEndModel, NetworkProfile
 from tvm_nacos.cosearch.latency_estimate import AnchorSchedules, KernelLatencyEstimate
 from tvm_nacos.cosearch.measure_callbacks import MeasureCallback, default_callbacks
-from tvm_nacos.cosearch.measurement import BatchMeasurer
+from tvm_nacos.cosearch.measurement import BatchMeasurer, InFlightBatch
 from tvm_nacos.cosearch.objectives import Constraints, pareto_indices
 from tvm_nacos.cosearch.progress import EstimatedPoint, FrontPoint, SearchProgress
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
@@ -39,7 +40,7 @@ from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_executable
 from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_records, mean_run_secs, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
-from tvm_nacos.tuning.runner import MeasureConfig, make_runner
+from tvm_nacos.tuning.runner import MeasureConfig, is_remote, make_runner, remote_endpoint, resolve_devices
 from tvm_nacos.tuning.schedule_options import COSEARCH_SCHEDULE_SEARCH, check_schedule_options
 from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning, task_key
 from tvm_nacos.workdir import WorkDir
@@ -95,6 +96,8 @@ class TaskTuner:
         self._transfer_replays = False
         self._transfer_looked = -1
         self._measuring_transfer: Any = None
+        #: The batch of this kernel in flight (at most one), or ``None``.
+        self.in_flight: Any = None
         if previous and self.best_secs is not None:
             valid = [r for r in previous if r.run_secs and mean_run_secs(r.run_secs) < FAILED_RUN_SECS]
             if valid:
@@ -182,7 +185,9 @@ class TaskTuner:
         """Measure one batch (at most ``max_candidates``); returns the trials spent.
 
         A kernel's first batch starts with its :meth:`transfer_candidate`, if any; a first batch
-        of one candidate is that candidate alone (no schedule search is run for it).
+        of one candidate is that candidate alone (no schedule search is run for it). The batch
+        is handed to the session (:meth:`SearchSession.sent`), which lands it at once on one
+        device and keeps it in flight on several.
         """
         transfer = self.transfer_candidate()
         if transfer is not None and max_candidates == 1:
@@ -198,12 +203,20 @@ class TaskTuner:
                 return 0
             candidates = candidates[:max_candidates]
         self._transfer = None
-        self._measuring_transfer = transfer
+        self._measuring_transfer = transfer  # until the batch lands: the callbacks ask
         _ = self.context  # before the build: the builder may need the kernel as a reference
         try:
-            return self.session.measurer.measure(self.session, self, candidates)
-        finally:
+            self.in_flight = self.session.measurer.submit(self.session, self, candidates)
+        except BaseException:
             self._measuring_transfer = None
+            raise
+        self.session.sent(self.in_flight)
+        return len(candidates)
+
+    def landed(self) -> None:
+        """Its batch in flight has landed (the session calls it)."""
+        self.in_flight = None
+        self._measuring_transfer = None
 
 
 def _replays(sch: Any, mod: tvm.IRModule) -> bool:
@@ -305,6 +318,13 @@ class SearchSession:
         starts after that, and the trials left are those the time left affords at the rate
         measured so far (:class:`~tvm_nacos.cosearch.budget.TrialBudget`). A resumed run may
         get a different one.
+    devices : int, optional
+        Devices to keep busy. By default those registered under the key of an
+        ``"rpc://HOST:PORT/KEY"`` runner when the search starts, a runner object's
+        ``num_devices``, else 1. With a remote runner (or more than one device), batches stay
+        in flight while the next ones are proposed and built: a new batch goes out while a
+        device is idle or only one batch is in flight, at most one per kernel; results land as
+        they come back. On the local runner it must be 1.
 
     Attributes
     ----------
@@ -341,6 +361,7 @@ class SearchSession:
         measure_callbacks: Sequence[MeasureCallback] | None = None,
         schedule_options: Mapping[str, Any] | None = None,
         time_budget_s: float | None = None,
+        devices: int | None = None,
     ) -> None:
         self.trial_budget = TrialBudget(budget, max_secs=time_budget_s)
         given_schedule_options = check_schedule_options(schedule_options)
@@ -363,7 +384,15 @@ class SearchSession:
         self._static_profiles: dict[str, tuple[int, float, float]] = {}
         # The runner first: a bad runner name must not leave build workers behind.
         owns_runner = runner is None or isinstance(runner, str)
-        runner = make_runner(runner, measure=MeasureConfig(check_outputs=True) if check_outputs else None)
+        self.devices = resolve_devices(runner, devices)
+        #: Where candidates and whole networks are timed: a tracker and key, or ``None`` (here).
+        self.endpoint = remote_endpoint(runner)
+        # On one local device a batch lands before the next is built (a build beside a run
+        # disturbs its timing); remote devices run while the host builds the next batches.
+        self.overlap = is_remote(runner) or self.devices > 1
+        runner = make_runner(
+            runner, measure=MeasureConfig(check_outputs=True) if check_outputs else None, max_workers=self.devices
+        )
         owns_builder = builder is None
         builder = builder or PersistentBuilder(check_outputs=check_outputs)
         if isinstance(builder, PersistentBuilder):
@@ -395,6 +424,7 @@ class SearchSession:
         }
         if given_schedule_options:  # only when set: runs saved before the option existed still resume
             self.run_info["schedule_options"] = given_schedule_options
+        self._in_flight: list[InFlightBatch] = []
         self.checkpoints = CheckpointStore(self.work)
         self.resumed = bool(resume) and self._restore()
 
@@ -426,7 +456,7 @@ class SearchSession:
         self.checkpoints.save(
             {
                 "run": self.run_info,
-                "trials_used": self.trials_used,
+                "trials_used": self.trials_used - self.in_flight_trials,  # in flight: not recorded yet
                 "num_failed": self.num_failed,
                 "records_total": count_records(self.work.path, self.target),
                 "rng": self.rng.bit_generator.state,
@@ -576,13 +606,76 @@ class SearchSession:
     # -- measurement ------------------------------------------------------------------------
 
     def measure(self, key: str, max_candidates: int | None = None) -> int:
-        """Measure one batch of task ``key`` within the budget; returns the trials spent."""
+        """Measure one batch of task ``key`` within the budget; returns the trials spent.
+
+        On several devices the batch stays in flight (:meth:`sent`): the trials count as spent,
+        the results land later. A kernel has at most one batch in flight: measuring it again
+        waits for that batch first.
+        """
+        self.collect()
+        tuner = self.tuner(key)
+        if tuner.in_flight is not None:
+            self._land(tuner.in_flight)
         limit = min(self.batch_size if max_candidates is None else max_candidates, self.trials_left)
         if limit <= 0:
             return 0
-        spent = self.tuner(key).measure(limit)
+        while self._in_flight and not self._room_for_another():
+            self.wait_for_any()
+        spent = tuner.measure(limit)
         logger.debug("measured %d of %s; %d/%d trials", spent, self.tuner(key).name, self.trials_used, self.budget)
         return spent
+
+    # -- batches in flight --------------------------------------------------------------------
+
+    def sent(self, batch: InFlightBatch) -> None:
+        """A batch was submitted (:meth:`TaskTuner.measure`): land it now on one local device,
+        else keep it in flight."""
+        if self.overlap:
+            self._in_flight.append(batch)
+        else:
+            self._land(batch)
+
+    def _room_for_another(self) -> bool:
+        """Whether another batch may go out: a device is idle, or only one batch is in flight
+        (the next one is built while it runs)."""
+        return len(self._in_flight) <= 1 or self.in_flight_trials < self.devices
+
+    def _land(self, batch: InFlightBatch) -> None:
+        if batch in self._in_flight:
+            self._in_flight.remove(batch)
+        try:
+            self.measurer.land(self, batch)
+        finally:
+            batch.tuner.landed()
+
+    @property
+    def in_flight_trials(self) -> int:
+        """Trials submitted whose results have not landed."""
+        return sum(len(b) for b in self._in_flight)
+
+    def busy(self, key: str) -> bool:
+        """Whether kernel ``key`` has a batch in flight (strategies pass over it meanwhile)."""
+        tuner = self.tuners.get(key)
+        return tuner is not None and tuner.in_flight is not None
+
+    def collect(self) -> int:
+        """Land every batch in flight whose runs are all back; returns how many landed."""
+        done = [batch for batch in self._in_flight if batch.done()]
+        for batch in done:
+            self._land(batch)
+        return len(done)
+
+    def wait_for_any(self, poll_secs: float = 0.005) -> None:
+        """Block until at least one batch in flight has landed (nothing to wait for: return)."""
+        with self.times.phase("run"):
+            while self._in_flight and not any(batch.done() for batch in self._in_flight):
+                time.sleep(poll_secs)
+        self.collect()
+
+    def wait_all(self) -> None:
+        """Land every batch in flight, waiting for their runs."""
+        while self._in_flight:
+            self._land(self._in_flight[0])
 
     def spend(self, trials: int, key: str) -> None:
         """Count ``trials`` of kernel ``key`` against the budget (the measurer calls it per batch)."""
@@ -664,6 +757,7 @@ class SearchSession:
             last_task=last_task,
             front=tuple(front),
             estimated_front=tuple(self.estimated_front()),
+            trials_in_flight=self.in_flight_trials,
         )
 
     # -- the end ----------------------------------------------------------------------------
@@ -676,9 +770,11 @@ class SearchSession:
         ).executable
 
     def prepare_timing(self, sample: ArchSample) -> tuple[Any, list[Any]]:
-        """``sample`` compiled with its tuned kernels, and seeded inputs on the target's device."""
+        """``sample`` compiled with its tuned kernels, and seeded inputs on the target's device
+        (on this machine's CPU when the device is remote: timing copies them there)."""
         executable = self.compile(sample)
-        return executable, random_inputs(self.lowered(sample)["main"], device_for(self.target), self.seed)
+        device = tvm.cpu() if self.endpoint is not None else device_for(self.target)
+        return executable, random_inputs(self.lowered(sample)["main"], device, self.seed)
 
     def measure_end_to_end_ms(self, sample: ArchSample, *, repeat: int = 10) -> tuple[float, Any]:
         """Compile ``sample`` with its tuned kernels and time whole inferences (median ms)."""
@@ -691,5 +787,12 @@ class SearchSession:
         return "cpu" if self.target.kind.name == "llvm" else self.target.kind.name
 
     def close(self) -> None:
-        """Stop the builder's and the runner's workers (those the session made)."""
+        """Stop the builder's and the runner's workers (those the session made); batches still
+        in flight are dropped (nothing of them was recorded)."""
+        if self._in_flight:
+            logger.info("dropping %d batches (%d trials) in flight", len(self._in_flight), self.in_flight_trials)
+            for batch in self._in_flight:
+                batch.tuner.landed()
+            self.trial_budget.used -= self.in_flight_trials
+            self._in_flight.clear()
         self.measurer.close()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -167,6 +169,7 @@ def time_interleaved(
     number: int = 10,
     min_repeat_ms: int = 50,
     func_name: str = "main",
+    endpoint: Any = None,
 ) -> dict[str, Latency]:
     """Time several compiled networks in turns, so that load on a shared machine spreads over all.
 
@@ -180,7 +183,11 @@ def time_interleaved(
     networks : Mapping[str, (executable, inputs)]
         Compiled Relax executables and the inputs of ``func_name``, by name.
     target : tvm.target.Target
-        Timed on its local device.
+        Timed on its local device, or on a device behind ``endpoint``.
+    endpoint : RPCEndpoint, optional
+        A device key at an RPC tracker (:class:`~tvm_nacos.tuning.runner.RPCEndpoint`): the
+        networks are exported, uploaded to one device of the key and timed there, their inputs
+        copied to it.
 
     Returns
     -------
@@ -189,14 +196,38 @@ def time_interleaved(
     """
     if rounds < 1 or repeat < 1:
         raise ValueError(f"time_interleaved needs rounds >= 1 and repeat >= 1, got {rounds} and {repeat}")
-    device = device_for(target)
-    timers = {}
-    for name, (executable, _) in networks.items():
-        vm = relax.VirtualMachine(executable, device)
-        timers[name] = vm.time_evaluator(func_name, device, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms)
-    names = list(networks)
-    samples: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(rounds):
-        for name in names if round_index % 2 == 0 else reversed(names):
-            samples[name].extend(float(s) * 1e3 for s in timers[name](*networks[name][1]).results)
+    with tempfile.TemporaryDirectory(prefix="nacos-e2e-") as folder:
+        if endpoint is None:
+            device = device_for(target)
+            loaded = {name: (executable, list(inputs)) for name, (executable, inputs) in networks.items()}
+        else:
+            device, loaded = _upload(networks, target, endpoint, folder)
+        timers = {}
+        for name, (executable, _) in loaded.items():
+            vm = relax.VirtualMachine(executable, device)
+            timers[name] = vm.time_evaluator(func_name, device, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms)
+        names = list(networks)
+        samples: dict[str, list[float]] = {name: [] for name in names}
+        for round_index in range(rounds):
+            for name in names if round_index % 2 == 0 else reversed(names):
+                samples[name].extend(float(s) * 1e3 for s in timers[name](*loaded[name][1]).results)
     return {name: Latency(float(np.median(values)), tuple(values)) for name, values in samples.items()}
+
+
+def _upload(
+    networks: Mapping[str, tuple[Any, Sequence[Any]]], target: tvm.target.Target, endpoint: Any, folder: str
+) -> tuple[Any, dict[str, tuple[Any, list[Any]]]]:
+    """Export ``networks``, upload them to one device under ``endpoint``'s key, copy their inputs there."""
+    from tvm import rpc
+
+    tracker = rpc.connect_tracker(endpoint.host, endpoint.port)
+    remote = tracker.request(endpoint.key, priority=1, session_timeout=600)
+    device = remote.device(device_for(target).dlpack_device_type(), 0)
+    loaded = {}
+    for index, (name, (executable, inputs)) in enumerate(networks.items()):
+        path = os.path.join(folder, f"network{index}.so")
+        executable.export_library(path)
+        remote.upload(path)
+        module = remote.load_module(os.path.basename(path))
+        loaded[name] = (module, [tvm.runtime.tensor(x.numpy(), device) for x in inputs])
+    return device, loaded

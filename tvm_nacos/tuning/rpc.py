@@ -106,6 +106,14 @@ class LocalRPCCluster:
             time.sleep(0.5)
         self._fail(f"{self.num_servers} RPC servers did not register within {self.start_timeout_sec} s")
 
+    def kill_server(self, index: int) -> None:
+        """SIGKILL server ``index`` (0-based) and its session workers: a device dropping out."""
+        if not 0 <= index < len(self._procs) - 1:
+            raise IndexError(f"server {index} of {len(self._procs) - 1}")
+        proc = self._procs[1 + index]
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait(timeout=10)
+
     def close(self) -> None:
         """Stop every process, with the workers each server started (its process group)."""
         for proc in reversed(self._procs):

@@ -36,7 +36,20 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["alloc_in_bounds_arguments", "CheckingLocalRunner", "MeasureConfig", "RPCEndpoint", "RunnerSpecError", "make_runner", "shutdown_runner"]
+__all__ = [
+    "alloc_in_bounds_arguments",
+    "alloc_in_bounds_arguments_remote",
+    "CheckingLocalRunner",
+    "MeasureConfig",
+    "RPCEndpoint",
+    "RunnerSpecError",
+    "is_remote",
+    "remote_endpoint",
+    "make_runner",
+    "resolve_devices",
+    "shutdown_runner",
+    "tracker_devices",
+]
 
 _RPC_URL = re.compile(r"^rpc://(?P<host>[^:/]+):(?P<port>\d+)/(?P<key>[^/]+)$")
 
@@ -126,10 +139,26 @@ def alloc_in_bounds_arguments(device: Any, args_info: Any, alloc_repeat: int) ->
     list[list[tvm.runtime.Tensor]]
         ``alloc_repeat`` argument lists.
     """
-    import numpy as np
     import tvm
 
     random_fill = tvm.get_global_func("tvm.contrib.random.random_fill_for_measure", allow_missing=True)
+    return _alloc_arguments(device, args_info, alloc_repeat, random_fill)
+
+
+def alloc_in_bounds_arguments_remote(session: Any, device: Any, args_info: Any, alloc_repeat: int) -> list[list[Any]]:
+    """:func:`alloc_in_bounds_arguments` on a device behind an RPC session (an ``RPCRunner``'s
+    ``f_alloc_argument``): random floating-point values filled on the device, zero indices."""
+    try:
+        random_fill = session.get_function("tvm.contrib.random.random_fill_for_measure")
+    except Exception:  # noqa: BLE001 - an older runtime on the device: MetaSchedule's fill
+        random_fill = session.get_function("tvm.contrib.random.random_fill")
+    return _alloc_arguments(device, args_info, alloc_repeat, random_fill)
+
+
+def _alloc_arguments(device: Any, args_info: Any, alloc_repeat: int, random_fill: Any) -> list[list[Any]]:
+    import numpy as np
+    import tvm
+
     repeated = []
     for _ in range(alloc_repeat):
         args = []
@@ -287,7 +316,8 @@ def make_runner(
     measure : MeasureConfig, optional
         Timing settings; :class:`MeasureConfig` defaults.
     max_workers : int
-        RPC only: candidates measured at once (use the number of devices under the key).
+        RPC only: candidates measured at once (the number of devices under the key,
+        :func:`resolve_devices`).
 
     Raises
     ------
@@ -322,7 +352,8 @@ def make_runner(
             session_timeout_sec=int(max(1, measure.timeout_sec)),
         )
         return ms.runner.RPCRunner(
-            rpc_config=config, evaluator_config=measure.evaluator_config(), max_workers=max_workers
+            rpc_config=config, evaluator_config=measure.evaluator_config(), max_workers=max(1, max_workers),
+            f_alloc_argument=alloc_in_bounds_arguments_remote,
         )
     raise RunnerSpecError(
         f"unknown runner {runner!r}; valid: 'local', 'rpc://HOST:PORT/KEY', or an ms.runner.Runner object"
@@ -343,3 +374,82 @@ def shutdown_runner(runner: Any) -> None:
     pool = getattr(runner, "pool", None)
     if pool is not None and hasattr(pool, "shutdown"):
         pool.shutdown(wait=False)
+
+
+def is_remote(runner: Any) -> bool:
+    """Whether ``runner`` measures somewhere else than this machine: an ``"rpc://..."`` name or
+    an ``RPCRunner``."""
+    return (isinstance(runner, str) and runner.startswith("rpc://")) or isinstance(runner, ms.runner.RPCRunner)
+
+
+def tracker_devices(endpoint: RPCEndpoint, timeout_sec: float = 10.0) -> int:
+    """Devices registered under ``endpoint.key`` at its tracker now (idle or busy).
+
+    Raises
+    ------
+    RunnerSpecError
+        The tracker does not answer, or no device is registered under the key (the message
+        names the keys it has).
+    """
+    import socket
+
+    from tvm import rpc
+
+    try:
+        # A quick probe first: TVM's own client retries a refused connection for a minute.
+        socket.create_connection((endpoint.host, endpoint.port), timeout=timeout_sec).close()
+        summary = rpc.connect_tracker(endpoint.host, endpoint.port).summary()
+    except Exception as err:  # noqa: BLE001 - any failure to reach it is the same problem for the user
+        raise RunnerSpecError(
+            f"cannot reach the RPC tracker at {endpoint.host}:{endpoint.port} ({err}); start one with "
+            f"'python -m tvm.exec.rpc_tracker --host 0.0.0.0 --port {endpoint.port}'"
+        ) from None
+    queues = summary.get("queue_info", {})
+    servers = [info for info in summary.get("server_info", []) if str(info.get("key", "")).split(":")[-1] == endpoint.key]
+    count = max(len(servers), int(queues.get(endpoint.key, {}).get("free", 0)))
+    if count == 0:
+        raise RunnerSpecError(
+            f"no device is registered under key {endpoint.key!r} at the tracker {endpoint.host}:{endpoint.port}; "
+            f"keys it has: {sorted(queues)}; start one with 'python -m tvm.exec.rpc_server "
+            f"--tracker {endpoint.host}:{endpoint.port} --key {endpoint.key}'"
+        )
+    return count
+
+
+def resolve_devices(runner: Any, devices: int | None) -> int:
+    """How many devices a search keeps busy with ``runner``.
+
+    ``devices`` when given; else the devices under an ``"rpc://HOST:PORT/KEY"`` runner's key at
+    its tracker (:func:`tracker_devices`), a runner object's ``num_devices`` attribute, or 1.
+
+    Raises
+    ------
+    RunnerSpecError
+        ``devices`` is not a positive integer, or more than one device is asked of the local
+        runner (it measures on this machine, one candidate at a time).
+    """
+    if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
+        raise RunnerSpecError(f"devices must be a positive integer, got {devices!r}")
+    if runner is None or runner == "local":
+        if devices not in (None, 1):
+            raise RunnerSpecError(
+                f"the local runner measures on this machine, one candidate at a time: devices must be 1, got {devices}; "
+                "for several devices use runner='rpc://HOST:PORT/KEY'"
+            )
+        return 1
+    if devices is not None:
+        return devices
+    if isinstance(runner, str) and runner.startswith("rpc://"):
+        return tracker_devices(RPCEndpoint.parse(runner))
+    return max(1, int(getattr(runner, "num_devices", 1)))
+
+
+def remote_endpoint(runner: Any) -> RPCEndpoint | None:
+    """The tracker and key a remote runner measures on (an ``"rpc://..."`` name or an
+    ``RPCRunner``), else ``None``."""
+    if isinstance(runner, str) and runner.startswith("rpc://"):
+        return RPCEndpoint.parse(runner)
+    if isinstance(runner, ms.runner.RPCRunner):
+        config = runner.rpc_config
+        return RPCEndpoint(config.tracker_host, int(config.tracker_port), config.tracker_key)
+    return None

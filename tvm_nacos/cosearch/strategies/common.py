@@ -14,7 +14,9 @@ DEFAULT_TRIALS_PER_TASK = 16
 
 
 def fully_measured(session: SearchSession) -> list[ArchSample]:
-    """The architectures of the session's pool whose kernels all have a measurement."""
+    """The architectures of the session's pool whose kernels all have a measurement (after
+    every batch in flight has landed)."""
+    session.wait_all()
     return [
         arch.sample
         for arch in session.pool.architectures.values()

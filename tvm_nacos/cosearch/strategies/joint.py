@@ -76,10 +76,14 @@ class JointSearch:
     # -- what the loop asks of the session -------------------------------------------------------
 
     def unmeasured(self, estimate: ArchitectureEstimate) -> list[str]:
-        """Kernels of ``estimate``'s architecture without a measurement (and not exhausted)."""
+        """Kernels of ``estimate``'s architecture without a measurement (and not exhausted);
+        a kernel whose first batch is in flight is not one."""
         session = self.session
         keys = session.pool.architectures[estimate.sample.id].weights
-        return [k for k in keys if session.tuner(k).best_secs is None and not session.tuner(k).exhausted]
+        return [
+            k for k in keys
+            if session.tuner(k).best_secs is None and not session.tuner(k).exhausted and not session.busy(k)
+        ]
 
     def estimates(self) -> list[ArchitectureEstimate]:
         """Every architecture of the population, estimated."""
@@ -108,6 +112,8 @@ class JointSearch:
             if chosen is None:
                 break
             front = self.current_front()
+            if not chosen:  # every kernel worth measuring is in flight: the next round waits for one
+                continue
             logger.info(
                 "round %d: %d architectures, %d tasks; measured %s; %d/%d trials; finish: %d trials kept",
                 rounds, len(self.population), len(session.pool), ", ".join(session.tuner(k).name for k in chosen),
@@ -136,7 +142,9 @@ class JointSearch:
         """One round: new architectures, the kernels worth most per trial, one batch measured.
 
         Returns the kernels measured, or ``None`` when nothing is worth measuring (or no room
-        is left before the finish's reserve).
+        is left before the finish's reserve). Kernels with a batch in flight are passed over;
+        when they are all that is worth measuring, the round waits for a batch to land and
+        returns an empty list.
         """
         session, optimism = self.session, self.optimism
         estimates = self.estimates()
@@ -168,6 +176,11 @@ class JointSearch:
             common = common_kernel_gains(session, estimates, usage, optimism, first_look=self.finish_batch, finish_look=look)
             for key, gain in common.items():
                 gains[key] = gains.get(key, 0.0) + gain
+        if session.in_flight_trials:
+            gains = {k: g for k, g in gains.items() if not session.busy(k)}
+            if not gains:
+                session.wait_for_any()
+                return []
         if not gains:
             return None
         # Gain per trial: first looks and further steps compete on what each trial buys. A
@@ -221,6 +234,7 @@ class JointSearch:
                 for key in missing:  # one trial where a schedule transfers from the same anchor block
                     transfer = session.tuner(key).transfer_candidate() is not None
                     spent += session.measure(key, 1 if transfer else per_kernel)
+            session.wait_all()  # which first looks failed
         while session.trials_left > 0:
             gains: dict[str, float] = {}  # per trial of each kernel's next step
             for point in session.measured_front():  # architectures with every kernel measured
@@ -229,8 +243,11 @@ class JointSearch:
                         step = next_step(session, key, self.finish_batch)
                         removable = removable_secs(session, key, weight, self.optimism, step=step)
                         gains[key] = gains.get(key, 0.0) + removable / step
-            gains = {k: g for k, g in gains.items() if g > 0}
+            gains = {k: g for k, g in gains.items() if g > 0 and not session.busy(k)}
             if not gains:
+                if session.in_flight_trials:
+                    session.wait_for_any()
+                    continue
                 break
             key = max(gains, key=gains.get)
             if session.measure(key, next_step(session, key, self.finish_batch)) == 0 and not session.tuner(key).exhausted:
