@@ -68,6 +68,11 @@ examples:
   tvm-nacos search --model exposed.json --accuracy inherited --data train.npz --val-data val.npz
   tvm-nacos search --work-dir runs/nb201 --budget 1000 --resume   # continue after an interruption
   tvm-nacos search --target '{{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}}'
+  tvm-nacos search --runner rpc://10.0.0.5:9190/board --target board.json   # every device under the key
+
+devices behind TVM's RPC tracker (README: "Search on your device farm"):
+  python -m tvm.exec.rpc_tracker --host 0.0.0.0 --port 9190             # on this host
+  python -m tvm.exec.rpc_server --tracker HOST:9190 --key board         # on each device
 
 A model file is an IRModule with choice points saved with tvm.ir.save_json, e.g.
   pathlib.Path("supernet.json").write_text(tvm.ir.save_json(tvm_nacos.from_torch(model, (x,))))

@@ -322,9 +322,10 @@ class SearchSession:
         Devices to keep busy. By default those registered under the key of an
         ``"rpc://HOST:PORT/KEY"`` runner when the search starts, a runner object's
         ``num_devices``, else 1. With a remote runner (or more than one device), batches stay
-        in flight while the next ones are proposed and built: a new batch goes out while a
-        device is idle or only one batch is in flight, at most one per kernel; results land as
-        they come back. On the local runner it must be 1.
+        in flight while the next ones are proposed and built: a new batch goes out while the
+        batches in flight but the newest fill fewer than all devices (one batch waits for a
+        device), at most one per kernel; results land as they come back. On the local runner
+        it must be 1.
 
     Attributes
     ----------
@@ -636,9 +637,11 @@ class SearchSession:
             self._land(batch)
 
     def _room_for_another(self) -> bool:
-        """Whether another batch may go out: a device is idle, or only one batch is in flight
-        (the next one is built while it runs)."""
-        return len(self._in_flight) <= 1 or self.in_flight_trials < self.devices
+        """Whether another batch may go out: the batches in flight but the newest fill fewer
+        than all devices. One batch waits beyond the devices, so that a device that finishes
+        starts on it at once instead of waiting for the host to propose and build the next
+        (on one device: one batch runs while the next is built)."""
+        return sum(len(b) for b in self._in_flight[:-1]) < self.devices
 
     def _land(self, batch: InFlightBatch) -> None:
         if batch in self._in_flight:
