@@ -48,13 +48,13 @@ def _trials_recorded(work_dir) -> int:
 
 @pytest.mark.parametrize("strategy", ["joint", "two-stage"])
 def test_several_devices_are_kept_busy_and_every_trial_is_recorded_once(supernet, tmp_path, strategy) -> None:
-    runner = FakeDevicesRunner(num_devices=4, secs_per_trial=0.05, fail_every=7)
+    runner = FakeDevicesRunner(num_devices=4, secs_per_trial=0.03, fail_every=7)
     try:
-        result = _search(supernet, tmp_path, runner, strategy=strategy)
+        result = _search(supernet, tmp_path, runner, strategy=strategy, budget=BUDGET if strategy == "joint" else 24)
     finally:
         runner.shutdown()
     assert runner.max_concurrent >= 3, f"at most {runner.max_concurrent} of 4 devices ran at once"
-    assert result.trials_used == _trials_recorded(tmp_path) <= BUDGET  # two-stage tunes all it ranked first
+    assert result.trials_used == _trials_recorded(tmp_path) <= BUDGET  # two-stage may tune all it ranked first
     assert not {k: n for k, n in _measured_schedules(tmp_path).items() if n > 1}, "a schedule measured twice"
     assert result.failed_trials > 0 and set(result.failure_reasons) == {"DeterministicRunner"}
     assert result.pareto
@@ -102,7 +102,7 @@ _KILLED_SEARCH = textwrap.dedent(
     mod = tvm_nacos.from_torch(example_supernet(), (example_input(),))
     tvm_nacos.search(
         mod, target=TARGET, accuracy=accuracy, budget=BUDGET, strategy="joint", work_dir={work_dir!r}, seed=0,
-        builder=DeterministicBuilder(), runner=FakeDevicesRunner(num_devices=4, secs_per_trial=0.2, fail_every=7),
+        builder=DeterministicBuilder(), runner=FakeDevicesRunner(num_devices=4, secs_per_trial=0.1, fail_every=7),
         measure_end_to_end=False, deterministic=True, resume={resume}, progress=report,
         cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=0),
         schedule_options=SMALL_SCHEDULE_SEARCH,

@@ -317,7 +317,8 @@ def search(
         See :class:`~tvm_nacos.cosearch.session.SearchSession`.
     measure_end_to_end : bool
         Compile the estimated front with its tuned kernels and time whole inferences (the
-        default). ``False`` reports the kernel-sum estimates instead: for tests with a fake
+        default; with a remote runner, on a device under its key: each network is exported and
+        uploaded there). ``False`` reports the kernel-sum estimates instead: for tests with a fake
         runner, where there is nothing real to time.
     deterministic : bool
         Same seed, same trajectory (with a deterministic runner): schedule candidates are
