@@ -8,10 +8,17 @@ and Kendall τ against :class:`tvm_nacos.accuracy.TableAccuracy` (``valid_accura
 on the cells whose table accuracy is above chance (> 15%), and the wall and CPU seconds the
 scoring took. The trainable-parameter count of each cell is the usual baseline.
 
+``naswot-tvm`` is NASWOT computed by TVM on the Relax module (:class:`tvm_nacos.accuracy.RelaxNaswot`:
+each cell specialized, compiled for the CPU and run at the mini-batch's size) imported from the
+very network the PyTorch proxy scores (same weights, batch norms at PyTorch's initial state); with
+``naswot`` beside it the result adds the Spearman ρ between the two and their largest relative
+difference.
+
 Usage::
 
     python bench/run.py zero_cost_rho
     python bench/run.py zero_cost_rho --config smoke --no-save
+    python bench/run.py zero_cost_rho --config tvm-naswot      # 200 cells, NASWOT by PyTorch and by TVM
 """
 
 from __future__ import annotations
@@ -73,8 +80,11 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     results: dict[str, dict] = {}
     per_cell: dict[str, list[float]] = {}
     for name in ["params", *args.proxies]:
-        proxy = ZeroCostProxy.create("synflow" if name == "params" else name, seed=args.seed,
-                                     batch_size=args.batch_size)
+        if name == "naswot-tvm":
+            proxy = _relax_naswot(args)
+        else:
+            proxy = ZeroCostProxy.create("synflow" if name == "params" else name, seed=args.seed,
+                                         batch_size=args.batch_size)
         wall, cpu = time.perf_counter(), time.process_time()
         scores: list[float] = []
         for start in range(0, len(samples), args.chunk):
@@ -101,7 +111,23 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
             flush=True,
         )
 
+    agreement = None
+    if "naswot" in per_cell and "naswot-tvm" in per_cell:
+        from scipy.stats import spearmanr
+
+        torch_scores, tvm_scores = np.asarray(per_cell["naswot"]), np.asarray(per_cell["naswot-tvm"])
+        finite = np.isfinite(torch_scores) & np.isfinite(tvm_scores)
+        relative = np.abs(tvm_scores[finite] - torch_scores[finite]) / np.abs(torch_scores[finite])
+        agreement = {
+            "spearman_rho": float(spearmanr(tvm_scores, torch_scores).statistic),
+            "max_relative_difference": float(relative.max()),
+            "num_identical": int((tvm_scores == torch_scores).sum()),
+            "num_neg_inf_differ": int((np.isinf(torch_scores) != np.isinf(tvm_scores)).sum()),
+        }
+        print(f"naswot-tvm vs naswot: rho={agreement['spearman_rho']:.4f}, max relative difference "
+              f"{agreement['max_relative_difference']:.2e}", flush=True)
     report = {
+        "naswot_tvm_vs_torch": agreement,
         "torch_threads": args.threads,
         "space": "nas-bench-201 (C=16, N=5, 32x32x3, random init)",
         "data": "sklearn load_digits, 8x8 resized to 32x32, 3 channels; mini-batch of the training split",
@@ -118,9 +144,25 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     return report
 
 
+def _relax_naswot(args: argparse.Namespace) -> Any:
+    """:class:`~tvm_nacos.accuracy.RelaxNaswot` on the network the PyTorch proxy scores."""
+    import tvm_nacos
+    from tvm_nacos.accuracy import RelaxNaswot
+    from tvm_nacos.accuracy._torch import reset_batch_norms
+    from tvm_nacos.models import example_input, torch_supernet
+    from tvm_nacos.search_space import get
+
+    builtin = get("nas-bench-201")
+    network = reset_batch_norms(torch_supernet(builtin, seed=args.seed))
+    mod = tvm_nacos.from_torch(network, (example_input(builtin),))
+    return RelaxNaswot(mod, batch_size=args.batch_size, seed=args.seed)
+
+
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
     """Per proxy (and the parameter count): Spearman ρ, Kendall τ, ρ above chance, CPU seconds."""
     out: dict[str, Any] = {}
+    if result.get("naswot_tvm_vs_torch"):
+        out.update({f"naswot-tvm_vs_naswot.{k}": v for k, v in result["naswot_tvm_vs_torch"].items()})
     for name, figures in result["results"].items():
         for key in ("spearman_rho", "kendall_tau", "spearman_rho_above_chance", "cpu_secs"):
             out[f"{name}.{key}"] = figures[key]
@@ -133,7 +175,11 @@ BENCHMARK = Benchmark(
     add_arguments=add_arguments,
     run=run,
     summarize=summarize,
-    configs={"smoke": ["--num-cells", "20", "--proxies", "synflow", "--chunk", "10"]},
+    configs={
+        "smoke": ["--num-cells", "20", "--proxies", "synflow", "--chunk", "10"],
+        "tvm-naswot": ["--num-cells", "200", "--proxies", "naswot", "naswot-tvm", "--chunk", "25"],
+        "tvm-naswot-smoke": ["--num-cells", "6", "--proxies", "naswot", "naswot-tvm", "--chunk", "3"],
+    },
 )
 
 if __name__ == "__main__":

@@ -451,13 +451,13 @@ def test_search_on_devices_behind_an_rpc_tracker(model_file: Path, tmp_path: Pat
 
     work = tmp_path / "work"
     with LocalRPCCluster(num_servers=2) as cluster:
-        assert main(["search", "--model", str(model_file), "--budget", "12", "--work-dir", str(work),
+        assert main(["search", "--model", str(model_file), "--budget", "8", "--work-dir", str(work),
                      "--target", TARGET, "--runner", cluster.endpoint.url, "--quiet",
                      "--schedule-option", "population_size=8"]) == 0
     captured = capsys.readouterr()
     assert f"measured on {cluster.endpoint.url}" in captured.err
     data = json.loads((work / "pareto.json").read_text())
-    assert data["trials_used"] == 12 and data["failed_trials"] == 0
+    assert data["trials_used"] == 8 and data["failed_trials"] == 0  # every candidate timed on a server
     assert data["pareto"] and all(p["latency_ms"] > 0 and p["latency_spread_ms"] is not None for p in data["pareto"])
 
 

@@ -20,6 +20,7 @@ class _Session:
     def __init__(self) -> None:
         self.events: list[str] = []
         self.target = "llvm"
+        self.endpoint = None  # timed here, not on a remote device
         self.measurer = SimpleNamespace(close=lambda: self.events.append("builder closed"))
 
     def prepare_timing(self, sample: ArchSample):

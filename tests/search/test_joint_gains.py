@@ -164,9 +164,16 @@ class _FinishSession(SimpleNamespace):
     succeed unless listed in ``failing``."""
 
     batch_size = 16
+    in_flight_trials = 0  # one device: every batch lands before the next
 
     def tuner(self, key: str) -> _FinishTuner:
         return self.tuners[key]
+
+    def busy(self, key: str) -> bool:
+        return False
+
+    def wait_all(self) -> None:
+        pass
 
     def measure(self, key: str, limit: int = 16) -> int:
         spent = min(limit, self.trials_left)

@@ -8,7 +8,6 @@ from tuning_helpers import gather, matmul
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.tuning import MeasureConfig, PersistentBuilder, RPCEndpoint, make_runner
-from tvm_nacos.tuning.rpc import LocalRPCCluster
 from tvm_nacos.tuning.runner import RunnerSpecError, shutdown_runner
 
 ms = meta_schedule()
@@ -76,16 +75,3 @@ def test_integer_inputs_are_in_bounds_indices() -> None:
     assert crashed.error_msg is not None
 
 
-@pytest.mark.slow
-def test_rpc_tracker_with_two_servers_on_loopback() -> None:
-    inputs = _built([matmul(16), matmul(32), matmul(48), matmul(64)])
-    with LocalRPCCluster(num_servers=2, key="nacos-test") as cluster:
-        assert cluster.free_servers() == 2
-        runner = make_runner(cluster.endpoint.url, max_workers=2)
-        try:
-            results = [f.result() for f in runner.run(inputs)]
-        finally:
-            shutdown_runner(runner)
-    assert [r.error_msg for r in results] == [None] * 4
-    secs = [float(r.run_secs[0]) for r in results]
-    assert all(s > 0 for s in secs) and secs[0] < secs[3]

@@ -12,6 +12,8 @@
   tensors; :class:`ImageData` (``from_npz``, ``from_arrays``, ``from_loader``): your own, checked;
 - :class:`InheritedAccuracy`: validation accuracy of each architecture of a Relax module with
   choice points (your trained model, its NAS moves exposed), compiled and run by TVM;
+- :class:`RelaxNaswot`: NASWOT of each architecture of a Relax module with choice points,
+  computed by TVM (no PyTorch): a data-light proxy for any model;
 - :class:`CapacityProxy`: log10 of an architecture's MACs or weights, a *stand-in* for models
   that have no accuracy estimator yet (not an accuracy).
 
@@ -36,6 +38,7 @@ __all__ = [
     "ImageData",
     "InheritedAccuracy",
     "NaswotProxy",
+    "RelaxNaswot",
     "StandaloneAccuracy",
     "SupernetAccuracy",
     "SynflowProxy",
@@ -53,6 +56,7 @@ _LAZY = {
     "ImageData": "tvm_nacos.accuracy.image_data",
     "DataError": "tvm_nacos.accuracy.image_data",
     "InheritedAccuracy": "tvm_nacos.accuracy.inherited",
+    "RelaxNaswot": "tvm_nacos.accuracy.relax_naswot",
     "load_digits_data": "tvm_nacos.accuracy.data",
     "ZeroCostProxy": "tvm_nacos.accuracy.zero_cost",
     "SynflowProxy": "tvm_nacos.accuracy.zero_cost",

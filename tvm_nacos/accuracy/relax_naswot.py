@@ -1,0 +1,274 @@
+"""NASWOT computed by TVM on a Relax module: a data-light proxy for every model with choice points.
+
+Mellor et al.'s NASWOT scores an untrained network by how differently its ReLUs respond to the
+images of one mini-batch. :class:`RelaxNaswot` computes it on the module the search compiles,
+without PyTorch: each architecture is specialized (:class:`~tvm_nacos.passes.SpecializeArch`),
+its batch norms switched to batch statistics (training mode, as in the paper's code and
+:class:`~tvm_nacos.accuracy.zero_cost.NaswotProxy`), and its ``main`` rewritten by
+:func:`relu_codes_module` to return, for every ReLU (``relax.nn.relu``, and ``clip`` from 0 such
+as ReLU6), the code ``activation > 0`` of each image. One forward pass on the CPU; the kernel
+``K[i, j]`` (units on which images ``i`` and ``j`` agree, summed over ReLUs) and its
+``log |det K|`` are computed from the codes in numpy (float64 sums of exact float32 counts).
+
+.. code-block:: python
+
+    mod = ExposeWidth()(from_torch(model, (x,)))          # any module with choice points
+    naswot = RelaxNaswot(mod, data=ImageData.from_npz("train.npz"))
+    naswot.evaluate([sample])                             # higher is better
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from tvm_nacos._compat import TensorType, expr_type, var_name
+from tvm_nacos.accuracy.base import AccuracyEstimator
+from tvm_nacos.accuracy.image_data import DataError, ImageData
+from tvm_nacos.search_space import ArchSample
+
+__all__ = ["RelaxNaswot", "naswot_from_codes", "relu_codes_module", "with_batch_size"]
+
+logger = logging.getLogger(__name__)
+
+
+def relu_codes_module(mod: Any, func_name: str = "main") -> Any:
+    """``mod`` with ``func_name`` returning the ReLU codes of its forward pass instead of its output.
+
+    Batch norms use the batch's statistics (``training=True``); every ``relax.nn.relu`` (and
+    every ``clip`` whose lower bound is 0) gets its output's code ``> 0`` as a ``bool`` tensor
+    of shape ``(batch, units)``; the function returns the tuple of codes, in program order.
+
+    Raises
+    ------
+    ValueError
+        If the function has no ReLU.
+    """
+    import tvm
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    relu_op = tvm.ir.Op.get("relax.nn.relu")
+    clip_op = tvm.ir.Op.get("relax.clip")
+    batch_norm_op = tvm.ir.Op.get("relax.nn.batch_norm")
+
+    @mutator
+    class _Rewriter(PyExprMutator):
+        def __init__(self, module: Any) -> None:
+            super().__init__(module)
+            self.codes: list[Any] = []
+
+        def visit_call_(self, call: Any) -> Any:
+            call = super().visit_call_(call)
+            if call.op == batch_norm_op and not call.attrs.training:
+                a = call.attrs
+                return relax.op.nn.batch_norm(
+                    *call.args, axis=int(a.axis), epsilon=float(a.epsilon), center=bool(a.center),
+                    scale=bool(a.scale), momentum=float(a.momentum), training=True,
+                )
+            if call.op == relu_op or (call.op == clip_op and _is_zero(call.args[1])):
+                out = self.builder_.emit(call)
+                shape = [int(d) for d in expr_type(out).shape.values]
+                flat = relax.op.reshape(out, (shape[0], int(np.prod(shape[1:]))))
+                zero = relax.const(0.0, expr_type(out).dtype)
+                self.codes.append(self.builder_.emit(relax.op.greater(flat, zero)))
+                return out
+            return call
+
+    mod = relax.transform.ToNonDataflow()(mod)
+    func = mod[func_name]
+    rewriter = _Rewriter(mod)
+    body = rewriter.visit_expr(func.body)
+    if not rewriter.codes:
+        raise ValueError(f"NASWOT needs ReLUs: {func_name} has no relax.nn.relu or clip from 0")
+    new_body = rewriter.builder_.normalize(relax.SeqExpr(body.blocks, relax.Tuple(rewriter.codes)))
+    mod[func_name] = relax.Function(func.params, new_body, expr_type(new_body), func.is_pure, func.attrs)
+    return relax.transform.DeadCodeElimination([func_name])(relax.transform.Normalize()(mod))
+
+
+def with_batch_size(mod: Any, batch: int, func_name: str = "main") -> Any:
+    """``mod`` with ``func_name`` taking a batch of ``batch`` where it took one image.
+
+    The first input's leading dimension becomes ``batch``; shapes follow by inference, and a
+    ``reshape`` to a literal shape whose leading 1 was the batch (a flatten) gets ``batch``.
+
+    Raises
+    ------
+    ValueError
+        If the function's first input does not have a leading dimension of 1.
+    """
+    from tvm import relax
+    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    reshape_op = tvm_op("relax.reshape")
+
+    @mutator
+    class _Rebatch(PyExprMutator):
+        def __init__(self, module: Any, param: Any, new_param: Any) -> None:
+            super().__init__(module)
+            self.param, self.new_param = param, new_param
+
+        def visit_var_(self, var: Any) -> Any:
+            return self.new_param if var.same_as(self.param) else super().visit_var_(var)
+
+        def visit_call_(self, call: Any) -> Any:
+            if call.op == reshape_op and isinstance(call.args[1], relax.ShapeExpr):
+                data = self.visit_expr(call.args[0])
+                dims = list(call.args[1].values)
+                if dims and _int_or_none(dims[0]) == 1 and _leading(expr_type(data)) == batch:
+                    return relax.op.reshape(data, [batch, *dims[1:]])
+                return relax.op.reshape(data, call.args[1])
+            return super().visit_call_(call)
+
+    func = mod[func_name]
+    first = func.params[0]
+    shape = [int(d) for d in expr_type(first).shape.values]
+    if not shape or shape[0] != 1:
+        raise ValueError(f"{func_name}'s first input must have a batch of 1 to rebatch, it has shape {shape}")
+    if batch == 1:
+        return mod
+    mod = relax.transform.ToNonDataflow()(mod)
+    func = mod[func_name]
+    first = func.params[0]
+    new_param = relax.Var(var_name(first), TensorType([batch, *shape[1:]], expr_type(first).dtype))
+    rebatch = _Rebatch(mod, first, new_param)
+    body = rebatch.builder_.normalize(rebatch.visit_expr(func.body))
+    new_func = relax.Function([new_param, *func.params[1:]], body, expr_type(body), func.is_pure, func.attrs)
+    mod[func_name] = new_func
+    return relax.transform.Normalize()(mod)
+
+
+def tvm_op(name: str) -> Any:
+    import tvm
+
+    return tvm.ir.Op.get(name)
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _leading(struct_info: Any) -> int | None:
+    shape = getattr(struct_info, "shape", None)
+    values = getattr(shape, "values", None)
+    return _int_or_none(values[0]) if values else None
+
+
+def _is_zero(expr: Any) -> bool:
+    value = getattr(expr, "value", None)
+    try:
+        return float(value) == 0.0
+    except (TypeError, ValueError):
+        return False
+
+
+def naswot_from_codes(codes: Sequence[np.ndarray]) -> float:
+    """``log |det K|`` with ``K = Σ [c cᵀ + (1 - c)(1 - c)ᵀ]`` over the ReLUs' codes ``c``
+    (``(batch, units)`` booleans); ``-inf`` when ``K`` is singular."""
+    n = len(codes[0])
+    kernel = np.zeros((n, n), dtype=np.float64)
+    for code in codes:
+        signs = code.reshape(n, -1).astype(np.float32) * 2.0 - 1.0
+        units = signs.shape[1]
+        if units > 2**24:
+            raise ValueError(f"a ReLU with {units} units per image exceeds float32's exact counts")
+        kernel += (units + (signs @ signs.T).astype(np.float64)) / 2.0
+    sign, logdet = np.linalg.slogdet(kernel)
+    return float(logdet) if sign > 0 else -math.inf
+
+
+class RelaxNaswot(AccuracyEstimator):
+    """NASWOT of each architecture of a Relax module, computed by TVM (see the module docstring).
+
+    Parameters
+    ----------
+    mod : tvm.IRModule
+        A module with choice points whose ``main`` takes one float32 image batch ``(B, C, H, W)``.
+    data : ImageData, optional
+        The mini-batch is drawn from its training images (scikit-learn's digits at the module's
+        input size by default).
+    batch_size : int
+        Images in the mini-batch (NASWOT's kernel is ``batch_size × batch_size``).
+    seed : int
+        Which images.
+    target : target, optional
+        Where the forward pass runs; the host CPU by default.
+
+    Raises
+    ------
+    DataError
+        If the images do not fit the module's input.
+    """
+
+    is_cheap: ClassVar[bool] = True
+
+    def __init__(
+        self, mod: Any, data: ImageData | None = None, *, batch_size: int = 64, seed: int = 0, target: Any = None,
+    ) -> None:
+        from tvm_nacos.analysis import search_space
+        from tvm_nacos.target import as_target
+
+        super().__init__(search_space(mod))
+        params = mod["main"].params
+        if len(params) != 1:
+            raise DataError(f"RelaxNaswot needs a main that takes one image batch; it takes {len(params)} inputs")
+        shape = [int(d) for d in expr_type(params[0]).shape.values]
+        if len(shape) != 4:
+            raise DataError(f"RelaxNaswot needs a main that takes (B, C, H, W) images; it takes shape {shape}")
+        if batch_size < 2:
+            raise ValueError(f"batch_size must be at least 2 (NASWOT compares images), got {batch_size}")
+        self.mod = mod
+        self.input_chw = tuple(shape[1:])
+        self.batch_size = batch_size
+        self.seed = seed
+        self.target = as_target(target)
+        self._data = data
+        self._images: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        return "naswot (TVM)"
+
+    def images(self) -> np.ndarray:
+        """The mini-batch, ``(batch_size, C, H, W)`` float32."""
+        if self._images is None:
+            channels, side, width = self.input_chw
+            if self._data is None:
+                from tvm_nacos.accuracy.data import load_digits_data
+
+                self._data = load_digits_data(resolution=side, channels=channels, seed=self.seed)
+            if tuple(self._data.x_train.shape[1:]) != self.input_chw:
+                raise DataError(
+                    f"the images are {tuple(self._data.x_train.shape[1:])}, the module takes {self.input_chw}"
+                )
+            images, _ = self._data.minibatch(min(self.batch_size, len(self._data.y_train)), seed=self.seed)
+            self._images = np.ascontiguousarray(np.asarray(images, dtype=np.float32))
+        return self._images
+
+    def codes(self, sample: ArchSample) -> list[np.ndarray]:
+        """The ReLU codes of ``sample`` on the mini-batch, one ``(batch, units)`` array per ReLU."""
+        import tvm
+        from tvm import relax
+
+        from tvm_nacos.passes import SpecializeArch
+
+        images = self.images()
+        specialized = with_batch_size(SpecializeArch(sample)(self.mod), len(images))
+        executable = tvm.compile(relu_codes_module(specialized), target=self.target)
+        device = tvm.cpu()
+        outputs = relax.VirtualMachine(executable, device)["main"](tvm.runtime.tensor(images, device))
+        return [np.asarray(outputs[i].numpy()) for i in range(len(outputs))]
+
+    def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
+        start = time.perf_counter()
+        scores = [naswot_from_codes(self.codes(sample)) for sample in samples]
+        logger.info("%s: scored %d architectures in %.1f s", self.name, len(samples), time.perf_counter() - start)
+        return scores
