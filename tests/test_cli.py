@@ -190,7 +190,7 @@ def test_search_bad_input_is_a_clear_error(args: list[str], expected: list[str] 
 def test_search_model_accuracy_choices(model_file: Path, tmp_path: Path, capsys) -> None:
     assert main(["search", "--model", str(model_file), "--accuracy", "table", "--work-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err
-    assert "'table'" in err and "['macs', 'params', 'inherited']" in err
+    assert "'table'" in err and "['macs', 'params', 'inherited', 'naswot']" in err
     assert main(["search", "--model", str(tmp_path / "missing.json"), "--work-dir", str(tmp_path)]) == 2
     assert "missing.json" in capsys.readouterr().err
 
@@ -317,6 +317,14 @@ def test_a_model_file_is_scored_by_tvm_on_your_validation_images(model_file: Pat
     assert rows and all(row["accuracy"] % 5.0 == 0.0 for row in rows)
     assert main([*args, "--work-dir", str(tmp_path / "nodata")]) == 2
     assert "accuracy 'inherited' scores each architecture on your validation images" in capsys.readouterr().err
+    # --accuracy naswot of a model file: NASWOT by TVM on its module (tests/accuracy/test_relax_naswot.py).
+    import tvm
+
+    from tvm_nacos.accuracy.relax_naswot import RelaxNaswot
+    from tvm_nacos.interface.search import resolve_accuracy
+
+    estimator, name = resolve_accuracy("naswot", module=tvm.ir.load_json(model_file.read_text()))
+    assert isinstance(estimator, RelaxNaswot) and name == "naswot"
 
 
 def test_report_and_compile_need_a_finished_search(tmp_path: Path, capsys) -> None:

@@ -46,6 +46,7 @@ EPILOG = f"""accuracy estimators (--accuracy; the first is the default):
   the zero-cost proxies, on your images instead of scikit-learn's digits
   --model FILE          macs | params   (size stand-ins: log10 of MACs or weights, not accuracies)
                         | inherited     (accuracy of each architecture run by TVM on --data)
+                        | naswot        (NASWOT computed by TVM on the module; --data or digits)
   any                   MODULE:NAME     (an estimator with evaluate(samples), or a function)
 
 outputs, in the work directory:

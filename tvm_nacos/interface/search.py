@@ -46,7 +46,7 @@ def accuracy_choices(space: str | None) -> list[str]:
         return ["supernet", "synflow", "grad_norm"]
     if space is not None:
         return [*_ZERO_COST, "supernet"]
-    return ["macs", "params", "inherited"]
+    return ["macs", "params", "inherited", "naswot"]
 
 
 def _import_estimator(spec: str) -> Any:
@@ -85,7 +85,9 @@ def resolve_accuracy(
         proxies instead of the digits (``supernet`` then trains the searched network itself,
         the space with its options, not the small variant it trains on the digits); and for
         ``inherited``, a model file's architectures run by TVM on the validation images
-        (:class:`~tvm_nacos.accuracy.InheritedAccuracy`).
+        (:class:`~tvm_nacos.accuracy.InheritedAccuracy`); ``naswot`` of a model file is computed
+        by TVM on its module (:class:`~tvm_nacos.accuracy.RelaxNaswot`), on a mini-batch of these
+        images or of the digits.
 
     Raises
     ------
@@ -118,6 +120,10 @@ def resolve_accuracy(
         from tvm_nacos.accuracy.inherited import InheritedAccuracy
 
         return InheritedAccuracy(module, data), name
+    if name == "naswot" and space is None:
+        from tvm_nacos.accuracy.relax_naswot import RelaxNaswot
+
+        return RelaxNaswot(module, data), name
     if name == "table":
         from tvm_nacos.accuracy import TableAccuracy
 
