@@ -452,21 +452,23 @@ def test_real_search_then_compile_then_load_and_run(model_file: Path, tmp_path: 
     np.testing.assert_allclose(output, reference, rtol=1e-4, atol=1e-4)
 
 
-def test_search_on_devices_behind_an_rpc_tracker(model_file: Path, tmp_path: Path, capsys) -> None:
-    """``--runner rpc://...``: candidates and the front's end-to-end timings run on the devices
-    (two servers on loopback), which the search keeps busy."""
-    from tvm_nacos.tuning.rpc import LocalRPCCluster
+def test_runner_and_devices_reach_the_search(model_file: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    """``--runner rpc://...`` and ``--devices`` reach the search (a real search on devices behind
+    a tracker: ``tests/search/test_search.py::test_small_real_joint_search``)."""
+    import tvm_nacos.interface.search as interface
 
-    work = tmp_path / "work"
-    with LocalRPCCluster(num_servers=2) as cluster:
-        assert main(["search", "--model", str(model_file), "--budget", "8", "--work-dir", str(work),
-                     "--target", TARGET, "--runner", cluster.endpoint.url, "--quiet",
-                     "--schedule-option", "population_size=8"]) == 0
-    captured = capsys.readouterr()
-    assert f"measured on {cluster.endpoint.url}" in captured.err
-    data = json.loads((work / "pareto.json").read_text())
-    assert data["trials_used"] == 8 and data["failed_trials"] == 0  # every candidate timed on a server
-    assert data["pareto"] and all(p["latency_ms"] > 0 and p["latency_spread_ms"] is not None for p in data["pareto"])
+    seen = {}
+
+    def fake_run_search(*args, **kwargs):
+        seen.update(kwargs)
+        raise KeyboardInterrupt  # stop here: what reached the search is all this checks
+
+    monkeypatch.setattr(interface, "run_search", fake_run_search)
+    url = "rpc://10.0.0.5:9190/board"
+    assert main(["search", "--model", str(model_file), "--work-dir", str(tmp_path), "--runner", url,
+                 "--devices", "3", "--quiet"]) == 130
+    assert seen["runner"] == url and seen["devices"] == 3
+    assert f"measured on {url}" in capsys.readouterr().err
 
 
 # -- live progress --------------------------------------------------------------------------------

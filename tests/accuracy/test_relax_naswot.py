@@ -10,10 +10,11 @@ import tvm_nacos
 from tvm_nacos.accuracy._torch import reset_batch_norms
 from tvm_nacos.accuracy.data import load_digits_data
 from tvm_nacos.accuracy.image_data import DataError
-from tvm_nacos.accuracy.relax_naswot import RelaxNaswot, naswot_from_codes, relu_codes_module, with_batch_size
+from tvm_nacos.accuracy.relax_naswot import RelaxNaswot, naswot_from_codes, relu_codes_module
 from tvm_nacos.accuracy.zero_cost import NaswotProxy
 from tvm_nacos.analysis import search_space
 from tvm_nacos.examples import example_input, example_supernet
+from tvm_nacos.ir.batch import with_batch_size
 
 
 @pytest.fixture(scope="module")

@@ -113,7 +113,7 @@ def test_random_specializations_compile_and_run(resnet, resnet_space) -> None:
     space = search_space(resnet_space)
     rng = np.random.default_rng(0)
     samples = []
-    while len(samples) < 20:  # bounded: the space has 3.6e8 samples
+    while len(samples) < 10:  # bounded: the space has 3.6e8 samples; the benchmark builds 20
         sample = space.sample(rng)
         if sample not in samples:
             samples.append(sample)
@@ -128,7 +128,7 @@ def test_random_specializations_compile_and_run(resnet, resnet_space) -> None:
         outputs.add(out.tobytes())
         changed |= {label.rsplit(".", 1)[1] for label, option in sample.items() if option != "original"}
     assert changed == {"width", "skip", "kernel", "groups", "bottleneck", "separable"}
-    assert len(outputs) == len(samples)  # 20 different networks
+    assert len(outputs) == len(samples)  # 10 different networks
     assert not any(np.array_equal(np.frombuffer(o, "float32").reshape(OUTPUT_SHAPE), torch_output) for o in outputs)
 
 

@@ -206,7 +206,7 @@ def test_random_specializations_of_both_moves_compile_and_run() -> None:
     assert {label.rsplit(".", 1)[1] for label in space.labels} == {"heads", "hidden", "rank", "skip"}
     rng = np.random.default_rng(0)
     samples = []
-    while len(samples) < 20:
+    while len(samples) < 10:  # the benchmark builds 20 (expose_passes_table)
         sample = space.sample(rng)
         if sample not in samples:
             samples.append(sample)

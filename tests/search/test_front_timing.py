@@ -48,7 +48,7 @@ def test_doubtful_timings_are_taken_again_and_the_tighter_kept(monkeypatch) -> N
     ]
     asked = []
 
-    def fake_time_interleaved(networks, target):
+    def fake_time_interleaved(networks, target, endpoint=None):
         session.events.append("timed")
         asked.append(sorted(networks))
         return passes[len(asked) - 1]
@@ -69,7 +69,7 @@ def test_timings_that_agree_are_taken_once(monkeypatch) -> None:
     points = [_point("a", 2.0), _point("b", 4.0)]
     calls = []
 
-    def fake_time_interleaved(networks, target):
+    def fake_time_interleaved(networks, target, endpoint=None):
         calls.append(sorted(networks))
         return {arch_id: Latency(2.1 if arch_id == points[0].sample.id else 4.3, (1.0,)) for arch_id in networks}
 

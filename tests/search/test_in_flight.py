@@ -150,7 +150,7 @@ def test_sigkill_with_batches_in_flight_then_resume(tmp_path) -> None:
 def test_a_device_that_drops_out_costs_only_its_candidates(supernet, tmp_path) -> None:
     """Two real RPC servers on loopback; one is killed while both are running candidates: the
     search ends on the other, every trial recorded (the dropped device's as failed, with the
-    reason)."""
+    reason), and its front is timed end to end on the device left (exported and uploaded)."""
     from tvm_nacos.testing.devices import device_like_rpc_runner
     from tvm_nacos.tuning.rpc import LocalRPCCluster
 
@@ -171,7 +171,7 @@ def test_a_device_that_drops_out_costs_only_its_candidates(supernet, tmp_path) -
         try:
             result = tvm_nacos.search(
                 supernet, target=TARGET, accuracy=accuracy, budget=budget, work_dir=tmp_path, seed=0, runner=runner,
-                measure_end_to_end=False, schedule_options=SMALL_SCHEDULE_SEARCH,
+                schedule_options=SMALL_SCHEDULE_SEARCH,
                 cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=0),
             )
         finally:
@@ -180,3 +180,5 @@ def test_a_device_that_drops_out_costs_only_its_candidates(supernet, tmp_path) -
     assert result.trials_used == budget == _trials_recorded(tmp_path)
     assert set(result.failure_reasons) == {"RPCRunner"}  # the dropped device's candidate(s)
     assert result.failed_trials <= 2 and result.pareto
+    assert all(p.latency_ms > 0 and p.latency_spread_ms is not None for p in result.pareto)
+    assert result.time_breakdown["end-to-end timing"] > 0

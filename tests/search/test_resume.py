@@ -4,13 +4,7 @@ a torn last line; a work directory of another format is refused untouched."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import textwrap
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import tvm
@@ -114,66 +108,7 @@ def test_resume_must_match_the_saved_run(supernet, tmp_path) -> None:
         _search(supernet, tmp_path, resume=True, schedule_options={"population_size": 32})
 
 
-_KILLED_SEARCH = textwrap.dedent(
-    """
-    import sys
-    import tvm_nacos
-    from tvm_nacos.examples import example_input, example_supernet
-    from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
-    from tvm_nacos.cosearch.cost_model import LatencyCostModel
-    sys.path.insert(0, {tests!r})
-    from search.test_resume import BUDGET, TARGET, accuracy
-
-    def report(event):
-        print("trials", event.trials_used, flush=True)
-
-    mod = tvm_nacos.from_torch(example_supernet(), (example_input(),))
-    tvm_nacos.search(
-        mod, target=TARGET, accuracy=accuracy, budget=BUDGET, strategy="joint", work_dir={work_dir!r}, seed=0,
-        builder=DeterministicBuilder(), runner=DeterministicRunner(fail_every=7), measure_end_to_end=False,
-        deterministic=True, resume={resume}, progress=report,
-        cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=0),
-        schedule_options=SMALL_SCHEDULE_SEARCH,
-    )
-    print("done", flush=True)
-    """
-)
-
-
-def _start(work_dir: Path, resume: bool) -> subprocess.Popen:
-    code = _KILLED_SEARCH.format(tests=str(Path(__file__).parents[1]), work_dir=str(work_dir), resume=resume)
-    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def test_sigkill_mid_search_then_resume(tmp_path) -> None:
-    process = _start(tmp_path, resume=False)
-    try:
-        for line in process.stdout:
-            if line.startswith("trials") and int(line.split()[1]) >= 16:
-                break
-        else:
-            pytest.fail(f"the search ended before it could be killed: {process.stderr.read()[-2000:]}")
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == -signal.SIGKILL
-    before = _record_lines(tmp_path)
-    assert len(before) >= 16
-
-    resumed = _start(tmp_path, resume=True)
-    out, err = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0, err[-3000:]
-    assert out.strip().endswith("done")
-    after = _record_lines(tmp_path)
-    assert after[: len(before)] == before
-    assert len(after) <= BUDGET
-    assert not {k: n for k, n in _measured_schedules(tmp_path).items() if n > 1}
-    saved = json.loads((tmp_path / "pareto.json").read_text())
-    transfers = json.loads((tmp_path / "search" / "state.json").read_text())["transfers"]
-    assert saved["resumed"] is True and saved["trials_used"] == len(after) + len(transfers)
-    assert saved["pareto"]
+# A search killed with SIGKILL, then resumed: tests/search/test_in_flight.py (with batches in flight).
 
 
 def test_torn_last_record_line_is_set_aside_with_a_warning(tmp_path, caplog) -> None:

@@ -225,7 +225,6 @@ def test_small_real_joint_search(supernet, tmp_path) -> None:
     from tvm import relax
 
     from tvm_nacos.frontend.torch import apply_sample
-
     # The suite's small schedule population: what this checks does not depend on it.
     result = tvm_nacos.search(supernet, target=TARGET, accuracy=accuracy, budget=48, strategy="joint",
                               work_dir=tmp_path, seed=0, schedule_options=SMALL_SCHEDULE_SEARCH)

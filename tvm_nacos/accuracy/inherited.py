@@ -17,9 +17,11 @@ validation images in batches of the module's own batch size.
     accuracy = InheritedAccuracy(mod, data)
     accuracy.evaluate([sample])                   # [percent of the validation images right]
 
-Not done here: batch-norm statistics are the trained model's (the module's batch norms are
-already folded into constants), so an option whose weights are derived rather than trained is
-scored without recalibration, and without fine-tuning.
+With ``recalibrate_batches=k``, each architecture's batch norms get new running statistics
+from ``k`` batches of the training images first (:func:`~tvm_nacos.accuracy.relax_batch_norm.recalibrate_batch_norms`,
+on the Relax module before the batch norms are folded): an option whose weights are derived
+rather than trained (a slimmer width, a cut kernel, a skipped block) changes what its batch norms
+see. Without it (the default) the statistics are the trained model's. No fine-tuning is done.
 """
 
 from __future__ import annotations
@@ -55,6 +57,11 @@ class InheritedAccuracy(AccuracyEstimator):
         Where the architectures run; the host CPU by default.
     max_images : int, optional
         Score the first ``max_images`` validation images only (faster, coarser).
+    recalibrate_batches : int
+        Batches of training images to recalibrate each architecture's batch norms on (0: keep
+        the module's statistics).
+    recalibrate_batch_size : int
+        Images per recalibration batch.
 
     Raises
     ------
@@ -65,7 +72,10 @@ class InheritedAccuracy(AccuracyEstimator):
 
     is_cheap: ClassVar[bool] = False
 
-    def __init__(self, mod: Any, data: ImageData, *, target: Any = None, max_images: int | None = None) -> None:
+    def __init__(
+        self, mod: Any, data: ImageData, *, target: Any = None, max_images: int | None = None,
+        recalibrate_batches: int = 0, recalibrate_batch_size: int = 32,
+    ) -> None:
         from tvm_nacos.analysis import search_space
         from tvm_nacos.target import as_target
 
@@ -90,6 +100,13 @@ class InheritedAccuracy(AccuracyEstimator):
         self.max_images = count if max_images is None else min(count, int(max_images))
         if self.max_images < 1:
             raise DataError(f"max_images must be at least 1, got {max_images!r}")
+        if recalibrate_batches < 0 or recalibrate_batch_size < 2:
+            raise ValueError(
+                f"recalibrate_batches must be >= 0 and recalibrate_batch_size >= 2, got {recalibrate_batches} "
+                f"and {recalibrate_batch_size}"
+            )
+        self.recalibrate_batches = recalibrate_batches
+        self.recalibrate_batch_size = recalibrate_batch_size
 
     @property
     def name(self) -> str:
@@ -104,7 +121,14 @@ class InheritedAccuracy(AccuracyEstimator):
         from tvm_nacos.target import device_for
         from tvm_nacos.tuning.compile import compile_architecture
 
-        compiled = compile_architecture(self.mod, self.target, sample=sample)
+        if self.recalibrate_batches:
+            from tvm_nacos.accuracy.relax_batch_norm import recalibrate_batch_norms
+            from tvm_nacos.passes import SpecializeArch
+
+            specialized = recalibrate_batch_norms(SpecializeArch(sample)(self.mod), self.calibration_batches(), target=self.target)
+            compiled = compile_architecture(specialized, self.target)
+        else:
+            compiled = compile_architecture(self.mod, self.target, sample=sample)
         device = device_for(self.target)
         vm = relax.VirtualMachine(compiled.executable, device)
         images = self.data.x_val[: self.max_images].numpy().astype(self.dtype)
@@ -121,6 +145,14 @@ class InheritedAccuracy(AccuracyEstimator):
                 )
             predicted.append(scores[:filled].argmax(axis=1))
         return np.concatenate(predicted)
+
+    def calibration_batches(self) -> list[np.ndarray]:
+        """The training images batch norms are recalibrated on: ``recalibrate_batches`` batches
+        of ``recalibrate_batch_size``, the first training images in order."""
+        images = self.data.x_train.numpy().astype(self.dtype)
+        size = min(self.recalibrate_batch_size, len(images))
+        count = min(self.recalibrate_batches, len(images) // size)
+        return [images[i * size : (i + 1) * size] for i in range(count)]
 
     def estimate(self, samples: Sequence[ArchSample]) -> list[float]:
         labels = self.data.y_val[: self.max_images].numpy()

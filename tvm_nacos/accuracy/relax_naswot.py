@@ -27,12 +27,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from tvm_nacos._compat import TensorType, expr_type, var_name
+from tvm_nacos._compat import expr_type
 from tvm_nacos.accuracy.base import AccuracyEstimator
 from tvm_nacos.accuracy.image_data import DataError, ImageData
 from tvm_nacos.search_space import ArchSample
 
-__all__ = ["RelaxNaswot", "naswot_from_codes", "relu_codes_module", "with_batch_size"]
+__all__ = ["RelaxNaswot", "naswot_from_codes", "relu_codes_module"]
 
 logger = logging.getLogger(__name__)
 
@@ -89,77 +89,6 @@ def relu_codes_module(mod: Any, func_name: str = "main") -> Any:
     new_body = rewriter.builder_.normalize(relax.SeqExpr(body.blocks, relax.Tuple(rewriter.codes)))
     mod[func_name] = relax.Function(func.params, new_body, expr_type(new_body), func.is_pure, func.attrs)
     return relax.transform.DeadCodeElimination([func_name])(relax.transform.Normalize()(mod))
-
-
-def with_batch_size(mod: Any, batch: int, func_name: str = "main") -> Any:
-    """``mod`` with ``func_name`` taking a batch of ``batch`` where it took one image.
-
-    The first input's leading dimension becomes ``batch``; shapes follow by inference, and a
-    ``reshape`` to a literal shape whose leading 1 was the batch (a flatten) gets ``batch``.
-
-    Raises
-    ------
-    ValueError
-        If the function's first input does not have a leading dimension of 1.
-    """
-    from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
-
-    reshape_op = tvm_op("relax.reshape")
-
-    @mutator
-    class _Rebatch(PyExprMutator):
-        def __init__(self, module: Any, param: Any, new_param: Any) -> None:
-            super().__init__(module)
-            self.param, self.new_param = param, new_param
-
-        def visit_var_(self, var: Any) -> Any:
-            return self.new_param if var.same_as(self.param) else super().visit_var_(var)
-
-        def visit_call_(self, call: Any) -> Any:
-            if call.op == reshape_op and isinstance(call.args[1], relax.ShapeExpr):
-                data = self.visit_expr(call.args[0])
-                dims = list(call.args[1].values)
-                if dims and _int_or_none(dims[0]) == 1 and _leading(expr_type(data)) == batch:
-                    return relax.op.reshape(data, [batch, *dims[1:]])
-                return relax.op.reshape(data, call.args[1])
-            return super().visit_call_(call)
-
-    func = mod[func_name]
-    first = func.params[0]
-    shape = [int(d) for d in expr_type(first).shape.values]
-    if not shape or shape[0] != 1:
-        raise ValueError(f"{func_name}'s first input must have a batch of 1 to rebatch, it has shape {shape}")
-    if batch == 1:
-        return mod
-    mod = relax.transform.ToNonDataflow()(mod)
-    func = mod[func_name]
-    first = func.params[0]
-    new_param = relax.Var(var_name(first), TensorType([batch, *shape[1:]], expr_type(first).dtype))
-    rebatch = _Rebatch(mod, first, new_param)
-    body = rebatch.builder_.normalize(rebatch.visit_expr(func.body))
-    new_func = relax.Function([new_param, *func.params[1:]], body, expr_type(body), func.is_pure, func.attrs)
-    mod[func_name] = new_func
-    return relax.transform.Normalize()(mod)
-
-
-def tvm_op(name: str) -> Any:
-    import tvm
-
-    return tvm.ir.Op.get(name)
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _leading(struct_info: Any) -> int | None:
-    shape = getattr(struct_info, "shape", None)
-    values = getattr(shape, "values", None)
-    return _int_or_none(values[0]) if values else None
 
 
 def _is_zero(expr: Any) -> bool:
@@ -258,6 +187,7 @@ class RelaxNaswot(AccuracyEstimator):
         import tvm
         from tvm import relax
 
+        from tvm_nacos.ir.batch import with_batch_size
         from tvm_nacos.passes import SpecializeArch
 
         images = self.images()
