@@ -154,9 +154,9 @@ def test_a_device_that_drops_out_costs_only_its_candidates(supernet, tmp_path) -
     from tvm_nacos.testing.devices import device_like_rpc_runner
     from tvm_nacos.tuning.rpc import LocalRPCCluster
 
-    budget = 12
+    budget = 10
     with LocalRPCCluster(num_servers=2) as cluster:
-        runner = device_like_rpc_runner(cluster.endpoint.url, 0.5, max_workers=2, timeout_sec=20)
+        runner = device_like_rpc_runner(cluster.endpoint.url, 0.4, max_workers=2, timeout_sec=20)
         killed = threading.Event()
 
         def drop_one_when_both_busy() -> None:

@@ -60,38 +60,24 @@ def _statistics_module(mod: Any, func_name: str) -> Any:
     """``mod`` with batch norms on batch statistics, returning each one's input mean and (biased)
     variance over the batch, in program order."""
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    from tvm_nacos.ir.rewrite import batch_norm_call, rewrite_calls
 
     op = _batch_norm_op()
 
-    @mutator
-    class _Collect(PyExprMutator):
-        def __init__(self, module: Any) -> None:
-            super().__init__(module)
-            self.stats: list[Any] = []
+    def collect(call: Any, builder: Any, stats: list) -> Any:
+        if call.op != op:
+            return call
+        data = call.args[0]
+        axes = _reduced_axes(len(expr_type(data).shape.values), int(call.attrs.axis))
+        stats.append(builder.emit(relax.op.mean(data, axis=axes)))
+        stats.append(builder.emit(relax.op.variance(data, axis=axes)))
+        return batch_norm_call(call, training=True)
 
-        def visit_call_(self, call: Any) -> Any:
-            call = super().visit_call_(call)
-            if call.op != op:
-                return call
-            data, a = call.args[0], call.attrs
-            axes = _reduced_axes(len(expr_type(data).shape.values), int(a.axis))
-            self.stats.append(self.builder_.emit(relax.op.mean(data, axis=axes)))
-            self.stats.append(self.builder_.emit(relax.op.variance(data, axis=axes)))
-            return relax.op.nn.batch_norm(
-                *call.args, axis=int(a.axis), epsilon=float(a.epsilon), center=bool(a.center), scale=bool(a.scale),
-                momentum=float(a.momentum), training=True,
-            )
-
-    mod = relax.transform.ToNonDataflow()(mod)
-    func = mod[func_name]
-    collect = _Collect(mod)
-    body = collect.visit_expr(func.body)
-    if not collect.stats:
+    mod, count = rewrite_calls(mod, func_name, collect, return_outputs=True)
+    if not count:
         raise ValueError(f"{func_name} has no batch norm to recalibrate")
-    body = collect.builder_.normalize(relax.SeqExpr(body.blocks, relax.Tuple(collect.stats)))
-    mod[func_name] = relax.Function(func.params, body, expr_type(body), func.is_pure, func.attrs)
-    return relax.transform.DeadCodeElimination([func_name])(relax.transform.Normalize()(mod))
+    return mod
 
 
 def batch_norm_statistics(
@@ -162,37 +148,21 @@ def recalibrate_batch_norms(
     """``mod`` with every batch norm's running statistics taken again on ``batches``
     (:func:`batch_norm_statistics`); a module without batch norms is returned as it is."""
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    from tvm_nacos.ir.rewrite import batch_norm_call, rewrite_calls
 
     if count_batch_norms(mod, func_name) == 0:
         return mod
-    stats = batch_norm_statistics(mod, batches, target=target, func_name=func_name)
+    stats = iter(batch_norm_statistics(mod, batches, target=target, func_name=func_name))
     op = _batch_norm_op()
 
-    @mutator
-    class _Replace(PyExprMutator):
-        def __init__(self, module: Any) -> None:
-            super().__init__(module)
-            self.index = 0
+    def replace(call: Any, builder: Any, outputs: list) -> Any:
+        if call.op != op:
+            return call
+        mean, var = next(stats)
+        dtype = str(expr_type(call.args[3]).dtype)
+        return batch_norm_call(call, [*call.args[:3], relax.const(mean.astype(dtype)), relax.const(var.astype(dtype))])
 
-        def visit_call_(self, call: Any) -> Any:
-            call = super().visit_call_(call)
-            if call.op != op:
-                return call
-            mean, var = stats[self.index]
-            self.index += 1
-            dtype = str(expr_type(call.args[3]).dtype)
-            args = [*call.args[:3], relax.const(mean.astype(dtype)), relax.const(var.astype(dtype))]
-            a = call.attrs
-            return relax.op.nn.batch_norm(
-                *args, axis=int(a.axis), epsilon=float(a.epsilon), center=bool(a.center), scale=bool(a.scale),
-                momentum=float(a.momentum), training=bool(a.training),
-            )
-
-    out = relax.transform.ToNonDataflow()(mod)  # a new module: the caller's is left as it is
-    replace = _Replace(out)
-    func = out[func_name]
-    body = replace.builder_.normalize(replace.visit_expr(func.body))
-    out[func_name] = relax.Function(func.params, body, expr_type(body), func.is_pure, func.attrs)
-    logger.debug("recalibrated %d batch norms on %d batches", len(stats), len(batches))
-    return relax.transform.Normalize()(out)
+    recalibrated, _ = rewrite_calls(mod, func_name, replace)
+    logger.debug("recalibrated the batch norms of %s on %d batches", func_name, len(batches))
+    return recalibrated

@@ -51,44 +51,28 @@ def relu_codes_module(mod: Any, func_name: str = "main") -> Any:
     """
     import tvm
     from tvm import relax
-    from tvm.relax.expr_functor import PyExprMutator, mutator
+
+    from tvm_nacos.ir.rewrite import batch_norm_call, rewrite_calls
 
     relu_op = tvm.ir.Op.get("relax.nn.relu")
     clip_op = tvm.ir.Op.get("relax.clip")
     batch_norm_op = tvm.ir.Op.get("relax.nn.batch_norm")
 
-    @mutator
-    class _Rewriter(PyExprMutator):
-        def __init__(self, module: Any) -> None:
-            super().__init__(module)
-            self.codes: list[Any] = []
+    def read_codes(call: Any, builder: Any, codes: list) -> Any:
+        if call.op == batch_norm_op and not call.attrs.training:
+            return batch_norm_call(call, training=True)
+        if call.op == relu_op or (call.op == clip_op and _is_zero(call.args[1])):
+            out = builder.emit(call)
+            shape = [int(d) for d in expr_type(out).shape.values]
+            flat = relax.op.reshape(out, (shape[0], int(np.prod(shape[1:]))))
+            codes.append(builder.emit(relax.op.greater(flat, relax.const(0.0, expr_type(out).dtype))))
+            return out
+        return call
 
-        def visit_call_(self, call: Any) -> Any:
-            call = super().visit_call_(call)
-            if call.op == batch_norm_op and not call.attrs.training:
-                a = call.attrs
-                return relax.op.nn.batch_norm(
-                    *call.args, axis=int(a.axis), epsilon=float(a.epsilon), center=bool(a.center),
-                    scale=bool(a.scale), momentum=float(a.momentum), training=True,
-                )
-            if call.op == relu_op or (call.op == clip_op and _is_zero(call.args[1])):
-                out = self.builder_.emit(call)
-                shape = [int(d) for d in expr_type(out).shape.values]
-                flat = relax.op.reshape(out, (shape[0], int(np.prod(shape[1:]))))
-                zero = relax.const(0.0, expr_type(out).dtype)
-                self.codes.append(self.builder_.emit(relax.op.greater(flat, zero)))
-                return out
-            return call
-
-    mod = relax.transform.ToNonDataflow()(mod)
-    func = mod[func_name]
-    rewriter = _Rewriter(mod)
-    body = rewriter.visit_expr(func.body)
-    if not rewriter.codes:
+    mod, count = rewrite_calls(mod, func_name, read_codes, return_outputs=True)
+    if not count:
         raise ValueError(f"NASWOT needs ReLUs: {func_name} has no relax.nn.relu or clip from 0")
-    new_body = rewriter.builder_.normalize(relax.SeqExpr(body.blocks, relax.Tuple(rewriter.codes)))
-    mod[func_name] = relax.Function(func.params, new_body, expr_type(new_body), func.is_pure, func.attrs)
-    return relax.transform.DeadCodeElimination([func_name])(relax.transform.Normalize()(mod))
+    return mod
 
 
 def _is_zero(expr: Any) -> bool:

@@ -1,4 +1,4 @@
-"""Change the batch of a Relax module: a network imported for one image, run on a batch.
+"""Change the batch of a Relax module: a network imported for one image runs a batch.
 
 ``tvm_nacos.from_torch`` imports a model with the example input's shape, usually one image;
 NASWOT (:mod:`tvm_nacos.accuracy.relax_naswot`) and batch-norm recalibration
