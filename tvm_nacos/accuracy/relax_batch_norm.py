@@ -106,7 +106,8 @@ def batch_norm_statistics(
     size = len(batches[0])
     if size < 2 or any(len(b) != size for b in batches):
         raise ValueError(f"recalibration batches must all hold the same number (>= 2) of images, got {[len(b) for b in batches]}")
-    module = _statistics_module(with_batch_size(mod, size, func_name), func_name)
+    rebatched = with_batch_size(mod, size, func_name)
+    module = _statistics_module(rebatched, func_name)
     executable = tvm.compile(module, target=as_target(target))
     device = tvm.cpu()
     vm = relax.VirtualMachine(executable, device)
@@ -119,18 +120,16 @@ def batch_norm_statistics(
     assert sums is not None
     stats = [(sums[i] / len(batches), sums[i + 1] / len(batches)) for i in range(0, len(sums), 2)]
     # Unbiased variances, as PyTorch's running_var: n / (n - 1) with n the values per channel.
-    reduced = _values_per_channel(mod, size, func_name)
+    reduced = _values_per_channel(rebatched, func_name)
     return [(mean, var * n / max(1, n - 1)) for (mean, var), n in zip(stats, reduced, strict=True)]
 
 
-def _values_per_channel(mod: Any, batch: int, func_name: str) -> list[int]:
-    """For each batch norm, how many values of a batch of ``batch`` it averages per channel."""
+def _values_per_channel(rebatched: Any, func_name: str) -> list[int]:
+    """For each batch norm of ``rebatched`` (in program order), how many values of its input it
+    averages per channel."""
     from tvm import relax
 
-    from tvm_nacos.ir.batch import with_batch_size
-
     op, counts = _batch_norm_op(), []
-    rebatched = with_batch_size(mod, batch, func_name)
 
     def visit(expr: Any) -> None:
         if isinstance(expr, relax.Call) and expr.op == op:

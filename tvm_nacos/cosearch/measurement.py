@@ -43,15 +43,12 @@ class InFlightBatch:
         The builder's results, one per candidate.
     futures : list of (int, RunnerFuture)
         The runs of the candidates that built, by index in ``candidates``.
-    first_trial : int
-        The session's trial count before this batch.
     """
 
     tuner: TaskTuner
     candidates: list[Any]
     builds: list[Any]
     futures: list[tuple[int, Any]] = field(default_factory=list)
-    first_trial: int = 0
 
     def done(self) -> bool:
         """Whether every run of the batch has a result."""
@@ -104,7 +101,7 @@ class BatchMeasurer:
         target = session.target
         with session.times.phase("build"):
             builds = self.builder.build([ms.builder.BuilderInput(c.sch.mod, target) for c in candidates])
-        batch = InFlightBatch(tuner, list(candidates), list(builds), first_trial=session.trials_used)
+        batch = InFlightBatch(tuner, list(candidates), list(builds))
         runnable = [
             (i, ms.runner.RunnerInput(b.artifact_path, session.device_type, c.args_info))
             for i, (c, b) in enumerate(zip(candidates, builds, strict=True))
