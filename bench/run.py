@@ -36,6 +36,7 @@ BENCHMARKS = (
     "front_timing",
     "proxy_ranking",
     "search_overhead",
+    "several_targets",
     "strategy_comparison",
     "supernet_rho",
     "task_sharing",

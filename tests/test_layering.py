@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("testing", ("tvm_nacos.testing",)),
     ("cli", ("tvm_nacos.cli",)),
     ("interface", ("tvm_nacos.interface", "tvm_nacos.export", "tvm_nacos.pipeline")),
-    ("search", ("tvm_nacos.cosearch", "tvm_nacos.accuracy", "tvm_nacos.report")),
+    ("search", ("tvm_nacos.cosearch", "tvm_nacos.accuracy", "tvm_nacos.report", "tvm_nacos.targets_report")),
     ("tuning", ("tvm_nacos.tuning",)),
     ("frontend", ("tvm_nacos.frontend", "tvm_nacos.models", "tvm_nacos.examples")),
     ("passes", ("tvm_nacos.passes",)),

@@ -137,6 +137,7 @@ def export_architecture(
     output: str | os.PathLike[str],
     arch_id: str | None = None,
     sample: Mapping[str, str] | None = None,
+    target_name: str | None = None,
 ) -> ExportedArchitecture:
     """Rebuild one architecture of a search with its tuned kernels; export library and manifest.
 
@@ -152,6 +153,9 @@ def export_architecture(
         An architecture of the search by id.
     sample : Mapping[str, str], optional
         Any architecture of the space. By default: the fastest of the front.
+    target_name : str, optional
+        For a search over several targets, the target to compile for (its directory
+        ``targets/NAME``; :meth:`WorkDir.for_target <tvm_nacos.workdir.WorkDir.for_target>`).
 
     Returns
     -------
@@ -177,7 +181,7 @@ def export_architecture(
     manifest_path = library.with_suffix(".json")
     if manifest_path == library:
         raise ValueError(f"output {str(library)!r} is where the manifest goes; name the library *.so")
-    work = WorkDir.open(work_dir)
+    work = WorkDir.open(work_dir).for_target(target_name)
     result = work.read_result()
     chosen, point = pick_architecture(result, arch_id=arch_id, sample=sample)
     target = as_target(result["target"])

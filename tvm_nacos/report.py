@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from tvm_nacos.cosearch.timing import describe_breakdown
-from tvm_nacos.workdir import WorkDir, read_result_file
+from tvm_nacos.errors import WorkDirError
+from tvm_nacos.workdir import TARGETS_DIR, WorkDir, read_result_file
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +148,13 @@ def _write_csv(path: Path, table: Sequence[Mapping[str, Any]]) -> None:
 def _baseline_points(source: Any) -> list[tuple[float, float]]:
     """(latency_ms, accuracy) of a baseline: a work dir, a pareto.json, or a list of points."""
     if isinstance(source, (str, os.PathLike)):
-        return [(float(p["latency_ms"]), float(p["accuracy"])) for p in load_pareto(source)["pareto"]]
+        data = load_pareto(source)
+        if "targets" in data:
+            raise WorkDirError(
+                f"baseline {str(source)!r} is a search over targets {sorted(data['targets'])}: give one target's "
+                f"work directory ({TARGETS_DIR}/NAME)"
+            )
+        return [(float(p["latency_ms"]), float(p["accuracy"])) for p in data["pareto"]]
     points = []
     for point in source:
         if isinstance(point, Mapping):
@@ -382,8 +389,12 @@ def write_report(
     """
     work = WorkDir.open(work_dir)
     data = work.read_result()
-    table = rows(data)
     run_info = work.read_run_info() or None
+    if "targets" in data:  # a search over several targets: the fronts side by side
+        from tvm_nacos.targets_report import write_targets_report
+
+        return write_targets_report(work, data, run_info)
+    table = rows(data)
     paths = work.report_files()
     _write_csv(paths["csv"], table)
     _draw(paths["png"], data, table, baselines, searched_name(data, run_info))

@@ -13,6 +13,10 @@
       tuning/<kind>-<hash>/  the tuning database of one target (tvm_nacos.tuning.database),
         end_to_end.jsonl     and every end-to-end timing of a network on it (cosearch.end_to_end)
 
+A search over several targets (``search(..., targets=...)``) keeps each target's search in a
+work directory of its own, ``targets/NAME/`` (the layout above); its ``pareto.json`` holds
+every target's result under ``"targets"``, and its report puts the fronts side by side.
+
 A directory written by a version with another format is refused with
 :class:`~tvm_nacos.errors.WorkDirError` before anything in it is touched. ``pareto.json`` and
 ``model.json`` together say which module a search ran on, so ``tvm-nacos compile`` and
@@ -72,6 +76,7 @@ STATE_JSON = "state.json"
 COST_MODEL_PKL = "cost_model.pkl"
 FAILURES_JSONL = "failures.jsonl"
 TUNING_DIR = "tuning"
+TARGETS_DIR = "targets"
 END_TO_END_JSONL = "end_to_end.jsonl"
 
 _HOW_TO_SAVE = "save a module with choice points as pathlib.Path(FILE).write_text(tvm.ir.save_json(mod))"
@@ -242,6 +247,37 @@ class WorkDir:
         with their kernel sums (:class:`~tvm_nacos.cosearch.end_to_end.EndToEndModel`)."""
         return self.tuning_dir(target) / END_TO_END_JSONL
 
+    def target_dir(self, name: str) -> WorkDir:
+        """``targets/NAME``: the work directory of target ``name`` of a search over several."""
+        return WorkDir(self.path / TARGETS_DIR / name)
+
+    def for_target(self, name: str | None = None, result: Mapping[str, Any] | None = None) -> WorkDir:
+        """The work directory holding one target's search: this one, or for a search over several
+        targets, ``targets/NAME`` (``name`` may be left out when there is one target).
+
+        Raises
+        ------
+        WorkDirError
+            A search over several targets and no ``name`` (or an unknown one): the message lists
+            the names; a ``name`` for a search over one target.
+        """
+        result = self.read_result() if result is None else result
+        names = sorted(result.get("targets") or {})
+        if not names:
+            if name is not None:
+                raise WorkDirError(f"{self.path} holds a search for one target ({result.get('target')}); "
+                                   f"leave out the target name {name!r}")
+            return self
+        if name is None and len(names) == 1:
+            name = names[0]
+        if name not in names:
+            raise WorkDirError(
+                f"{self.path} holds a search for targets {names}; "
+                + ("name one" if name is None else f"there is no target {name!r}")
+                + f" (--target-name NAME, or the work directory {self.path / TARGETS_DIR}/NAME)"
+            )
+        return self.target_dir(name)
+
     def report_files(self) -> dict[str, Path]:
         """The result and its report: ``{"json", "csv", "png", "md"}``."""
         return {"json": self.pareto_json, "csv": self.pareto_csv, "png": self.pareto_png, "md": self.report_md}
@@ -365,9 +401,14 @@ def read_result_file(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise WorkDirError(
             f"{path}: schema_version {version!r} is not supported; supported: {list(SUPPORTED_RESULT_SCHEMAS)}"
         )
-    for key in ("pareto", "evaluated"):
-        if not isinstance(data.get(key), list):
-            raise WorkDirError(f"{path}: field {key!r} must be a list of points")
+    results = data.get("targets")
+    if results is not None:  # a search over several targets: one result per target
+        if not isinstance(results, dict) or not results or not all(isinstance(r, dict) for r in results.values()):
+            raise WorkDirError(f"{path}: field 'targets' must map target names to results")
+    for result in results.values() if results is not None else [data]:
+        for key in ("pareto", "evaluated"):
+            if not isinstance(result.get(key), list):
+                raise WorkDirError(f"{path}: field {key!r} must be a list of points")
     return data
 
 

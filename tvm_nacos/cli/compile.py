@@ -38,6 +38,8 @@ def add_parser(commands: Any) -> None:
     which.add_argument("--arch", metavar="ID", help="an architecture of the search by id (pareto.csv lists them)")
     which.add_argument("--sample", metavar="JSON", help="any architecture of the space as {label: option}")
     parser.add_argument("--output", required=True, metavar="PATH", help="the shared library to write (.so)")
+    parser.add_argument("--target-name", metavar="NAME",
+                        help="for a search over several targets (--targets): the target to compile for")
     parser.set_defaults(run=run)
 
 
@@ -46,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     from tvm_nacos.interface.compile import export_architecture
 
     exported = export_architecture(
-        args.work_dir, output=args.output, arch_id=args.arch, sample=parse_sample(args.sample)
+        args.work_dir, output=args.output, arch_id=args.arch, sample=parse_sample(args.sample),
+        target_name=args.target_name,
     )
     print(f"architecture {exported.sample.id}: {exported.sample.to_json()}")
     print(f"target: {exported.target}")

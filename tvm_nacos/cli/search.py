@@ -28,7 +28,15 @@ from tvm_nacos.cli.options import (
 )
 from tvm_nacos.cosearch.strategies import strategy_names
 
-__all__ = ["DEFAULT_BUDGET", "ProgressPrinter", "add_parser", "format_duration", "format_progress", "run"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "ProgressPrinter",
+    "add_parser",
+    "format_duration",
+    "format_progress",
+    "parse_targets",
+    "run",
+]
 
 #: Default ``--budget`` of ``tvm-nacos search``, in measurement trials. With the other defaults
 #: (nas-bench-201, table accuracy, joint strategy, host CPU) it is the Quick start's main job,
@@ -70,6 +78,8 @@ examples:
   tvm-nacos search --work-dir runs/nb201 --budget 1000 --resume   # continue after an interruption
   tvm-nacos search --target '{{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}}'
   tvm-nacos search --runner rpc://10.0.0.5:9190/board --target board.json   # every device under the key
+  tvm-nacos search --targets '{{"x86": "host", "board": {{"target": {{"kind": "llvm", "mtriple": "aarch64-linux-gnu",
+      "num-cores": 4}}, "runner": "rpc://10.0.0.5:9190/board"}}}}'     # one search, a front per target
 
 devices behind TVM's RPC tracker (README: "Search on your device farm"):
   python -m tvm.exec.rpc_tracker --host 0.0.0.0 --port 9190             # on this host
@@ -116,6 +126,10 @@ def add_parser(commands: Any) -> None:
                              "devices registered under KEY with TVM's RPC tracker at HOST:PORT")
     parser.add_argument("--devices", type=int, metavar="N",
                         help="devices to keep busy (default: every device under the key when the search starts)")
+    parser.add_argument("--targets", metavar="JSON|FILE",
+                        help="several targets in one search: {name: target, or {\"target\": ..., \"runner\": URL, "
+                             "\"devices\": N}} as JSON or a .json file (instead of --target/--runner/--devices); "
+                             "one exploration of the architectures, a front per target in targets/NAME")
     add_work_dir(parser, f"results and tuning database; default ./{DEFAULT_WORK_DIR}")
     parser.add_argument("--seed", type=int, default=0, help="every random choice derives from it; default 0")
     parser.add_argument("--schedule-option", action="append", default=[], metavar="KEY=VALUE",
@@ -147,6 +161,15 @@ def run(args: argparse.Namespace) -> int:
         from tvm_nacos.accuracy.image_data import ImageData
 
         data = ImageData.from_npz(args.data, args.val_data)
+    targets = None
+    if args.targets is not None:  # fails before anything is built or written
+        if args.target is not None or args.runner != "local" or args.devices is not None:
+            raise ValueError("--targets gives each target its own target, runner and devices: "
+                             "do not also pass --target, --runner or --devices")
+        from tvm_nacos.cosearch.targets import resolve_targets
+
+        targets = parse_targets(args.targets)
+        resolve_targets(targets)
     if args.runner != "local" or args.devices is not None:  # fails before anything is built or written
         from tvm_nacos.tuning.runner import RPCEndpoint, resolve_devices
 
@@ -158,6 +181,8 @@ def run(args: argparse.Namespace) -> int:
         subject += f" ({', '.join(args.space_options)})"
     first = "" if args.model else "; building its supernet comes first"
     where = "" if args.runner == "local" else f", measured on {args.runner}"
+    if targets is not None:
+        where = f" per target, for {', '.join(targets)}"
     print(f"tvm-nacos: searching {subject} ({args.strategy}, {args.budget} trials{where}) into {args.work_dir}{first}",
           file=sys.stderr)
     printer = None if args.quiet else ProgressPrinter(sys.stderr)
@@ -169,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume, progress=printer, command=command,
             space_options=parse_space_options(args.space_options), data=data,
             **({"runner": args.runner} if args.runner != "local" else {}),
+            **({"targets": targets} if targets is not None else {}),
             **({"devices": args.devices} if args.devices is not None else {}),
             **({"schedule_options": schedule} if schedule else {}),
             **({"time_budget_s": time_budget} if time_budget is not None else {}),
@@ -182,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if printer is not None:
             printer.close()
+    if targets is not None:
+        return _print_targets(search_run)
     result = search_run.result
     data = load_pareto(search_run.work_dir)
     print(
@@ -200,6 +228,52 @@ def run(args: argparse.Namespace) -> int:
     print_files(search_run.files)
     if result.pareto:
         print(f"next: tvm-nacos compile --work-dir {shlex.quote(str(search_run.work_dir))} --output fastest.so")
+    return 0
+
+
+def parse_targets(text: str) -> dict[str, Any]:
+    """``--targets``: a JSON object, or the path of a ``.json`` file holding one.
+
+    Raises
+    ------
+    ValueError
+        Neither (the message shows the form).
+    """
+    import json
+    from pathlib import Path
+
+    form = '{"x86": "host", "board": {"target": {...}, "runner": "rpc://HOST:PORT/KEY"}}'
+    source = Path(text).read_text() if text.endswith(".json") and Path(text).is_file() else text
+    try:
+        targets = json.loads(source)
+    except ValueError as err:
+        raise ValueError(f"--targets takes a JSON object such as {form} or a .json file holding one: {err}") from None
+    if not isinstance(targets, dict):
+        raise ValueError(f"--targets takes a JSON object such as {form}, not {type(targets).__name__}")
+    return targets
+
+
+def _print_targets(search_run: Any) -> int:
+    """The summary of a search over several targets: each target's budget and front."""
+    from tvm_nacos.cosearch.timing import describe_breakdown
+    from tvm_nacos.report import front_table, load_pareto
+
+    result = search_run.result
+    data = load_pareto(search_run.work_dir)["targets"]
+    print(f"search done: {result.strategy} over {len(result)} targets, {result.num_architectures} architectures "
+          f"explored, in {format_duration(result.search_secs)}; accuracy: {search_run.accuracy}")
+    print(f"time: {describe_breakdown(result.time_breakdown)}")
+    for name, target_result in result.results.items():
+        print(f"[{name}] {target_result.target}: {target_result.trials_used}/{target_result.budget} trials "
+              f"({target_result.failed_trials} failed), {len(target_result.evaluated)} architectures measured, "
+              f"{len(target_result.pareto)} on the front")
+        if target_result.pareto:
+            print(front_table(data[name], max_rows=6))
+    print(f"results in {search_run.work_dir}:")
+    print_files(search_run.files)
+    first = next(iter(result.results))
+    print(f"next: tvm-nacos compile --work-dir {shlex.quote(str(search_run.work_dir))} --target-name {first} "
+          "--output fastest.so")
     return 0
 
 
@@ -252,7 +326,8 @@ def format_progress(event: Any, *, max_front: int = 4) -> str:
         )
         parts.append(f"expected front {shown}")
     parts.append(f"{format_duration(event.elapsed_secs)} elapsed, {format_duration(event.eta_secs)} left")
-    return " | ".join(parts)
+    target = getattr(event, "target", "")
+    return (f"[{target}] " if target else "") + " | ".join(parts)
 
 
 class ProgressPrinter:

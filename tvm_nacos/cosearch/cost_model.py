@@ -105,6 +105,11 @@ class LatencyCostModel(ms.cost_model.PyCostModel):
         self._extractor = ms.feature_extractor.PerStoreFeature()
         self._task_features: dict[int, np.ndarray] = {}  # structural hash of the task -> features
 
+    def unfitted_copy(self) -> LatencyCostModel:
+        """A model with the same settings and nothing learnt (one per target of a search over several)."""
+        return LatencyCostModel(num_models=self.num_models, num_rounds=self.num_rounds, retrain_growth=self.retrain_growth,
+                          seed=self.seed, nthread=self.nthread)
+
     # -- features ---------------------------------------------------------------------------
 
     def _task_vector(self, context: Any) -> np.ndarray:

@@ -80,6 +80,8 @@ class SearchProgress:
     trials_in_flight : int
         Trials of ``trials_used`` still running on devices (measurement in flight on several
         devices; 0 on one).
+    target : str
+        The target's name in a search over several targets (``""`` for one).
     """
 
     strategy: str
@@ -95,3 +97,4 @@ class SearchProgress:
     front: tuple[FrontPoint, ...] = field(default_factory=tuple)
     estimated_front: tuple[EstimatedPoint, ...] = field(default_factory=tuple)
     trials_in_flight: int = 0
+    target: str = ""

@@ -291,7 +291,8 @@ def search(
     schedule_options: Mapping[str, Any] | None = None,
     time_budget_s: float | None = None,
     devices: int | None = None,
-) -> SearchResult:
+    targets: Mapping[str, Any] | None = None,
+) -> Any:
     """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
 
     Parameters
@@ -356,16 +357,82 @@ def search(
         ``"rpc://HOST:PORT/KEY"`` runner's key when the search starts (batches stay in flight
         while the next are built), 1 on the local runner. See
         :class:`~tvm_nacos.cosearch.session.SearchSession`.
+    targets : Mapping[str, Any], optional
+        Several targets in one search, by name (instead of ``target``, ``runner`` and
+        ``devices``): each a target, or ``{"target": ..., "runner": "rpc://HOST:PORT/KEY",
+        "devices": N}`` (:mod:`tvm_nacos.cosearch.targets`). The architecture space is explored
+        once (one population, one accuracy estimate per architecture, one builder); each target
+        gets its own task extraction, tuning database, cost model, ``budget`` and front, in
+        ``work_dir/targets/NAME`` (:mod:`tvm_nacos.cosearch.multi_target`).
 
     Returns
     -------
-    SearchResult
+    SearchResult or MultiTargetResult
         Also written to ``work_dir/pareto.json``, with ``pareto.csv``, ``pareto.png`` and
         ``report.md`` beside it; a module that is not a built-in space is kept as
         ``work_dir/model.json``, so that ``tvm-nacos compile`` and ``tvm-nacos report`` work on
-        ``work_dir`` (:class:`~tvm_nacos.workdir.WorkDir`).
+        ``work_dir`` (:class:`~tvm_nacos.workdir.WorkDir`). With ``targets``: a
+        :class:`~tvm_nacos.cosearch.multi_target.MultiTargetResult`, each target's result in
+        its own directory and every front in ``work_dir/pareto.json``.
     """
     run_strategy = get_strategy(strategy)
+    time_budget_s, schedule_options = _check_run(
+        strategy, budget, time_budget_s=time_budget_s, strategy_options=strategy_options,
+        schedule_options=schedule_options, name=name,
+    )
+    if targets is not None:
+        given = [n for n, v in (("target", target), ("runner", runner), ("devices", devices)) if v is not None]
+        if given:
+            raise SearchConfigError(
+                f"targets= gives each target its own target, runner and devices; do not also pass {', '.join(given)}"
+            )
+        from tvm_nacos.cosearch.multi_target import search_targets
+
+        return search_targets(
+            mod_or_space, targets=targets, accuracy=accuracy, budget=budget, strategy=strategy,
+            constraints=constraints, work_dir=work_dir, seed=seed, strategy_options=strategy_options,
+            builder=builder, measure_end_to_end=measure_end_to_end, deterministic=deterministic, resume=resume,
+            progress=progress, check_outputs=check_outputs, cost_model=cost_model, name=name,
+            schedule_options=schedule_options, time_budget_s=time_budget_s,
+        )
+    # The target first: a bad one must be refused before a supernet is built.
+    tvm_target = as_target(target)
+    check_measurable(tvm_target, runner, measure_end_to_end)
+    subject = resolve_subject(mod_or_space, name)
+    start = time.perf_counter()
+    session = SearchSession(
+        subject.mod, subject.space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir,
+        budget=budget, constraints=constraints or Constraints(), seed=seed, builder=builder, runner=runner,
+        deterministic=deterministic, source=subject.builtin, resume=resume, progress=progress,
+        check_outputs=check_outputs, cost_model=cost_model, schedule_options=schedule_options,
+        time_budget_s=time_budget_s, devices=devices, run_info=subject.run_info(strategy, strategy_options),
+    )
+    try:
+        candidates = landed_candidates(session, run_strategy(session, **dict(strategy_options or {})))
+        evaluated, pareto = front_of(session, candidates, measure_end_to_end=measure_end_to_end)
+    finally:
+        session.close()
+    search_secs = time.perf_counter() - start
+    result = result_of(
+        session, subject, evaluated=evaluated, pareto=pareto, strategy=strategy, measure_end_to_end=measure_end_to_end,
+        search_secs=search_secs, time_breakdown=session.times.breakdown(search_secs),
+    )
+    logger.info("time: %s", describe_breakdown(result.time_breakdown))
+    write_results(result, work_dir, subject)
+    return result
+
+
+def _check_run(
+    strategy: str,
+    budget: int,
+    *,
+    time_budget_s: float | None,
+    strategy_options: Mapping[str, Any] | None,
+    schedule_options: Mapping[str, Any] | None,
+    name: str | None,
+) -> tuple[float | None, dict[str, Any]]:
+    """Check what a search is asked to do (before anything is built); returns the checked time
+    budget and schedule options."""
     check_budget(budget)
     time_budget_s = check_time_budget(time_budget_s)
     valid_options = options_of(strategy)
@@ -378,70 +445,123 @@ def search(
         raise SearchConfigError(str(err)) from None
     if name is not None and (not isinstance(name, str) or not name.strip()):
         raise SearchConfigError(f"name must be a non-empty string naming what is searched, got {name!r}")
-    # The target first: a bad one must be refused before a supernet is built.
-    tvm_target = as_target(target)
-    if not is_remote(runner) and measure_end_to_end and not device_for(tvm_target).exist:
+    return time_budget_s, schedule_options
+
+
+def check_measurable(target: tvm.target.Target, runner: Any, measure_end_to_end: bool) -> None:
+    """Refuse a target that nothing can measure: no such device here and no remote runner.
+
+    Raises
+    ------
+    TargetError
+    """
+    if not is_remote(runner) and measure_end_to_end and not device_for(target).exist:
         raise TargetError(
-            f"there is no {tvm_target.kind.name} device on this machine to measure target {tvm_target} on; "
+            f"there is no {target.kind.name} device on this machine to measure target {target} on; "
             "measure on a remote device (runner='rpc://HOST:PORT/KEY') or search for this host (tvm_nacos.host_target())"
         )
+
+
+@dataclass(frozen=True)
+class SearchSubject:
+    """What a search runs on: the module, its space, and the built-in space it came from.
+
+    Attributes
+    ----------
+    mod : tvm.IRModule
+    space : SearchSpace
+    builtin : BuiltinSpace or None
+    space_name : str or None
+        The built-in space's name (``None`` for a user module).
+    name : str
+        What is searched, by name, for results and reports.
+    """
+
+    mod: tvm.IRModule
+    space: Any
+    builtin: Any
+    space_name: str | None
+    name: str
+
+    def run_info(self, strategy: str, strategy_options: Mapping[str, Any] | None) -> dict[str, Any]:
+        """What identifies a run of ``strategy`` on it (a resumed run must match)."""
+        return {"strategy": strategy, "strategy_options": dict(strategy_options or {}),
+                **_space_options_info(self.builtin)}
+
+
+def resolve_subject(mod_or_space: Any, name: str | None = None) -> SearchSubject:
+    """The :class:`SearchSubject` of a module with choice points or a built-in space (object or name)."""
     space_name = mod_or_space if isinstance(mod_or_space, str) else getattr(mod_or_space, "name", None)
     mod, space, builtin = _resolve_model(mod_or_space)
-    constraints = constraints or Constraints()
-    start = time.perf_counter()
-    session = SearchSession(
-        mod, space, accuracy=_accuracy_function(accuracy), target=tvm_target, work_dir=work_dir, budget=budget,
-        constraints=constraints, seed=seed, builder=builder, runner=runner, deterministic=deterministic,
-        source=builtin, resume=resume, progress=progress, check_outputs=check_outputs, cost_model=cost_model,
-        schedule_options=schedule_options, time_budget_s=time_budget_s, devices=devices,
-        run_info={"strategy": strategy, "strategy_options": dict(strategy_options or {}), **_space_options_info(builtin)},
-    )
-    try:
-        candidates = run_strategy(session, **dict(strategy_options or {}))
-        if session.in_flight_trials:  # a strategy of one's own may return with batches in flight
-            session.wait_all()
-            known = {s.id for s in candidates}
-            candidates = list(candidates) + [s for s in fully_measured(session) if s.id not in known]
-        logger.info("%s: %d trials, %d fully measured architectures", strategy, session.trials_used, len(candidates))
-        if session.trial_budget.out_of_time:
-            logger.info("the time budget (%.0f s) ended the measurement after %d of %d trials",
-                        time_budget_s, session.trials_used, budget)
-        evaluated = _evaluate(session, candidates)
-        if measure_end_to_end:
-            with session.times.phase("end-to-end timing"):
-                pareto = _measure_front(session, evaluated)
-        else:
-            keep = pareto_indices([p.accuracy for p in evaluated], [p.latency_ms for p in evaluated])
-            pareto = [evaluated[i] for i in keep]
-    finally:
-        session.close()
-    search_secs = time.perf_counter() - start
-    time_breakdown = session.times.breakdown(search_secs)
-    logger.info("time: %s", describe_breakdown(time_breakdown))
-    result = SearchResult(
+    space_name = space_name if builtin is not None else None
+    return SearchSubject(mod, space, builtin, space_name, name or space_name or "model")
+
+
+def landed_candidates(session: SearchSession, candidates: Sequence[ArchSample]) -> list[ArchSample]:
+    """``candidates`` after every batch in flight has landed, with the architectures that completes
+    (a strategy of one's own may return with batches in flight)."""
+    candidates = list(candidates)
+    if session.in_flight_trials:
+        session.wait_all()
+        known = {s.id for s in candidates}
+        candidates += [s for s in fully_measured(session) if s.id not in known]
+    logger.info("%s: %d trials, %d fully measured architectures", session.run_info.get("strategy", "search"),
+                session.trials_used, len(candidates))
+    if session.trial_budget.out_of_time:
+        logger.info("the time budget (%.0f s) ended the measurement after %d of %d trials",
+                    session.trial_budget.max_secs, session.trials_used, session.budget)
+    return candidates
+
+
+def front_of(
+    session: SearchSession, candidates: Sequence[ArchSample], *, measure_end_to_end: bool
+) -> tuple[list[ParetoPoint], list[ParetoPoint]]:
+    """(every evaluated architecture within the limits, the front): the estimated front timed end
+    to end when ``measure_end_to_end``, else the front of the kernel-sum estimates."""
+    evaluated = _evaluate(session, candidates)
+    if measure_end_to_end:
+        with session.times.phase("end-to-end timing"):
+            pareto = _measure_front(session, evaluated)
+    else:
+        keep = pareto_indices([p.accuracy for p in evaluated], [p.latency_ms for p in evaluated])
+        pareto = [evaluated[i] for i in keep]
+    return evaluated, pareto
+
+
+def result_of(
+    session: SearchSession,
+    subject: SearchSubject,
+    *,
+    evaluated: list[ParetoPoint],
+    pareto: list[ParetoPoint],
+    strategy: str,
+    measure_end_to_end: bool,
+    search_secs: float,
+    time_breakdown: dict[str, float],
+) -> SearchResult:
+    """The :class:`SearchResult` of a finished (closed) session."""
+    return SearchResult(
         pareto=pareto,
         evaluated=evaluated,
         strategy=strategy,
-        seed=seed,
-        budget=budget,
+        seed=session.seed,
+        budget=session.budget,
         trials_used=session.trials_used,
         failed_trials=session.num_failed,
-        target=str(tvm_target),
+        target=str(session.target),
         search_secs=search_secs,
-        space=space_name if builtin is not None else None,
-        name=name or (space_name if builtin is not None and space_name else "model"),
-        space_options=builtin.options() if builtin is not None else {},
+        space=subject.space_name,
+        name=subject.name,
+        space_options=subject.builtin.options() if subject.builtin is not None else {},
         resumed=session.resumed,
         failure_reasons=dict(session.failure_reasons),
         cost_model=_cost_model_accuracy(session),
         measured_end_to_end=measure_end_to_end,
         time_breakdown=time_breakdown,
         end_to_end_model=_end_to_end_accuracy(session, pareto) if measure_end_to_end else None,
-        time_budget_s=time_budget_s,
+        time_budget_s=session.trial_budget.max_secs,
         _compile=session.compile,
     )
-    _write_results(result, work_dir, None if builtin is not None else mod)
-    return result
 
 
 def _cost_model_accuracy(session: SearchSession) -> dict[str, float] | None:
@@ -473,15 +593,15 @@ def _end_to_end_accuracy(session: SearchSession, pareto: Sequence[ParetoPoint]) 
     return {**model.describe(), "held_out": None if held_out is None else held_out.to_dict()}
 
 
-def _write_results(result: SearchResult, work_dir: str | os.PathLike, mod: tvm.IRModule | None) -> None:
-    """``model.json`` (``mod``: a module that is not a built-in space, which ``pareto.json``
-    names instead), ``pareto.json``, and its report: the csv, the plot and the summary."""
+def write_results(result: SearchResult, work_dir: str | os.PathLike, subject: SearchSubject) -> None:
+    """``model.json`` (a module that is not a built-in space, which ``pareto.json`` names
+    instead), ``pareto.json``, and its report: the csv, the plot and the summary."""
     from tvm_nacos.report import write_report
     from tvm_nacos.workdir import WorkDir
 
     work = WorkDir(work_dir)
-    if mod is not None:
-        work.save_model(mod)
+    if subject.builtin is None:
+        work.save_model(subject.mod)
     work.write_result(result.to_json())
     write_report(work)
 

@@ -42,14 +42,20 @@ from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_reco
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import MeasureConfig, is_remote, make_runner, remote_endpoint, resolve_devices
 from tvm_nacos.tuning.schedule_options import COSEARCH_SCHEDULE_SEARCH, check_schedule_options
-from tvm_nacos.tuning.tasks import ArchitectureTasks, TaskPool, lower_for_tuning, task_key
+from tvm_nacos.tuning.tasks import (
+    ArchitectureTasks,
+    TaskPool,
+    lower_for_tuning,
+    specialize_for_inference,
+    task_key,
+)
 from tvm_nacos.workdir import WorkDir
 
 ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ArchitectureEstimate", "SearchSession", "TaskTuner"]
+__all__ = ["ArchitectureEstimate", "SearchSession", "SharedArchitectures", "TaskTuner"]
 
 
 class TaskTuner:
@@ -229,6 +235,34 @@ def _replays(sch: Any, mod: tvm.IRModule) -> bool:
     return bool(structural_equal(replay.mod, sch.mod))
 
 
+class SharedArchitectures:
+    """What the sessions of one search over several targets share, each computed once: the
+    accuracy of each architecture, and its specialization for inference (the target-independent
+    part of lowering: :func:`~tvm_nacos.tuning.tasks.specialize_for_inference`).
+
+    Parameters
+    ----------
+    num_sessions : int
+        The sessions sharing it: a specialization is dropped once each has taken it (every
+        session keeps its own lowered module).
+    """
+
+    def __init__(self, num_sessions: int) -> None:
+        self.num_sessions = num_sessions
+        self.accuracy: dict[str, float] = {}
+        self._specialized: dict[str, tuple[tvm.IRModule, int]] = {}
+
+    def specialized(self, mod: tvm.IRModule, sample: ArchSample) -> tvm.IRModule:
+        """``specialize_for_inference(mod, sample=sample)``, computed by the first session that asks."""
+        if sample.id in self._specialized:
+            specialized, taken = self._specialized.pop(sample.id)
+        else:
+            specialized, taken = specialize_for_inference(mod, sample=sample), 0
+        if taken + 1 < self.num_sessions:
+            self._specialized[sample.id] = (specialized, taken + 1)
+        return specialized
+
+
 @dataclass(frozen=True)
 class ArchitectureEstimate:
     """What the session currently knows of one architecture.
@@ -326,6 +360,9 @@ class SearchSession:
         batches in flight but the newest fill fewer than all devices (one batch waits for a
         device), at most one per kernel; results land as they come back. On the local runner
         it must be 1.
+    shared : SharedArchitectures, optional
+        What the sessions of a search over several targets share (each architecture's accuracy
+        and its target-independent specialization, computed once).
 
     Attributes
     ----------
@@ -363,6 +400,7 @@ class SearchSession:
         schedule_options: Mapping[str, Any] | None = None,
         time_budget_s: float | None = None,
         devices: int | None = None,
+        shared: SharedArchitectures | None = None,
     ) -> None:
         self.trial_budget = TrialBudget(budget, max_secs=time_budget_s)
         given_schedule_options = check_schedule_options(schedule_options)
@@ -411,7 +449,8 @@ class SearchSession:
         self.kernel_estimate = KernelLatencyEstimate(self.anchors, self.tuners, batch_size)
         # Architectures: lowered modules and accuracies, cached by id.
         self._lowered: dict[str, tvm.IRModule] = {}
-        self._accuracy: dict[str, float] = {}
+        self.shared = shared
+        self._accuracy: dict[str, float] = {} if shared is None else shared.accuracy
         # The run: its identity, the strategy's state, where the time goes.
         self.state: dict[str, Any] = {}
         self.times = PhaseTimes()
@@ -550,7 +589,8 @@ class SearchSession:
     def lowered(self, sample: ArchSample) -> tvm.IRModule:
         """``sample`` lowered for tuning (:func:`~tvm_nacos.tuning.tasks.lower_for_tuning`; cached)."""
         if sample.id not in self._lowered:
-            self._lowered[sample.id] = lower_for_tuning(self.mod, self.target, sample=sample)
+            specialized = None if self.shared is None else self.shared.specialized(self.mod, sample)
+            self._lowered[sample.id] = lower_for_tuning(self.mod, self.target, sample=sample, specialized=specialized)
         return self._lowered[sample.id]
 
     def add(self, sample: ArchSample) -> ArchitectureTasks:
@@ -668,10 +708,14 @@ class SearchSession:
             self._land(batch)
         return len(done)
 
+    def ready(self) -> bool:
+        """Whether a batch in flight has all its runs back (:meth:`collect` lands it)."""
+        return any(batch.done() for batch in self._in_flight)
+
     def wait_for_any(self, poll_secs: float = 0.005) -> None:
         """Block until at least one batch in flight has landed (nothing to wait for: return)."""
         with self.times.phase("run"):
-            while self._in_flight and not any(batch.done() for batch in self._in_flight):
+            while self._in_flight and not self.ready():
                 time.sleep(poll_secs)
         self.collect()
 

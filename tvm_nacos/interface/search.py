@@ -155,8 +155,9 @@ class SearchRun:
 
     Attributes
     ----------
-    result : SearchResult
-        The search's result (front, evaluated architectures, budget spent).
+    result : SearchResult or MultiTargetResult
+        The search's result (front, evaluated architectures, budget spent); one per target for
+        a search over several (``targets=``).
     work_dir : Path
     files : dict[str, Path]
         ``json``, ``csv``, ``png`` and ``md``: the result and its report.
@@ -247,7 +248,12 @@ def run_search(
     from tvm_nacos.tuning.schedule_options import check_schedule_options
     from tvm_nacos.workdir import WorkDir, load_model_file
 
-    target = as_target(target)  # a bad target fails before any network or estimator is built
+    if "targets" in search_options:  # bad targets fail before any network or estimator is built
+        from tvm_nacos.cosearch.targets import resolve_targets
+
+        resolve_targets(search_options["targets"])
+    else:
+        target = as_target(target)  # a bad target fails before any network or estimator is built
     try:  # and bad schedule options before anything is written
         check_schedule_options(search_options.get("schedule_options"))
     except ValueError as err:

@@ -49,6 +49,7 @@ __all__ = [
     "argument_bytes",
     "extract_tasks",
     "lower_for_tuning",
+    "specialize_for_inference",
     "simplify_for_inference",
     "strip_unknown_schedule_rules",
     "task_key",
@@ -134,6 +135,7 @@ def lower_for_tuning(
     *,
     sample: ArchSample | Mapping[str, str] | None = None,
     fold_batch_norm: bool = True,
+    specialized: tvm.IRModule | None = None,
 ) -> tvm.IRModule:
     """Specialize (optionally), simplify and fuse: the module whose PrimFuncs are the tasks.
 
@@ -150,6 +152,9 @@ def lower_for_tuning(
         The architecture to specialize.
     fold_batch_norm : bool
         Apply :func:`simplify_for_inference` (on by default; off only to measure its effect).
+    specialized : tvm.IRModule, optional
+        :func:`specialize_for_inference` of ``mod`` and ``sample``, if already at hand (then
+        ``mod``, ``sample`` and ``fold_batch_norm`` are not read).
 
     Returns
     -------
@@ -158,13 +163,22 @@ def lower_for_tuning(
         applying a tuning database with ``MetaScheduleApplyDatabase``; do not run the zero
         pipeline on it again (``AnnotateTIROpPattern`` would change every workload key).
     """
+    if specialized is None:
+        specialized = specialize_for_inference(mod, sample=sample, fold_batch_norm=fold_batch_norm)
+    with target:
+        fused = relax.get_pipeline("zero")(specialized)
+    return strip_unknown_schedule_rules(fused, target)
+
+
+def specialize_for_inference(
+    mod: tvm.IRModule, *, sample: ArchSample | Mapping[str, str] | None = None, fold_batch_norm: bool = True
+) -> tvm.IRModule:
+    """What :func:`lower_for_tuning` does before it fuses for a target: specialize ``sample``
+    (when given) and :func:`simplify_for_inference` (unless not ``fold_batch_norm``). It does not
+    depend on the target: a search over several targets does it once per architecture."""
     if sample is not None:
         mod = SpecializeArch(sample)(mod)
-    if fold_batch_norm:
-        mod = simplify_for_inference(mod)
-    with target:
-        fused = relax.get_pipeline("zero")(mod)
-    return strip_unknown_schedule_rules(fused, target)
+    return simplify_for_inference(mod) if fold_batch_norm else mod
 
 
 def extract_tasks(fused: tvm.IRModule, target: tvm.target.Target) -> list[Any]:

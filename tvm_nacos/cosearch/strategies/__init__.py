@@ -6,6 +6,11 @@ architectures whose kernels were all measured; :func:`tvm_nacos.search` then tim
 end to end. Its options are its keyword-only parameters. (The per-kernel schedule strategy that
 MetaSchedule drives is :class:`~tvm_nacos.cosearch.schedule_strategy.NACOSSearchStrategy`.)
 
+A search over several targets (``search(..., targets=...)``) runs a strategy's
+``across_targets(sessions, **options) -> {name: list[ArchSample]}`` when it has one (the joint
+strategy's shares one exploration of the architectures among the targets), else the strategy
+on each target's session in turn (:func:`get_strategy_across_targets`).
+
 The registry maps names to ``"module:function"`` and imports a strategy on first use, so the
 command line can list the names without importing TVM. Register your own with
 :func:`register_strategy`.
@@ -20,7 +25,13 @@ from typing import Any
 
 from tvm_nacos.errors import SearchConfigError
 
-__all__ = ["get_strategy", "register_strategy", "strategy_names", "strategy_options"]
+__all__ = [
+    "get_strategy",
+    "get_strategy_across_targets",
+    "register_strategy",
+    "strategy_names",
+    "strategy_options",
+]
 
 _REGISTRY: dict[str, str | Callable[..., Any]] = {
     "joint": "tvm_nacos.cosearch.strategies.joint:run_joint",
@@ -63,6 +74,27 @@ def get_strategy(name: str) -> Callable[..., Any]:
         module, _, attr = entry.partition(":")
         entry = getattr(importlib.import_module(module), attr)
     return entry
+
+
+def get_strategy_across_targets(name: str) -> Callable[..., dict[str, Any]]:
+    """Strategy ``name`` for several targets: ``run(sessions, **options) -> {target name:
+    fully measured architectures}``; its ``across_targets`` if it has one, else the strategy on
+    each session in turn.
+
+    Raises
+    ------
+    SearchConfigError
+        No strategy has that name.
+    """
+    run = get_strategy(name)
+    across = getattr(run, "across_targets", None)
+    if across is not None:
+        return across
+
+    def in_turn(sessions: Any, **options: Any) -> dict[str, Any]:
+        return {target: run(session, **options) for target, session in sessions.items()}
+
+    return in_turn
 
 
 def strategy_options(name: str) -> list[str]:

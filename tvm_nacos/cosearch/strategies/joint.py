@@ -15,7 +15,10 @@ the whole front needs are kept for the end (up to half the budget).
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from tvm_nacos.cosearch.gains import (
     common_kernel_gains,
@@ -36,7 +39,7 @@ from tvm_nacos.search_space import ArchSample
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["JointSearch", "run_joint"]
+__all__ = ["JointSearch", "run_joint", "run_joint_across_targets"]
 
 
 @dataclass
@@ -138,13 +141,14 @@ class JointSearch:
                 session.state["population"].append(child.to_dict())
                 estimates.append(session.estimate(child, optimism=self.optimism))
 
-    def round(self, number: int) -> list[str] | None:
+    def round(self, number: int, *, wait: bool = True) -> list[str] | None:
         """One round: new architectures, the kernels worth most per trial, one batch measured.
 
         Returns the kernels measured, or ``None`` when nothing is worth measuring (or no room
         is left before the finish's reserve). Kernels with a batch in flight are passed over;
-        when they are all that is worth measuring, the round waits for a batch to land and
-        returns an empty list.
+        when they are all that is worth measuring, the round waits for a batch to land (unless
+        not ``wait``: a search over several targets waits for any of them) and returns an
+        empty list.
         """
         session, optimism = self.session, self.optimism
         estimates = self.estimates()
@@ -179,7 +183,8 @@ class JointSearch:
         if session.in_flight_trials:
             gains = {k: g for k, g in gains.items() if not session.busy(k)}
             if not gains:
-                session.wait_for_any()
+                if wait:
+                    session.wait_for_any()
                 return []
         if not gains:
             return None
@@ -293,3 +298,71 @@ def run_joint(
         children_per_round=children_per_round, optimism=optimism, finish_fraction=finish_fraction,
         finish_batch=finish_batch,
     ).run()
+
+
+def run_joint_across_targets(
+    sessions: Mapping[str, SearchSession], *, poll_secs: float = 0.005, **options: Any
+) -> dict[str, list[ArchSample]]:
+    """The joint strategy for several targets at once: one exploration of the architectures.
+
+    The targets share one population: each round of each target adds children of *its* front
+    to it, and every target estimates every architecture in it (accuracy is estimated once per
+    architecture: the sessions share their accuracies). Each target spends its own budget on its
+    own kernels, rounds taking turns; a target whose kernels worth measuring are all in flight
+    passes its turn, and when every target waits, the first batch to land on any of them ends
+    the wait. Each then runs its finish.
+
+    Parameters
+    ----------
+    sessions : Mapping[str, SearchSession]
+        One session per target, by name (the first one's seed sets the start population).
+    poll_secs : float
+        How often a wait looks at the batches in flight.
+    **options
+        The options of :func:`run_joint`.
+
+    Returns
+    -------
+    dict[str, list[ArchSample]]
+        The fully measured architectures of each target.
+    """
+    searches = {name: JointSearch(session, **options) for name, session in sessions.items()}
+    population: dict[str, ArchSample] = {}
+    for search in searches.values():  # resumed: every target's saved population (they may differ by a round)
+        if "population" in search.session.state:
+            population.update(search._start_population())
+    if not population:
+        population = next(iter(searches.values()))._start_population()
+    shared = [s.to_dict() for s in population.values()]
+    for search in searches.values():
+        search.population = population
+        search.session.state["population"] = shared
+    active = dict(searches)
+    number = 0
+    while active:
+        number += 1
+        waiting = []
+        for name, search in list(active.items()):
+            session = search.session
+            session.collect()
+            if session.trials_left <= search.reserve(search.current_front()):
+                del active[name]
+                continue
+            chosen = search.round(number, wait=False)
+            if chosen is None:
+                del active[name]
+            elif not chosen:
+                waiting.append(search)
+            else:
+                logger.info("%s round %d: measured %s; %d/%d trials", name, number,
+                            ", ".join(session.tuner(k).name for k in chosen), session.trials_used, session.budget)
+        if waiting and len(waiting) == len(active):
+            with waiting[0].session.times.phase("run"):
+                while not any(search.session.ready() for search in waiting):
+                    time.sleep(poll_secs)
+    for search in searches.values():
+        search.finish(search.current_front())
+    return {name: fully_measured(search.session) for name, search in searches.items()}
+
+
+run_joint.across_targets = run_joint_across_targets  # type: ignore[attr-defined]
