@@ -32,6 +32,8 @@ BENCHMARKS = (
     "eager_retiming",
     "end_to_end_model",
     "exhaustive_subspace",
+    "inherited_vs_finetuned",
+    "model_search",
     "expose_passes_table",
     "front_timing",
     "proxy_ranking",

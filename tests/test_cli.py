@@ -501,6 +501,16 @@ def test_progress_line_shows_the_expected_front_before_anything_is_measured() ->
     assert "| expected front 88: 1.25 ms (3 to measure), 90.5: 2 ms |" in line
 
 
+def test_progress_line_of_a_training_and_of_one_target_among_several() -> None:
+    from dataclasses import replace
+
+    from tvm_nacos.accuracy import TrainingProgress
+
+    line = format_progress(TrainingProgress("nas-bench-201/supernet(C=4)", 3, 10, 63, 0.51234, 12.0, 28.0))
+    assert line == "training nas-bench-201/supernet(C=4): epoch 3/10, loss 0.5123 | 0:12 elapsed, 0:28 left"
+    assert format_progress(replace(_event(16), target="board")).startswith("[board] trials 16/64 |")
+
+
 def test_progress_printer_lines_off_a_terminal_and_in_place_on_one() -> None:
     log = io.StringIO()
     printer = ProgressPrinter(log, min_interval_secs=3600)

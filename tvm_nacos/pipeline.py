@@ -35,6 +35,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import tvm
@@ -48,7 +49,7 @@ from tvm_nacos.target import as_target
 from tvm_nacos.tuning.database import IS_SCHEDULED_ATTR, apply_tuned_schedules, database_dir, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.tasks import lower_for_tuning
-from tvm_nacos.workdir import target_json
+from tvm_nacos.workdir import WorkDir, target_json
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,13 @@ class ArchitecturePipeline:
         return self.passes(mod)
 
 
+def _one_target(work_dir: str | os.PathLike[str]) -> Path:
+    """``work_dir``, or its one target's directory (a search over several targets names none:
+    the error lists them; give ``WORK_DIR/targets/NAME``)."""
+    path = Path(work_dir)
+    return WorkDir.open(path).for_target().path if path.is_dir() else path
+
+
 def select_architecture(
     work_dir: str | os.PathLike[str],
     *,
@@ -181,7 +189,7 @@ def select_architecture(
         A rule that picks nothing (the message says what the front offers).
     """
     return SelectArchitecture(
-        load_pareto(work_dir), arch_id=arch_id, min_accuracy=min_accuracy, max_latency_ms=max_latency_ms, prefer=prefer
+        load_pareto(_one_target(work_dir)), arch_id=arch_id, min_accuracy=min_accuracy, max_latency_ms=max_latency_ms, prefer=prefer
     )
 
 
@@ -236,7 +244,9 @@ def architecture_pipeline(
         ex = tvm.compile(supernet, target=target, relax_pipeline=pipeline)
         vm = relax.VirtualMachine(ex, tvm.cpu())
     """
-    result = load_pareto(work_dir) if result is None else result
+    if result is None:
+        work_dir = _one_target(work_dir)
+        result = load_pareto(work_dir)
     select = SelectArchitecture(
         result, arch_id=arch_id, min_accuracy=min_accuracy, max_latency_ms=max_latency_ms, prefer=prefer
     )

@@ -10,6 +10,7 @@
       model.json             the searched module when it is not a built-in space (tvm.ir.save_json)
       search/                state of the latest search, rewritten atomically after every batch:
         state.json, cost_model.pkl, failures.jsonl
+        supernet_training.pt the training of --accuracy supernet, saved after every epoch
       tuning/<kind>-<hash>/  the tuning database of one target (tvm_nacos.tuning.database),
         end_to_end.jsonl     and every end-to-end timing of a network on it (cosearch.end_to_end)
 
@@ -75,6 +76,7 @@ STATE_DIR = "search"
 STATE_JSON = "state.json"
 COST_MODEL_PKL = "cost_model.pkl"
 FAILURES_JSONL = "failures.jsonl"
+SUPERNET_TRAINING = "supernet_training.pt"
 TUNING_DIR = "tuning"
 TARGETS_DIR = "targets"
 END_TO_END_JSONL = "end_to_end.jsonl"
@@ -231,6 +233,11 @@ class WorkDir:
     def failures_jsonl(self) -> Path:
         """``search/failures.jsonl``: why candidates failed, one JSON object a line."""
         return self.state_dir / FAILURES_JSONL
+
+    @property
+    def supernet_training(self) -> Path:
+        """``search/supernet_training.pt``: the checkpoint of the supernet trained for ``--accuracy supernet``."""
+        return self.state_dir / SUPERNET_TRAINING
 
     @property
     def tuning_root(self) -> Path:

@@ -94,6 +94,42 @@ def test_training_is_deterministic_for_a_seed() -> None:
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
 
 
+def test_an_interrupted_training_resumes_from_its_checkpoint_and_ends_the_same(tmp_path) -> None:
+    uninterrupted = SupernetAccuracy(epochs=2, **TINY).fit()
+    path = tmp_path / "training.pt"
+
+    def stop_after_the_first_epoch(event) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        SupernetAccuracy(epochs=2, checkpoint=path, progress=stop_after_the_first_epoch, **TINY).fit()
+    events = []
+    resumed = SupernetAccuracy(epochs=2, checkpoint=path, progress=events.append, **TINY).fit()
+    assert resumed.record.resumed_at_epoch == 1 and resumed.record.steps == uninterrupted.record.steps
+    assert [(e.epoch, e.epochs) for e in events] == [(2, 2)] and events[0].eta_secs == 0
+    done, expected = resumed.supernet.state_dict(), uninterrupted.supernet.state_dict()
+    assert all(torch.equal(done[k], expected[k]) for k in expected)
+    with pytest.raises(ValueError, match=r"checkpoint of a training with other options \(\['epochs'\]"):
+        SupernetAccuracy(epochs=3, checkpoint=path, **TINY).fit()
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="not a readable training checkpoint"):
+        SupernetAccuracy(epochs=2, checkpoint=path, **TINY).fit()
+
+
+def test_in_place_distillation_trains_the_small_subnets_on_the_largest(tmp_path) -> None:
+    distilled = SupernetAccuracy(epochs=2, distill=True, **TINY).fit()
+    plain = SupernetAccuracy(epochs=2, **TINY).fit()
+    assert not all(torch.equal(a, b) for a, b in zip(distilled.supernet.state_dict().values(),
+                                                       plain.supernet.state_dict().values(), strict=True))
+    scores = distilled.evaluate([LARGEST, SMALLEST])
+    assert min(scores) > 50.0  # chance is 10%
+    distilled.save(tmp_path / "distilled.pt")
+    loaded = SupernetAccuracy.load(tmp_path / "distilled.pt")
+    assert loaded.distill and loaded.options()["distill"] is True and "distill" not in plain.options()
+    with pytest.raises(TypeError, match="distill must be True or False"):
+        SupernetAccuracy(distill="yes", **TINY)  # type: ignore[arg-type]
+
+
 def test_lazy_training_and_time_budget() -> None:
     estimator = SupernetAccuracy(epochs=1000, max_train_secs=0.3, **TINY)
     assert not estimator.trained and estimator.record is None

@@ -12,6 +12,8 @@
   tensors; :class:`ImageData` (``from_npz``, ``from_arrays``, ``from_loader``): your own, checked;
 - :class:`InheritedAccuracy`: validation accuracy of each architecture of a Relax module with
   choice points (your trained model, its NAS moves exposed), compiled and run by TVM;
+- :class:`FineTunedAccuracy`: the same after a short fine-tune of each architecture (run by
+  PyTorch from the Relax module: :class:`~tvm_nacos.accuracy.relax_torch.RelaxAsTorch`);
 - :class:`RelaxNaswot`: NASWOT of each architecture of a Relax module with choice points,
   computed by TVM (no PyTorch): a data-light proxy for any model;
 - :class:`CapacityProxy`: log10 of an architecture's MACs or weights, a *stand-in* for models
@@ -34,6 +36,7 @@ __all__ = [
     "CapacityProxy",
     "DataError",
     "DigitsData",
+    "FineTunedAccuracy",
     "GradNormProxy",
     "ImageData",
     "InheritedAccuracy",
@@ -43,6 +46,7 @@ __all__ = [
     "SupernetAccuracy",
     "SynflowProxy",
     "TableAccuracy",
+    "TrainingProgress",
     "TrainingRecord",
     "ZERO_COST_PROXIES",
     "ZeroCostProxy",
@@ -66,6 +70,8 @@ _LAZY = {
     "SupernetAccuracy": "tvm_nacos.accuracy.supernet",
     "StandaloneAccuracy": "tvm_nacos.accuracy.supernet",
     "TrainingRecord": "tvm_nacos.accuracy.supernet",
+    "TrainingProgress": "tvm_nacos.accuracy.weight_sharing",
+    "FineTunedAccuracy": "tvm_nacos.accuracy.fine_tuned",
 }
 
 

@@ -48,7 +48,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import logging
-import math
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -58,7 +57,6 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from tvm_nacos.accuracy._torch import (
     ArchitectureCopier,
@@ -72,10 +70,19 @@ from tvm_nacos.accuracy._torch import (
 from tvm_nacos.accuracy.base import AccuracyEstimator
 from tvm_nacos.accuracy.data import load_digits_data
 from tvm_nacos.accuracy.image_data import DataError, ImageData
+from tvm_nacos.accuracy.weight_sharing import TrainingProgress, TrainingRecord, train_weight_sharing
 from tvm_nacos.search_space import ArchSample, BuiltinSpace, NasBench201Space, SearchSpace, get
 from tvm_nacos.search_space.validation import check_int, check_positive
 
-__all__ = ["LARGEST", "SMALLEST", "TRAINING_VARIANTS", "StandaloneAccuracy", "SupernetAccuracy", "TrainingRecord"]
+__all__ = [
+    "LARGEST",
+    "SMALLEST",
+    "TRAINING_VARIANTS",
+    "StandaloneAccuracy",
+    "SupernetAccuracy",
+    "TrainingProgress",
+    "TrainingRecord",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -88,43 +95,6 @@ _OPTIMIZERS = ("sgd", "adamw")
 _FORMAT = "tvm-nacos/supernet-accuracy"
 _FORMAT_VERSION = 1
 _EVAL_BATCH = 512
-
-
-@dataclass(frozen=True)
-class TrainingRecord:
-    """What one training run did.
-
-    Attributes
-    ----------
-    steps : int
-        Optimizer steps taken.
-    epochs : float
-        Passes over the training split (fractional when ``max_train_secs`` stopped it).
-    train_secs : float
-        Wall-clock seconds of training.
-    cpu_secs : float
-        CPU seconds of the process during training (all threads).
-    stopped_by : {"epochs", "max_train_secs"}
-        Which budget ended training.
-    final_loss : float
-        Mean cross-entropy over the subnets of the last step (``nan`` when no step ran).
-    """
-
-    steps: int
-    epochs: float
-    train_secs: float
-    cpu_secs: float
-    stopped_by: Literal["epochs", "max_train_secs"]
-    final_loss: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-compatible dict."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainingRecord:
-        """The record of :meth:`to_dict`."""
-        return cls(**{field.name: data[field.name] for field in dataclasses.fields(cls)})
 
 
 #: The network each built-in space trains by default when :class:`SupernetAccuracy` gets the
@@ -342,58 +312,6 @@ class _Setup:
         )
 
 
-def _train(
-    model: nn.Module,
-    subnets_of_step: Callable[[], Sequence[Mapping[str, str]]],
-    choices: Sequence[Any],
-    data: ImageData,
-    setup: _Setup,
-    what: str,
-) -> TrainingRecord:
-    """SGD (Nesterov momentum, weight decay, cosine learning rate over the epochs) of ``model``.
-
-    Every step accumulates the gradients of the subnets ``subnets_of_step()`` returns (for a
-    model without choices: one empty sample) on one mini-batch, then steps once.
-    """
-    generator = torch.Generator().manual_seed(setup.seed)
-    optimizer = setup.make_optimizer(model.parameters())
-    steps_per_epoch = max(1, len(data.y_train) // setup.batch_size)
-    total_steps = setup.epochs * steps_per_epoch
-    start, cpu_start = time.perf_counter(), time.process_time()
-    step, last_loss, stopped_by = 0, math.nan, "epochs"
-    model.train()
-    for epoch in range(setup.epochs):
-        for images, labels in data.batches(setup.batch_size, generator=generator, drop_last=True):
-            if setup.max_train_secs is not None and time.perf_counter() - start >= setup.max_train_secs:
-                stopped_by = "max_train_secs"
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = setup.learning_rate * 0.5 * (1.0 + math.cos(math.pi * step / total_steps))
-            optimizer.zero_grad(set_to_none=True)
-            losses = []
-            for sample in subnets_of_step():
-                select(list(choices), sample)
-                loss = F.cross_entropy(model(images), labels)
-                loss.backward()
-                losses.append(float(loss.detach()))
-            optimizer.step()
-            step += 1
-            last_loss = float(np.mean(losses))
-        if stopped_by != "epochs":
-            break
-        logger.debug("%s: epoch %d/%d, loss %.4f", what, epoch + 1, setup.epochs, last_loss)
-    record = TrainingRecord(
-        steps=step,
-        epochs=step / steps_per_epoch,
-        train_secs=time.perf_counter() - start,
-        cpu_secs=time.process_time() - cpu_start,
-        stopped_by=stopped_by,  # type: ignore[arg-type]
-        final_loss=last_loss,
-    )
-    model.eval()
-    return record
-
-
 def _accuracy_percent(model: nn.Module, data: ImageData) -> float:
     """Top-1 accuracy on the validation split, in percent (model in eval mode)."""
     model.eval()
@@ -461,6 +379,17 @@ class SupernetAccuracy(AccuracyEstimator):
     num_threads : int
         PyTorch CPU threads while training and evaluating (the setting is restored after): the
         networks are tiny, and on a busy machine more threads wait on each other.
+    distill : bool
+        In-place distillation (Once-for-All, BigNAS): the subnets of a step other than the
+        largest learn from the largest's predictions instead of the labels
+        (:mod:`tvm_nacos.accuracy.weight_sharing`).
+    checkpoint : path, optional
+        Save the training after every epoch to this file, and continue from it when it exists
+        (same options, else ``ValueError``): an interrupted training resumes after its last
+        epoch and ends as an uninterrupted one would.
+    progress : callable, optional
+        Called with a :class:`~tvm_nacos.accuracy.weight_sharing.TrainingProgress` after every
+        epoch.
 
     Raises
     ------
@@ -494,6 +423,9 @@ class SupernetAccuracy(AccuracyEstimator):
         seed: int = 0,
         data_seed: int = 0,
         num_threads: int = 1,
+        distill: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        progress: Callable[[TrainingProgress], None] | None = None,
     ) -> None:
         self.setup = _Setup.create(
             space,
@@ -513,6 +445,11 @@ class SupernetAccuracy(AccuracyEstimator):
         )
         self.num_random = check_int("num_random", num_random, 0)
         self.calib_batches = check_int("calib_batches", calib_batches, 1)
+        if not isinstance(distill, bool):
+            raise TypeError(f"distill must be True or False, got {distill!r}")
+        self.distill = distill
+        self.checkpoint = checkpoint
+        self.progress = progress
         if isinstance(space, nn.Module):
             search = _user_space(space, data, f"custom/supernet({type(space).__name__})")
             super().__init__(search)
@@ -562,7 +499,8 @@ class SupernetAccuracy(AccuracyEstimator):
 
     def options(self) -> dict[str, Any]:
         """The constructor's arguments that reproduce this estimator (JSON-compatible)."""
-        return {**self.setup.options(), "num_random": self.num_random, "calib_batches": self.calib_batches}
+        options = {**self.setup.options(), "num_random": self.num_random, "calib_batches": self.calib_batches}
+        return {**options, "distill": True} if self.distill else options
 
     def fit(self) -> SupernetAccuracy:
         """Train the supernet (further, from its current weights, if it was trained before).
@@ -587,7 +525,10 @@ class SupernetAccuracy(AccuracyEstimator):
             2 + self.num_random,
         )
         with torch_threads(self.setup.num_threads):
-            self._record = _train(self._model, sandwich, self._copier.choices, self.data, self.setup, self.name)
+            self._record = train_weight_sharing(
+                self._model, sandwich, self._copier.choices, self.data, self.setup, self.name, rng=rng,
+                distill=self.distill, checkpoint=self.checkpoint, identity=self.options(), progress=self.progress,
+            )
         self.clear_cache()
         logger.info(
             "%s: trained %d steps (%.2f epochs) in %.1f s, final loss %.4f",
@@ -749,6 +690,9 @@ class StandaloneAccuracy(AccuracyEstimator):
         seed: int = 0,
         data_seed: int = 0,
         num_threads: int = 1,
+        distill: bool = False,
+        checkpoint: str | os.PathLike[str] | None = None,
+        progress: Callable[[TrainingProgress], None] | None = None,
     ) -> None:
         self.setup = _Setup.create(
             space,
@@ -792,7 +736,7 @@ class StandaloneAccuracy(AccuracyEstimator):
         for sample in samples:
             network = self._copier.copy(sample)
             with torch_threads(self.setup.num_threads):
-                record = _train(network, lambda: [{}], [], self._data, self.setup, f"{self.name} {sample.id}")
+                record = train_weight_sharing(network, lambda: [{}], [], self._data, self.setup, f"{self.name} {sample.id}")
                 scores.append(_accuracy_percent(network, self._data))
             self.records[sample.id] = record
             logger.info(

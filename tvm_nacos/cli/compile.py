@@ -18,6 +18,7 @@ Run it with TVM's runtime alone:
 examples:
   tvm-nacos compile --work-dir nacos-work --output fastest.so          # the fastest of the front
   tvm-nacos compile --work-dir nacos-work --arch 3f9c2a1b7d4e --output arch.so
+  tvm-nacos compile --work-dir nacos-work --target-name board --output board.so   # one target of --targets
   tvm-nacos compile --work-dir nacos-work --output arch.so \\
       --sample '{"edge.1<-0": "nor_conv_3x3", "edge.2<-0": "nor_conv_3x3", "edge.2<-1": "skip_connect",
                  "edge.3<-0": "nor_conv_1x1", "edge.3<-1": "skip_connect", "edge.3<-2": "nor_conv_3x3"}'

@@ -304,11 +304,14 @@ def format_progress(event: Any, *, max_front: int = 4) -> str:
 
     Parameters
     ----------
-    event : SearchProgress
-        A progress event of :func:`tvm_nacos.search`.
+    event : SearchProgress or TrainingProgress
+        A progress event of :func:`tvm_nacos.search`, or of the supernet's training before it.
     max_front : int
         Points of each front to show (spread from the fastest to the most accurate).
     """
+    if hasattr(event, "epochs"):  # a TrainingProgress: the supernet trains before the search
+        return (f"training {event.what}: epoch {event.epoch}/{event.epochs}, loss {event.loss:.4f} | "
+                f"{format_duration(event.elapsed_secs)} elapsed, {format_duration(event.eta_secs)} left")
     in_flight = getattr(event, "trials_in_flight", 0)
     parts = [
         f"trials {event.trials_used}/{event.budget}" + (f" ({in_flight} in flight)" if in_flight else ""),
@@ -356,7 +359,7 @@ class ProgressPrinter:
     def __call__(self, event: Any) -> None:
         self.events += 1
         now = time.monotonic()
-        last = event.trials_used >= event.budget
+        last = getattr(event, "trials_used", 0) >= getattr(event, "budget", 1)
         if not last and self._last_print is not None and now - self._last_print < self.min_interval_secs:
             self._skipped = event
             return

@@ -63,7 +63,14 @@ def _import_estimator(spec: str) -> Any:
 
 
 def resolve_accuracy(
-    name: str | None, *, space: str | None = None, module: Any = None, builtin: Any = None, data: Any = None
+    name: str | None,
+    *,
+    space: str | None = None,
+    module: Any = None,
+    builtin: Any = None,
+    data: Any = None,
+    training_checkpoint: str | os.PathLike[str] | None = None,
+    training_progress: Callable[[Any], None] | None = None,
 ) -> tuple[Any, str]:
     """An accuracy estimator by name: ``(estimator, its name)``.
 
@@ -88,6 +95,10 @@ def resolve_accuracy(
         (:class:`~tvm_nacos.accuracy.InheritedAccuracy`); ``naswot`` of a model file is computed
         by TVM on its module (:class:`~tvm_nacos.accuracy.RelaxNaswot`), on a mini-batch of these
         images or of the digits.
+    training_checkpoint : path, optional
+        Where ``supernet`` saves its training after every epoch, and continues it from.
+    training_progress : callable, optional
+        Receives ``supernet``'s :class:`~tvm_nacos.accuracy.TrainingProgress` after every epoch.
 
     Raises
     ------
@@ -137,7 +148,8 @@ def resolve_accuracy(
         from tvm_nacos.search_space import get
 
         # accuracy_choices offers "supernet" for built-in spaces only: space is a name here.
-        recipe = SUPERNET_RECIPES.get(str(space), {})
+        recipe = {**SUPERNET_RECIPES.get(str(space), {}), "checkpoint": training_checkpoint,
+                  "progress": training_progress}
         if data is None:
             return SupernetAccuracy(str(space), **recipe), name
         searched = builtin if builtin is not None else get(str(space))
@@ -215,7 +227,9 @@ def run_search(
     resume : bool
         Continue the interrupted search in ``work_dir``.
     progress : callable, optional
-        Receives a :class:`~tvm_nacos.cosearch.progress.SearchProgress` after every measured batch.
+        Receives a :class:`~tvm_nacos.cosearch.progress.SearchProgress` after every measured batch
+        (and, while ``--accuracy supernet`` trains, a :class:`~tvm_nacos.accuracy.TrainingProgress`
+        after every epoch; the training is saved in the work directory, and ``resume`` continues it).
     command : str, optional
         The command line, recorded in ``run.json`` and the report.
     space_options : Mapping, optional
@@ -266,11 +280,14 @@ def run_search(
         subject = load_model_file(model)
     if isinstance(accuracy, str) or accuracy is None:
         estimator, accuracy_name = resolve_accuracy(
-            accuracy, space=space, module=None if builtin is not None else subject, builtin=builtin, data=data
+            accuracy, space=space, module=None if builtin is not None else subject, builtin=builtin, data=data,
+            training_checkpoint=WorkDir(work_dir).supernet_training, training_progress=progress,
         )
     else:
         estimator, accuracy_name = accuracy, getattr(accuracy, "name", type(accuracy).__name__)
     work = WorkDir.prepare(work_dir)  # refuses a directory of another format before anything is written
+    if not resume and work.supernet_training.is_file():
+        work.supernet_training.unlink()  # a new search trains afresh; --resume continues an interrupted training
     work.write_run_info(
         {
             "space": space, "space_options": dict(space_options or {}), "model": None if model is None else str(model),

@@ -306,8 +306,9 @@ def run_joint_across_targets(
     """The joint strategy for several targets at once: one exploration of the architectures.
 
     The targets share one population: each round of each target adds children of *its* front
-    to it, and every target estimates every architecture in it (accuracy is estimated once per
-    architecture: the sessions share their accuracies). Each target spends its own budget on its
+    to it (``children_per_round`` shared out over the targets, so that the population grows as
+    one search's does), and every target estimates every architecture in it (accuracy is
+    estimated once per architecture: the sessions share their accuracies). Each target spends its own budget on its
     own kernels, rounds taking turns; a target whose kernels worth measuring are all in flight
     passes its turn, and when every target waits, the first batch to land on any of them ends
     the wait. Each then runs its finish.
@@ -326,7 +327,13 @@ def run_joint_across_targets(
     dict[str, list[ArchSample]]
         The fully measured architectures of each target.
     """
-    searches = {name: JointSearch(session, **options) for name, session in sessions.items()}
+    # Children per round are shared out over the targets: the population grows as one search's
+    # does (every target lowers and estimates all of it; a population twice as large spread each
+    # target's trials over twice the kernels and completed fewer architectures).
+    children = options.pop("children_per_round", 4)
+    per_target = max(1, round(children / max(1, len(sessions))))
+    searches = {name: JointSearch(session, children_per_round=per_target, **options)
+                for name, session in sessions.items()}
     population: dict[str, ArchSample] = {}
     for search in searches.values():  # resumed: every target's saved population (they may differ by a round)
         if "population" in search.session.state:
