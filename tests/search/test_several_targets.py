@@ -84,6 +84,28 @@ def test_two_targets_in_one_search_give_two_fronts_and_two_databases(supernet, t
         result["board"]
 
 
+def test_with_own_populations_each_target_searches_as_its_own_search_would(supernet, tmp_path) -> None:
+    common = {
+        "accuracy": accuracy, "budget": 16, "seed": 0, "measure_end_to_end": False, "deterministic": True,
+        "cost_model": LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=0),
+        "schedule_options": SMALL_SCHEDULE_SEARCH,
+    }
+    together = tvm_nacos.search(
+        supernet, targets={"zen": {"target": ZEN, "runner": DeterministicRunner(fail_every=7)},
+                           "sky": {"target": SKYLAKE, "runner": DeterministicRunner(fail_every=7)}},
+        work_dir=tmp_path / "together", builder=DeterministicBuilder(),
+        strategy_options={"shared_population": False}, **common,
+    )
+    alone = tvm_nacos.search(supernet, target=SKYLAKE, runner=DeterministicRunner(fail_every=7),
+                             work_dir=tmp_path / "alone", builder=DeterministicBuilder(), **common)
+
+    def records(work_dir):
+        return (database_dir(work_dir, as_target(SKYLAKE)) / RECORD_FILE).read_text().splitlines()
+
+    assert records(tmp_path / "together" / "targets" / "sky") == records(tmp_path / "alone")
+    assert [p.sample.id for p in together["sky"].pareto] == [p.sample.id for p in alone.pareto]
+
+
 def test_targets_are_checked_before_anything_runs(supernet, tmp_path) -> None:
     with pytest.raises(SearchConfigError, match="non-empty mapping"):
         resolve_targets({})

@@ -245,10 +245,14 @@ class SharedArchitectures:
     num_sessions : int
         The sessions sharing it: a specialization is dropped once each has taken it (every
         session keeps its own lowered module).
+    max_kept : int
+        At most this many specializations wait for the other sessions (the oldest is dropped:
+        an architecture only one target looks at must not stay in memory).
     """
 
-    def __init__(self, num_sessions: int) -> None:
+    def __init__(self, num_sessions: int, max_kept: int = 64) -> None:
         self.num_sessions = num_sessions
+        self.max_kept = max_kept
         self.accuracy: dict[str, float] = {}
         self._specialized: dict[str, tuple[tvm.IRModule, int]] = {}
 
@@ -260,6 +264,8 @@ class SharedArchitectures:
             specialized, taken = specialize_for_inference(mod, sample=sample), 0
         if taken + 1 < self.num_sessions:
             self._specialized[sample.id] = (specialized, taken + 1)
+            while len(self._specialized) > self.max_kept:
+                del self._specialized[next(iter(self._specialized))]
         return specialized
 
 

@@ -268,6 +268,7 @@ def run_joint(
     optimism: float = 1.0,
     finish_fraction: float = 0.25,
     finish_batch: int = 4,
+    shared_population: bool = True,
 ) -> list[ArchSample]:
     """The NACOS loop: architecture moves and schedule measurements in one loop.
 
@@ -292,6 +293,9 @@ def run_joint(
         leaves over tunes the completed front further.
     finish_batch : int
         Candidates per unmeasured kernel in that last phase (a first measurement, not a tuning).
+    shared_population : bool
+        Several targets only (:func:`run_joint_across_targets`): one population for all targets
+        (default) or one per target.
     """
     return JointSearch(
         session, initial_population=initial_population, seed_candidates=seed_candidates,
@@ -305,10 +309,12 @@ def run_joint_across_targets(
 ) -> dict[str, list[ArchSample]]:
     """The joint strategy for several targets at once: one exploration of the architectures.
 
-    The targets share one population: each round of each target adds children of *its* front
-    to it (``children_per_round`` shared out over the targets, so that the population grows as
-    one search's does), and every target estimates every architecture in it (accuracy is
-    estimated once per architecture: the sessions share their accuracies). Each target spends its own budget on its
+    With ``shared_population`` (the default), the targets share one population: each round of
+    each target adds children of *its* front to it (``children_per_round`` shared out over the
+    targets, so that the population grows as one search's does), and every target estimates
+    every architecture in it. Without, each target breeds its own population, as its own search
+    would. Either way accuracy is estimated once per architecture (the sessions share their
+    accuracies and specializations). Each target spends its own budget on its
     own kernels, rounds taking turns; a target whose kernels worth measuring are all in flight
     passes its turn, and when every target waits, the first batch to land on any of them ends
     the wait. Each then runs its finish.
@@ -330,20 +336,25 @@ def run_joint_across_targets(
     # Children per round are shared out over the targets: the population grows as one search's
     # does (every target lowers and estimates all of it; a population twice as large spread each
     # target's trials over twice the kernels and completed fewer architectures).
+    shared_population = options.pop("shared_population", True)
     children = options.pop("children_per_round", 4)
-    per_target = max(1, round(children / max(1, len(sessions))))
+    per_target = max(1, round(children / max(1, len(sessions)))) if shared_population else children
     searches = {name: JointSearch(session, children_per_round=per_target, **options)
                 for name, session in sessions.items()}
-    population: dict[str, ArchSample] = {}
-    for search in searches.values():  # resumed: every target's saved population (they may differ by a round)
-        if "population" in search.session.state:
-            population.update(search._start_population())
-    if not population:
-        population = next(iter(searches.values()))._start_population()
-    shared = [s.to_dict() for s in population.values()]
-    for search in searches.values():
-        search.population = population
-        search.session.state["population"] = shared
+    if shared_population:
+        population: dict[str, ArchSample] = {}
+        for search in searches.values():  # resumed: every target's saved population (they may differ by a round)
+            if "population" in search.session.state:
+                population.update(search._start_population())
+        if not population:
+            population = next(iter(searches.values()))._start_population()
+        shared = [s.to_dict() for s in population.values()]
+        for search in searches.values():
+            search.population = population
+            search.session.state["population"] = shared
+    else:
+        for search in searches.values():
+            search.population = search._start_population()
     active = dict(searches)
     number = 0
     while active:
