@@ -85,48 +85,6 @@ def database_run_secs(database_dir: Any) -> dict[str, list[float]]:
     return sequences
 
 
-def tutorial_cnn(seed: int = 0, epochs: int = 6) -> tuple[Any, Any]:
-    """The trained CNN of ``tutorials/search_your_trained_model.py`` and the digits it trained on:
-    a stem, two residual blocks with batch norm, a classifier; Adam for ``epochs`` on the 8×8 digits."""
-    import torch
-    from torch import nn
-
-    from tvm_nacos.accuracy import load_digits_data
-
-    class Block(nn.Module):
-        def __init__(self, channels: int) -> None:
-            super().__init__()
-            self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-            self.bn1 = nn.BatchNorm2d(channels)
-            self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-            self.bn2 = nn.BatchNorm2d(channels)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
-
-    class SmallCNN(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU())
-            self.blocks = nn.Sequential(Block(16), Block(16))
-            self.head = nn.Linear(16, 10)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
-
-    data = load_digits_data(resolution=8, channels=1, seed=0)
-    torch.manual_seed(seed)
-    model = SmallCNN()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for images, labels in data.batches(64, generator=generator):
-            optimizer.zero_grad()
-            nn.functional.cross_entropy(model(images), labels).backward()
-            optimizer.step()
-    return model.eval(), data
-
-
 def exposed_tutorial_cnn(seed: int = 0) -> tuple[Any, Any]:
     """(the tutorial's trained CNN imported with its moves exposed as the tutorial exposes them,
     the digits): width ×0.5/×1, skip, kernel size 1/3 inheriting the trained weights."""
@@ -134,9 +92,10 @@ def exposed_tutorial_cnn(seed: int = 0) -> tuple[Any, Any]:
     import tvm
 
     import tvm_nacos
+    from tvm_nacos.examples import trained_example_cnn
     from tvm_nacos.passes import ExposeKernelSize, ExposeSkip, ExposeWidth
 
-    model, data = tutorial_cnn(seed)
+    model, data = trained_example_cnn(seed=seed)
     mod = tvm_nacos.from_torch(model, (torch.zeros(1, 1, 8, 8),))
     passes = [ExposeWidth(multipliers=(0.5, 1.0)), ExposeSkip(),
               ExposeKernelSize(sizes=(1, 3), init="inherit", inside_options="original")]

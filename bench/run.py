@@ -32,6 +32,7 @@ BENCHMARKS = (
     "eager_retiming",
     "end_to_end_model",
     "exhaustive_subspace",
+    "extraction_cache",
     "inherited_vs_finetuned",
     "model_search",
     "expose_passes_table",

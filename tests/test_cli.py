@@ -471,6 +471,39 @@ def test_runner_and_devices_reach_the_search(model_file: Path, tmp_path: Path, m
     assert f"measured on {url}" in capsys.readouterr().err
 
 
+def test_targets_search_gives_a_front_per_target_and_compile_asks_which(
+    model_file: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    import tvm_nacos.cosearch.search as cosearch_api
+    from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
+
+    real = cosearch_api.search
+
+    def fake_measurement(subject, *, targets, **kwargs):  # each target on a fake device
+        targets = {name: {"target": target, "runner": DeterministicRunner(fail_every=7)} for name, target in targets.items()}
+        return real(subject, targets=targets, builder=DeterministicBuilder(), measure_end_to_end=False,
+                    deterministic=True, schedule_options=SMALL_SCHEDULE_SEARCH, **kwargs)
+
+    monkeypatch.setattr(cosearch_api, "search", fake_measurement)
+    work = tmp_path / "work"
+    targets = json.dumps({"zen": json.loads(TARGET), "sky": {"kind": "llvm", "mcpu": "skylake", "num-cores": 2}})
+    assert main(["search", "--model", str(model_file), "--budget", "12", "--work-dir", str(work),
+                 "--targets", targets, "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "search done: joint over 2 targets" in out
+    assert re.search(r"^\[zen\] .*: \d+/12 trials", out, re.M) and re.search(r"^\[sky\] .*: \d+/12 trials", out, re.M)
+    assert f"tvm-nacos compile --work-dir {work} --target-name zen" in out
+    assert (work / "targets" / "zen" / "pareto.json").is_file() and (work / "targets" / "sky" / "report.md").is_file()
+    assert main(["compile", "--work-dir", str(work), "--output", str(tmp_path / "a.so")]) == 2
+    assert "targets ['sky', 'zen']" in capsys.readouterr().err
+    (work / "report.md").unlink()
+    assert main(["report", "--work-dir", str(work)]) == 0 and "## sky" in (work / "report.md").read_text()
+    assert "example [sky]: joint" in capsys.readouterr().out
+    assert main(["search", "--model", str(model_file), "--work-dir", str(tmp_path / "x"), "--targets", targets,
+                 "--target", TARGET]) == 2
+    assert "do not also pass --target" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
 # -- live progress --------------------------------------------------------------------------------
 
 

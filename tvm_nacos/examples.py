@@ -1,4 +1,4 @@
-"""A small example supernet, used by the quick start, the tutorials and the tests.
+"""Small example networks, used by the quick start, the tutorials, the tests and the benchmarks.
 
 ``example_supernet()`` is a PyTorch CNN with three choice points, one of them conditional:
 
@@ -8,6 +8,10 @@
   is kept.
 
 That is 3 × (2 + 1) = 9 architectures.
+
+``trained_example_cnn()`` is the plain CNN of ``tutorials/search_your_trained_model.py`` (a stem,
+two residual blocks with batch norm, a classifier) trained for seconds on the 8×8 digits: a
+trained model to expose NAS moves on.
 """
 
 from __future__ import annotations
@@ -97,3 +101,65 @@ def example_input(seed: int = 0) -> Any:
     import torch
 
     return torch.randn(*EXAMPLE_INPUT_SHAPE, generator=torch.Generator().manual_seed(seed))
+
+
+def trained_example_cnn(*, epochs: int = 6, seed: int = 0, pool: bool = False) -> tuple[Any, Any]:
+    """The tutorial's CNN trained on scikit-learn's 8×8 digits, and the digits.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes of Adam (lr 0.01, batches of 64) over the training split; 0 leaves the weights
+        random.
+    seed : int
+        Seed of the weights and the batch order.
+    pool : bool
+        A 2×2 max pool between the two blocks.
+
+    Returns
+    -------
+    tuple
+        The model (eval mode) and its :class:`~tvm_nacos.accuracy.DigitsData`.
+    """
+    import torch
+    from torch import nn
+
+    from tvm_nacos.accuracy import load_digits_data
+
+    class Block(nn.Module):
+        def __init__(self, channels: int) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(channels)
+            self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+            self.bn2 = nn.BatchNorm2d(channels)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
+
+    class SmallCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU())
+            middle = [nn.MaxPool2d(2)] if pool else []
+            self.blocks = nn.Sequential(Block(16), *middle, Block(16))
+            self.head = nn.Linear(16, 10)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
+
+    data = load_digits_data(resolution=8, channels=1, seed=0)
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = SmallCNN()
+    finally:
+        torch.random.set_rng_state(generator_state)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    generator = torch.Generator().manual_seed(seed)
+    for _ in range(epochs):
+        for images, labels in data.batches(64, generator=generator):
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(model(images), labels).backward()
+            optimizer.step()
+    return model.eval(), data

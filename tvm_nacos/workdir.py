@@ -12,7 +12,8 @@
         state.json, cost_model.pkl, failures.jsonl
         supernet_training.pt the training of --accuracy supernet, saved after every epoch
       tuning/<kind>-<hash>/  the tuning database of one target (tvm_nacos.tuning.database),
-        end_to_end.jsonl     and every end-to-end timing of a network on it (cosearch.end_to_end)
+        end_to_end.jsonl     every end-to-end timing of a network on it (cosearch.end_to_end),
+        extraction/          and each architecture's kernels (tuning.extraction_cache)
 
 A search over several targets (``search(..., targets=...)``) keeps each target's search in a
 work directory of its own, ``targets/NAME/`` (the layout above); its ``pareto.json`` holds

@@ -9,48 +9,23 @@ import tvm
 from torch import nn
 from tvm import relax
 
-from tvm_nacos.accuracy import FineTunedAccuracy, InheritedAccuracy, load_digits_data
+from tvm_nacos.accuracy import FineTunedAccuracy, InheritedAccuracy
 from tvm_nacos.accuracy.relax_torch import RelaxAsTorch, UnsupportedOperatorError
 from tvm_nacos.analysis import search_space
+from tvm_nacos.examples import trained_example_cnn
 from tvm_nacos.frontend.torch import from_torch
 from tvm_nacos.passes import ExposeKernelSize, ExposeSkip, ExposeWidth
 
 
-class _Block(nn.Module):
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(channels)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(x + self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x))))))
-
-
-class _SmallCNN(nn.Module):
-    """The tutorial's network (tutorials/search_your_trained_model.py), with a max pool."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU())
-        self.blocks = nn.Sequential(_Block(16), nn.MaxPool2d(2), _Block(16))
-        self.head = nn.Linear(16, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
-
-
 @pytest.fixture(scope="module")
 def exposed():
-    torch.manual_seed(0)
-    model = _SmallCNN()
+    model, data = trained_example_cnn(epochs=0, pool=True)  # the tutorial's network, random weights
     for bn in (m for m in model.modules() if isinstance(m, nn.BatchNorm2d)):  # statistics worth folding
         bn.running_mean.uniform_(-0.5, 0.5)
         bn.running_var.uniform_(0.5, 2.0)
     mod = from_torch(model.eval(), (torch.zeros(1, 1, 8, 8),))
     passes = [ExposeWidth(multipliers=(0.5, 1.0)), ExposeSkip(), ExposeKernelSize(sizes=(1, 3), init="inherit")]
-    return tvm.transform.Sequential(passes)(mod), load_digits_data(resolution=8, channels=1, seed=0)
+    return tvm.transform.Sequential(passes)(mod), data
 
 
 def test_an_architecture_run_by_pytorch_predicts_as_tvm_to_the_last_image(exposed) -> None:

@@ -8,7 +8,7 @@ from tuning_helpers import gather, matmul
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.tuning import MeasureConfig, PersistentBuilder, RPCEndpoint, make_runner
-from tvm_nacos.tuning.runner import RunnerSpecError, shutdown_runner
+from tvm_nacos.tuning.runner import BackgroundStartLocalRunner, RunnerSpecError, shutdown_runner
 
 ms = meta_schedule()
 TARGET = tvm.target.Target({"kind": "llvm"})
@@ -27,8 +27,10 @@ def _built(mods: list) -> list:
 
 
 def test_runner_names() -> None:
-    assert isinstance(make_runner(None), ms.runner.LocalRunner)
-    assert isinstance(make_runner("local"), ms.runner.LocalRunner)
+    for name in (None, "local"):
+        runner = make_runner(name)
+        assert isinstance(runner, BackgroundStartLocalRunner)  # MetaSchedule's, its worker started in the background
+        shutdown_runner(runner)
     assert isinstance(make_runner("rpc://127.0.0.1:9190/k"), ms.runner.RPCRunner)
     custom = ms.runner.LocalRunner()
     assert make_runner(custom) is custom

@@ -52,14 +52,16 @@ def run(args: argparse.Namespace) -> int:
     from tvm_nacos.report import front_table
 
     report = regenerate_report(args.work_dir, baselines=parse_baselines(args.baseline) or None)
-    data = report.result
-    print(
-        f"{report.name}: {data.get('strategy')}, {data.get('trials_used')}/"
-        f"{data.get('budget_trials')} trials, {len(data['evaluated'])} architectures measured, "
-        f"{len(data['pareto'])} on the front"
-    )
-    if data["pareto"]:
-        print(front_table(data, max_rows=8))
+    # A search over several targets: one summary and front per target.
+    results = report.result.get("targets") or {"": report.result}
+    for target, data in results.items():
+        print(
+            f"{report.name}{f' [{target}]' if target else ''}: {data.get('strategy')}, {data.get('trials_used')}/"
+            f"{data.get('budget_trials')} trials, {len(data['evaluated'])} architectures measured, "
+            f"{len(data['pareto'])} on the front"
+        )
+        if data["pareto"]:
+            print(front_table(data, max_rows=8))
     print(f"report in {args.work_dir}:")
     print_files(report.files)
     return 0

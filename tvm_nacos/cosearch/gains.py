@@ -72,7 +72,7 @@ def kernel_usage(session: SearchSession, estimates: list[ArchitectureEstimate]) 
     """The share of the architectures in ``estimates`` that call each kernel."""
     counts: dict[str, int] = {}
     for estimate in estimates:
-        for key in session.pool.architectures[estimate.sample.id].weights:
+        for key in session.pool.architecture(estimate.sample.id).weights:
             counts[key] = counts.get(key, 0) + 1
     return {key: count / len(estimates) for key, count in counts.items()}
 
@@ -137,7 +137,7 @@ def distinguishing_estimate(
     (``1 - usage``), so common kernels (stem, classifier, shared first blocks) do not make every
     architecture look as if it could still reach the front.
     """
-    weights = session.pool.architectures[estimate.sample.id].weights
+    weights = session.pool.architecture(estimate.sample.id).weights
     slack = sum(
         removable_secs(session, key, weight, optimism) * (1.0 - usage.get(key, 0.0)) for key, weight in weights.items()
     )
@@ -164,7 +164,7 @@ def kernel_gains(
     gains: dict[str, float] = {}
     for estimate in candidates:
         shares: dict[str, float] = {}
-        for key, weight in session.pool.architectures[estimate.sample.id].weights.items():
+        for key, weight in session.pool.architecture(estimate.sample.id).weights.items():
             distinguishing = 1.0 if usage is None else 1.0 - usage.get(key, 0.0)
             step = next_step(session, key, first_look)
             share = removable_secs(session, key, weight, optimism, step=step) * distinguishing
@@ -208,7 +208,7 @@ def common_kernel_gains(
     front = [estimates[i] for i in pareto_indices([e.accuracy for e in estimates], [e.latency_ms for e in estimates])]
     accuracies = [e.accuracy for e in front]
     base = hypervolume(accuracies, [e.latency_ms for e in front], reference=reference)
-    weights = [session.pool.architectures[e.sample.id].weights for e in front]
+    weights = [session.pool.architecture(e.sample.id).weights for e in front]
     gains: dict[str, float] = {}
     for key in {key for kernels in weights for key in kernels}:
         share = usage.get(key, 0.0)

@@ -611,7 +611,7 @@ def _point(session: SearchSession, sample: ArchSample, latency_ms: float | None 
 
     estimate = session.estimate(sample)
     kernels = []
-    for key, weight in session.pool.architectures[sample.id].weights.items():
+    for key, weight in session.pool.architecture(sample.id).weights.items():
         tuner = session.tuner(key)
         kernels.append(
             KernelRecord(tuner.name, weight, None if tuner.best_secs is None else tuner.best_secs * 1e3, tuner.trials)

@@ -39,6 +39,7 @@ from tvm_nacos.target import device_for
 from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_executable
 from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_records, mean_run_secs, open_database
+from tvm_nacos.tuning.extraction_cache import ExtractionCache
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import MeasureConfig, is_remote, make_runner, remote_endpoint, resolve_devices
 from tvm_nacos.tuning.schedule_options import COSEARCH_SCHEDULE_SEARCH, check_schedule_options
@@ -448,6 +449,7 @@ class SearchSession:
         )
         # Kernels: the pool, a tuner per kernel, what each is expected to take.
         self.pool = TaskPool(target)
+        self.extraction_cache = ExtractionCache.for_module(self.work.tuning_dir(target), mod)
         self.tuners: dict[str, TaskTuner] = {}
         self._tasks: list[TaskTuner] = []
         self._record_index: dict[int, list[Any]] | None = None
@@ -600,8 +602,18 @@ class SearchSession:
         return self._lowered[sample.id]
 
     def add(self, sample: ArchSample) -> ArchitectureTasks:
-        """Lower ``sample`` and merge its kernels into the pool (cached)."""
-        return self.pool.add_fused(sample, self.lowered(sample))
+        """Lower ``sample`` and merge its kernels into the pool (cached; across the searches of
+        the work directory too: :class:`~tvm_nacos.tuning.extraction_cache.ExtractionCache`)."""
+        known = self.pool.architecture(sample.id)
+        if known is not None:
+            return known
+        kernels = self.extraction_cache.kernels(sample.id)
+        if kernels is not None:
+            return self.pool.add_kernels(sample, kernels)
+        arch = self.pool.add_fused(sample, self.lowered(sample))
+        self.extraction_cache.put(sample.id, [(self.pool[key].mod, self.pool[key].name, calls)
+                                              for key, calls in arch.weights.items()])
+        return arch
 
     def accuracy(self, samples: Sequence[ArchSample]) -> list[float]:
         """Accuracy of each sample (cached by id)."""
@@ -633,7 +645,7 @@ class SearchSession:
         ``kernel_sum_ms``: its calls, GFLOP and argument megabytes per inference."""
         static = self._static_profiles.get(arch_id)
         if static is None:
-            weights = self.pool.architectures[arch_id].weights
+            weights = self.pool.architecture(arch_id).weights
             tasks = [(self.pool[key], count) for key, count in weights.items()]
             static = (
                 sum(weights.values()),

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "alloc_in_bounds_arguments",
     "alloc_in_bounds_arguments_remote",
+    "BackgroundStartLocalRunner",
     "CheckingLocalRunner",
     "MeasureConfig",
     "RPCEndpoint",
@@ -208,6 +209,25 @@ def _last_line(text: str) -> str:
     return last
 
 
+def _worker_ready() -> None:
+    """Nothing: submitted to start a runner's worker process."""
+
+
+@derived_object
+class BackgroundStartLocalRunner(ms.runner.LocalRunner._cls):  # type: ignore[name-defined]
+    """MetaSchedule's ``LocalRunner``, its worker process started in the background.
+
+    ``LocalRunner`` waits in its constructor until its worker has started and imported TVM
+    (about 2.5 s on two cores) to check function names that are Python functions here; this
+    one starts the worker and goes on, so that the start overlaps the search's first lowering
+    and proposal. Runs queue behind the start; a worker that cannot start fails the first run
+    (a failed trial with the reason) instead of the constructor.
+    """
+
+    def _sanity_check(self) -> None:
+        self.pool.submit(_worker_ready)
+
+
 @derived_object
 class CheckingLocalRunner(ms.runner.PyRunner):
     """Local runner that checks each candidate's outputs against its unscheduled kernel first.
@@ -336,7 +356,7 @@ def make_runner(
     if runner is None or runner == "local":
         if measure.check_outputs:
             return CheckingLocalRunner(measure)
-        return ms.runner.LocalRunner(
+        return BackgroundStartLocalRunner(
             timeout_sec=measure.timeout_sec,
             evaluator_config=measure.evaluator_config(),
             f_alloc_argument=alloc_in_bounds_arguments,

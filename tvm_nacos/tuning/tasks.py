@@ -18,7 +18,7 @@ Task names are not identifiers: two architectures can give the same name to diff
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -198,8 +198,9 @@ class PoolTask:
         Name of the kernel in the first architecture that had it (for humans only).
     mod : tvm.IRModule
         The kernel, as MetaSchedule tunes it (``{"main": PrimFunc}``).
-    extracted : ms.ExtractedTask
-        The extracted task (its ``dispatched`` modules, target and name).
+    extracted : ms.ExtractedTask or None
+        The extracted task (its ``dispatched`` modules, target and name); ``None`` for a kernel
+        taken from an :class:`~tvm_nacos.tuning.extraction_cache.ExtractionCache`.
     architectures : dict[str, int]
         Architecture id → how many times that architecture calls the kernel.
     """
@@ -297,6 +298,10 @@ class TaskPool:
         """Architecture id → its tasks."""
         return dict(self._architectures)
 
+    def architecture(self, arch_id: str) -> ArchitectureTasks | None:
+        """The tasks of architecture ``arch_id``, or ``None`` when it is not in the pool."""
+        return self._architectures.get(arch_id)
+
     def add_architecture(
         self,
         mod: tvm.IRModule,
@@ -322,11 +327,24 @@ class TaskPool:
         """
         if sample.id in self._architectures:
             return self._architectures[sample.id]
+        extracted = extract_tasks(fused, self.target)
+        kernels = [(task.dispatched[0], str(task.task_name), int(task.weight)) for task in extracted]
+        return self.add_kernels(sample, kernels, extracted)
+
+    def add_kernels(
+        self, sample: ArchSample, kernels: Sequence[tuple[tvm.IRModule, str, int]], extracted: Sequence[Any] | None = None
+    ) -> ArchitectureTasks:
+        """Merge an architecture's kernels, each ``(module, name, calls)``: extracted here
+        (:meth:`add_fused`) or earlier (:class:`~tvm_nacos.tuning.extraction_cache.ExtractionCache`).
+
+        Cached like :meth:`add_architecture`.
+        """
+        if sample.id in self._architectures:
+            return self._architectures[sample.id]
         weights: dict[str, int] = {}
-        for extracted in extract_tasks(fused, self.target):
-            task_mod = extracted.dispatched[0]
-            key = self._find_or_add(task_mod, extracted)
-            weights[key] = weights.get(key, 0) + int(extracted.weight)
+        for i, (task_mod, name, calls) in enumerate(kernels):
+            key = self._find_or_add(task_mod, name, None if extracted is None else extracted[i])
+            weights[key] = weights.get(key, 0) + int(calls)
         for key, count in weights.items():
             self._tasks[key].architectures[sample.id] = count
         arch = ArchitectureTasks(sample, weights)
@@ -334,7 +352,7 @@ class TaskPool:
         logger.debug("architecture %s: %d tasks, %d calls", sample.id, len(weights), arch.num_calls)
         return arch
 
-    def _find_or_add(self, task_mod: tvm.IRModule, extracted: Any) -> str:
+    def _find_or_add(self, task_mod: tvm.IRModule, name: str, extracted: Any) -> str:
         key = task_key(task_mod)
         existing = self._tasks.get(key)
         if existing is not None:
@@ -342,7 +360,7 @@ class TaskPool:
                 key = f"{key}-{len(self._tasks)}"
             else:
                 return key
-        self._tasks[key] = PoolTask(key, str(extracted.task_name), task_mod, extracted)
+        self._tasks[key] = PoolTask(key, name, task_mod, extracted)
         return key
 
     def sharing_ratio(self, architecture_ids: Iterable[str] | None = None) -> float:

@@ -82,7 +82,7 @@ class JointSearch:
         """Kernels of ``estimate``'s architecture without a measurement (and not exhausted);
         a kernel whose first batch is in flight is not one."""
         session = self.session
-        keys = session.pool.architectures[estimate.sample.id].weights
+        keys = session.pool.architecture(estimate.sample.id).weights
         return [
             k for k in keys
             if session.tuner(k).best_secs is None and not session.tuner(k).exhausted and not session.busy(k)
@@ -243,7 +243,7 @@ class JointSearch:
         while session.trials_left > 0:
             gains: dict[str, float] = {}  # per trial of each kernel's next step
             for point in session.measured_front():  # architectures with every kernel measured
-                for key, weight in session.pool.architectures[point.arch_id].weights.items():
+                for key, weight in session.pool.architecture(point.arch_id).weights.items():
                     if session.tuner(key).best_secs is not None:
                         step = next_step(session, key, self.finish_batch)
                         removable = removable_secs(session, key, weight, self.optimism, step=step)
