@@ -92,10 +92,12 @@ def exposed_tutorial_cnn(seed: int = 0) -> tuple[Any, Any]:
     import tvm
 
     import tvm_nacos
+    from tvm_nacos.accuracy import load_digits_data
     from tvm_nacos.examples import trained_example_cnn
     from tvm_nacos.passes import ExposeKernelSize, ExposeSkip, ExposeWidth
 
-    model, data = trained_example_cnn(seed=seed)
+    data = load_digits_data(resolution=8, channels=1, seed=0)
+    model = trained_example_cnn(data, seed=seed)
     mod = tvm_nacos.from_torch(model, (torch.zeros(1, 1, 8, 8),))
     passes = [ExposeWidth(multipliers=(0.5, 1.0)), ExposeSkip(),
               ExposeKernelSize(sizes=(1, 3), init="inherit", inside_options="original")]

@@ -91,8 +91,8 @@ print(f"trained: {trained_accuracy:.2f}% on {len(data.y_val)} validation images 
 # %%
 # Expose moves that inherit the weights
 # -------------------------------------
-# ``ExposeWidth`` keeps the first channels of a convolution and of its consumers (a slice of
-# the trained weights); ``ExposeSkip`` drops a residual branch; ``ExposeKernelSize`` with
+# ``ExposeWidth`` keeps the filters of a convolution with the largest L1 norms, and the matching
+# channels of its consumers (a slice of the trained weights); ``ExposeSkip`` drops a residual branch; ``ExposeKernelSize`` with
 # ``init="inherit"`` derives a new kernel from the trained one (a 1×1 option is the centre of
 # the 3×3). Batch norms are folded into the convolutions by the import, so the slices carry
 # them along.

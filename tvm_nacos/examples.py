@@ -9,7 +9,7 @@
 
 That is 3 × (2 + 1) = 9 architectures.
 
-``trained_example_cnn()`` is the plain CNN of ``tutorials/search_your_trained_model.py`` (a stem,
+``trained_example_cnn(data)`` is the plain CNN of ``tutorials/search_your_trained_model.py`` (a stem,
 two residual blocks with batch norm, a classifier) trained for seconds on the 8×8 digits: a
 trained model to expose NAS moves on.
 """
@@ -103,11 +103,14 @@ def example_input(seed: int = 0) -> Any:
     return torch.randn(*EXAMPLE_INPUT_SHAPE, generator=torch.Generator().manual_seed(seed))
 
 
-def trained_example_cnn(*, epochs: int = 6, seed: int = 0, pool: bool = False) -> tuple[Any, Any]:
-    """The tutorial's CNN trained on scikit-learn's 8×8 digits, and the digits.
+def trained_example_cnn(data: Any, *, epochs: int = 6, seed: int = 0, pool: bool = False) -> Any:
+    """The tutorial's CNN trained on ``data``.
 
     Parameters
     ----------
+    data : ImageData
+        One-channel 8×8 images of 10 classes, e.g.
+        ``tvm_nacos.accuracy.load_digits_data(resolution=8, channels=1)``.
     epochs : int
         Passes of Adam (lr 0.01, batches of 64) over the training split; 0 leaves the weights
         random.
@@ -118,13 +121,11 @@ def trained_example_cnn(*, epochs: int = 6, seed: int = 0, pool: bool = False) -
 
     Returns
     -------
-    tuple
-        The model (eval mode) and its :class:`~tvm_nacos.accuracy.DigitsData`.
+    torch.nn.Module
+        The model, in eval mode.
     """
     import torch
     from torch import nn
-
-    from tvm_nacos.accuracy import load_digits_data
 
     class Block(nn.Module):
         def __init__(self, channels: int) -> None:
@@ -148,7 +149,6 @@ def trained_example_cnn(*, epochs: int = 6, seed: int = 0, pool: bool = False) -
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.head(self.blocks(self.stem(x)).mean(dim=(2, 3)))
 
-    data = load_digits_data(resolution=8, channels=1, seed=0)
     generator_state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -162,4 +162,4 @@ def trained_example_cnn(*, epochs: int = 6, seed: int = 0, pool: bool = False) -
             optimizer.zero_grad()
             nn.functional.cross_entropy(model(images), labels).backward()
             optimizer.step()
-    return model.eval(), data
+    return model.eval()

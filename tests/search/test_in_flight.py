@@ -181,6 +181,7 @@ def test_a_device_that_drops_out_costs_only_its_candidates(supernet, tmp_path) -
     assert result.trials_used == budget == _trials_recorded(tmp_path)
     # The dropped device's candidate fails with the RPC error, unless its run had just ended when
     # the tracker still counted the device busy (then nothing fails): never another reason.
-    assert set(result.failure_reasons) <= {"RPCRunner"} and result.failed_trials <= 2 and result.pareto
+    # The front may be empty: at 10 trials a lost first look can leave no architecture complete.
+    assert set(result.failure_reasons) <= {"RPCRunner"} and result.failed_trials <= 2
     assert all(p.latency_ms > 0 and p.latency_spread_ms is not None for p in result.pareto)
     assert result.time_breakdown["end-to-end timing"] > 0

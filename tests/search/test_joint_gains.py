@@ -44,7 +44,7 @@ def _session(kernels_of: dict[str, dict[str, int]], tuners: dict[str, _Tuner]) -
         return next((1e-4 for t in siblings.values() if t.mod is mod and t.sibling), None)
 
     return SimpleNamespace(
-        pool=SimpleNamespace(architectures=architectures), tuner=tuners.__getitem__, batch_size=16,
+        pool=SimpleNamespace(architectures=architectures, architecture=architectures.get), tuner=tuners.__getitem__, batch_size=16,
         anchor_sibling_secs=anchor_sibling_secs,
     )
 
@@ -195,7 +195,7 @@ def test_a_tight_finish_completes_the_closest_member_first() -> None:
     kernels_of = {wide.sample.id: {"x": 1, "y": 1, "z": 1}, narrow.sample.id: {"w": 1}}
     tuners = {k: _FinishTuner(best_secs=None, exhausted=False) for k in "xyzw"}
     architectures = {arch: SimpleNamespace(weights=weights) for arch, weights in kernels_of.items()}
-    session = _FinishSession(pool=SimpleNamespace(architectures=architectures), tuners=tuners, trials_left=3,
+    session = _FinishSession(pool=SimpleNamespace(architectures=architectures, architecture=architectures.get), tuners=tuners, trials_left=3,
                              measured=[], failing={"z"})
 
     JointSearch(session, finish_batch=4, optimism=1.0).finish([wide, narrow])
