@@ -3,7 +3,7 @@
 ``tvm_nacos.tuning.extraction_cache``: a search keeps each architecture's kernels (found by
 lowering it) in the work directory, and a later search there takes them from disk. Here: a first
 search (seed 0) in a fresh work directory; then two copies of that directory, and in each a
-second search (seed 1, same budget): one with the cache the first search left, one with the
+second search (``--second-seed``, default 0: the same search again, as a user re-running it): one with the cache the first search left, one with the
 cache deleted (as before it existed). Both second searches find the same tuning database, so
 they differ only in what they lower. Reported: each second search's wall time, its time by phase
 ("other" holds lowering and extraction) and the architectures the cache held. (Their trajectories
@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Space and budget."""
     parser.add_argument("--space", default="nas-bench-201")
     parser.add_argument("--budget", type=int, default=100)
+    parser.add_argument("--second-seed", type=int, default=0,
+                        help="seed of the second search: 0 (default) re-runs the first, as after a change of budget "
+                             "or strategy options; another seed looks at mostly other architectures")
 
 
 def _search(args: argparse.Namespace, work_dir: Path, seed: int) -> dict[str, Any]:
@@ -65,9 +68,9 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         shutil.copytree(root / "first", root / "without")
         for path in (root / "without").glob(f"tuning/*/{EXTRACTION_DIR}"):
             shutil.rmtree(path)
-        without = _search(args, root / "without", seed=1)
+        without = _search(args, root / "without", seed=args.second_seed)
         ctx.progress("second search without the cache: %.0f s", without["wall_secs"])
-        with_cache = _search(args, root / "with", seed=1)
+        with_cache = _search(args, root / "with", seed=args.second_seed)
         ctx.progress("second search with the cache: %.0f s", with_cache["wall_secs"])
     with_cache["from_cache"] = first["cached_architectures_after"]
     return {"space": args.space, "budget": args.budget, "first": first, "without_cache": without, "with_cache": with_cache}

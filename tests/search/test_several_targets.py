@@ -86,7 +86,7 @@ def test_two_targets_in_one_search_give_two_fronts_and_two_databases(supernet, t
 
 def test_with_own_populations_each_target_searches_as_its_own_search_would(supernet, tmp_path) -> None:
     common = {
-        "accuracy": accuracy, "budget": 16, "seed": 0, "measure_end_to_end": False, "deterministic": True,
+        "accuracy": accuracy, "budget": 8, "seed": 0, "measure_end_to_end": False, "deterministic": True,
         "cost_model": LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=0),
         "schedule_options": SMALL_SCHEDULE_SEARCH,
     }

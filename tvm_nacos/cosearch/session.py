@@ -611,7 +611,7 @@ class SearchSession:
         if kernels is not None:
             return self.pool.add_kernels(sample, kernels)
         arch = self.pool.add_fused(sample, self.lowered(sample))
-        self.extraction_cache.put(sample.id, [(self.pool[key].mod, self.pool[key].name, calls)
+        self.extraction_cache.put(sample.id, [(key, self.pool[key].mod, self.pool[key].name, calls)
                                               for key, calls in arch.weights.items()])
         return arch
 

@@ -29,7 +29,6 @@ from pathlib import Path
 import tvm
 
 from tvm_nacos._compat import structural_hash
-from tvm_nacos.workdir import atomic_write_text
 
 __all__ = ["EXTRACTION_DIR", "ExtractionCache"]
 
@@ -53,6 +52,7 @@ class ExtractionCache:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.directory = Path(directory)
         self._entries: dict[str, list[tuple[str, str, int]]] | None = None
+        self._modules: dict[str, tvm.IRModule] = {}  # kernel files read so far: shared kernels are read once
         self.hits = 0
 
     @classmethod
@@ -92,28 +92,33 @@ class ExtractionCache:
             return None
         found = []
         for file, name, calls in entry:
-            try:
-                mod = tvm.ir.load_json((self.directory / _KERNELS / f"{file}.json").read_text())
-            except Exception as err:  # noqa: BLE001 - a missing or damaged file: lower again
-                logger.debug("extraction cache: kernel %s of %s unreadable (%s)", file, arch_id, err)
-                return None
-            found.append((mod, name, calls))
+            if file not in self._modules:
+                try:
+                    self._modules[file] = tvm.ir.load_json((self.directory / _KERNELS / f"{file}.json").read_text())
+                except Exception as err:  # noqa: BLE001 - a missing or damaged file: lower again
+                    logger.debug("extraction cache: kernel %s of %s unreadable (%s)", file, arch_id, err)
+                    return None
+            found.append((self._modules[file], name, calls))
         self.hits += 1
         return found
 
-    def put(self, arch_id: str, kernels: list[tuple[tvm.IRModule, str, int]]) -> None:
-        """Keep architecture ``arch_id``'s kernels (module, name, calls); kernel files are written
-        once, each named by the kernel's structural hash."""
+    def put(self, arch_id: str, kernels: list[tuple[str, tvm.IRModule, str, int]]) -> None:
+        """Keep architecture ``arch_id``'s kernels, each ``(key, module, name, calls)`` (the key
+        names its file: :func:`~tvm_nacos.tuning.tasks.task_key`); a kernel file is written once.
+        No fsync: a file lost or cut short in a crash is read as missing, and lowered again."""
         entries = self._load()
         if arch_id in entries:
             return
         (self.directory / _KERNELS).mkdir(parents=True, exist_ok=True)
         line = []
-        for mod, name, calls in kernels:
-            file = f"{int(structural_hash(mod)) & 0xFFFFFFFFFFFFFFFF:016x}"
-            path = self.directory / _KERNELS / f"{file}.json"
-            if not path.is_file():
-                atomic_write_text(path, tvm.ir.save_json(mod))
+        for file, mod, name, calls in kernels:
+            if file not in self._modules:
+                path = self.directory / _KERNELS / f"{file}.json"
+                if not path.is_file():
+                    tmp = path.with_name(path.name + ".tmp")
+                    tmp.write_text(tvm.ir.save_json(mod))
+                    os.replace(tmp, path)
+                self._modules[file] = mod
             line.append((file, name, int(calls)))
         with open(self.directory / _ARCHITECTURES, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"arch_id": arch_id, "kernels": line}) + "\n")
