@@ -247,6 +247,9 @@ BENCHMARK = Benchmark(
     resumable=True,
     configs={
         "nb201-subspace81": ["--seeds", "0,1,2,3,4,5", "--plot"],
+        # Issue 24: 5 % of the trials, against a reference that tunes each kernel 32 trials, and the 8-trial one.
+        "nb201-subspace81-r32-f5": ["--trials-per-task", "32", "--fraction", "0.05", "--seeds", "0,1,2", "--plot"],
+        "nb201-subspace81-r8-f5": ["--trials-per-task", "8", "--fraction", "0.05", "--seeds", "0,1,2", "--plot"],
         "smoke": ["--keep", json.dumps(SMOKE_KEEP), "--trials-per-task", "1", "--seeds", "0", "--fraction", "0.5"],
     },
 )

@@ -14,13 +14,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from example_modules import tiny_supernet
+from tuning_helpers import host_cpu
 
 from tvm_nacos.cli import main
 from tvm_nacos.cli.search import ProgressPrinter, format_duration, format_progress
 from tvm_nacos.cosearch.progress import EstimatedPoint, FrontPoint, SearchProgress
 from tvm_nacos.search_space import get
 
-TARGET = '{"kind": "llvm", "mcpu": "znver4", "num-cores": 2}'
+TARGET = json.dumps(host_cpu(2))
 SUBCOMMANDS = ("search", "report", "compile", "spaces", "tasks", "example")
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from example_modules import tiny_supernet
+from tuning_helpers import host_cpu
 
 pytestmark = pytest.mark.slow  # one search (~30 s) and a few compiles
 
-TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+TARGET = host_cpu(2)
 
 
 def _accuracy(samples):

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from tuning_helpers import host_cpu
 
 from tvm_nacos.cli import main
 from tvm_nacos.cli.options import parse_space_options
@@ -53,7 +54,7 @@ def test_search_records_the_options_and_compile_rebuilds_with_them(tmp_path: Pat
 
     builtin = get("resnet", resolution=16)
     tvm_nacos.search(
-        builtin, target={"kind": "llvm", "mcpu": "znver4", "num-cores": 2}, accuracy=lambda s: [float(len(str(x))) for x in s],
+        builtin, target=host_cpu(2), accuracy=lambda s: [float(len(str(x))) for x in s],
         budget=6, strategy="random", work_dir=tmp_path, seed=0, builder=DeterministicBuilder(), runner=DeterministicRunner(),
         measure_end_to_end=False, strategy_options={"trials_per_task": 1}, schedule_options=SMALL_SCHEDULE_SEARCH,
     )

@@ -21,3 +21,18 @@ def gather(rows: int, count: int) -> tvm.IRModule:
     index = te.placeholder((count,), dtype="int64", name="index")
     out = te.compute((count, 64), lambda i, j: table[index[i], j], name="out")
     return tvm.IRModule({"main": te.create_prim_func([table, index, out])})
+
+
+def host_cpu(num_cores: int = 2) -> dict:
+    """This machine's CPU as a target dict (the ``mcpu`` TVM detects), for tests that run code.
+
+    A fixed ``mcpu`` such as ``znver4`` emits AVX-512, which a host without it cannot execute:
+    every measurement of such a test would fail there.
+    """
+    from tvm_nacos.target import host_target
+
+    spec = {"kind": "llvm", "num-cores": num_cores}
+    mcpu = host_target().attrs.get("mcpu")
+    if mcpu:
+        spec["mcpu"] = str(mcpu)
+    return spec

@@ -149,6 +149,16 @@ class ArchitectureCounter:
                 return self._own.get(name, 0) + sum(total(callee) for callee in self._calls.get(name, ()))
 
             return sum(total(entry) for entry in self._entries)
+        return sum(self._own.get(name, 0) for name in self.reached(sample))
+
+    @property
+    def entries(self) -> list[str]:
+        """The public functions (those with a ``global_symbol``) the walks start from."""
+        return list(self._entries)
+
+    def reached(self, sample: Mapping[str, str]) -> set[str]:
+        """The functions the architecture ``sample`` runs: the public ones and every function
+        they call, an option in place of each choice point's stub."""
         reached: set[str] = set()
         pending = list(self._entries)
         while pending:
@@ -156,7 +166,7 @@ class ArchitectureCounter:
             if name not in reached:
                 reached.add(name)
                 pending.extend(self._calls.get(name, ()))
-        return sum(self._own.get(name, 0) for name in reached)
+        return reached
 
 
 def _expr_macs(expr: relax.Expr) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tvm
-from tuning_helpers import matmul
+from tuning_helpers import host_cpu, matmul
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
@@ -58,7 +58,7 @@ def test_save_and_load_round_trip(tmp_path, rng) -> None:
 
 @pytest.mark.slow
 def test_drives_a_metaschedule_session_across_tasks(tmp_path) -> None:
-    target = tvm.target.Target({"kind": "llvm", "mcpu": "znver4", "num-cores": 2})
+    target = tvm.target.Target(host_cpu(2))
     register_tensor_intrinsics(target)
     model = LatencyCostModel()
     builder = PersistentBuilder()

@@ -27,6 +27,9 @@ class _Session:
         self.events.append(f"compiled {sample['op']}")
         return sample["op"], []
 
+    def prepare_timings(self, samples):
+        return {s.id: self.prepare_timing(s) for s in samples}
+
 
 def test_doubtful_timings_are_taken_again_and_the_tighter_kept(monkeypatch) -> None:
     session = _Session()
@@ -76,3 +79,32 @@ def test_timings_that_agree_are_taken_once(monkeypatch) -> None:
     monkeypatch.setattr(search_module, "time_interleaved", fake_time_interleaved)
     timings = _time_front(session, points)
     assert len(calls) == 1 and timings[points[1].sample.id].median_ms == pytest.approx(4.3)
+
+
+def test_the_front_compiles_side_by_side_into_the_same_networks(supernet, tmp_path) -> None:
+    # prepare_timings compiles on one thread per core; each network computes what a compile of its
+    # own architecture computes, and is loaded already (timing it starts at once).
+    import numpy as np
+    import tvm
+    from tvm import relax
+
+    from tvm_nacos.analysis import search_space
+    from tvm_nacos.cosearch.session import SearchSession
+    from tvm_nacos.target import as_target
+    from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
+
+    space = search_space(supernet)
+    session = SearchSession(supernet, space, accuracy=lambda samples: [50.0] * len(samples),
+                            target=as_target({"kind": "llvm", "num-cores": 2}), work_dir=tmp_path, budget=4,
+                            builder=DeterministicBuilder(), runner=DeterministicRunner(), deterministic=True)
+    samples = list(space.enumerate())[:3]
+    try:
+        prepared = session.prepare_timings(samples)
+        assert sorted(prepared) == sorted(s.id for s in samples)
+        for sample in samples:
+            executable, inputs = prepared[sample.id]
+            got = relax.VirtualMachine(executable, tvm.cpu())["main"](*inputs).numpy()
+            want = relax.VirtualMachine(session.compile(sample), tvm.cpu())["main"](*inputs).numpy()
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    finally:
+        session.close()

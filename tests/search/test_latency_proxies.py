@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import tvm
+from tuning_helpers import host_cpu
 
 import tvm_nacos
 from tvm_nacos import search_space
@@ -17,10 +18,10 @@ from tvm_nacos.search_space import ArchSample
 from tvm_nacos.search_space.nas_bench_201 import EDGE_LABELS
 from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 
-TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+TARGET = host_cpu(2)
 #: The proxy times PyTorch on the target's cores: one here, since two PyTorch threads on a shared
 #: 2-core host can run 10× slower when another process is busy.
-ONE_CORE = {"kind": "llvm", "mcpu": "znver4", "num-cores": 1}
+ONE_CORE = host_cpu(1)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ import json
 
 import pytest
 import tvm
+from tuning_helpers import host_cpu
 from tvm.ir.utils import derived_object
 from tvm.script import tirx as T
 
@@ -17,7 +18,7 @@ from tvm_nacos.target import as_target
 from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 from tvm_nacos.tuning.database import count_records
 
-TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+TARGET = host_cpu(2)
 ms = meta_schedule()
 
 

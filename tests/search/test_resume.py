@@ -8,6 +8,7 @@ from collections import Counter
 
 import pytest
 import tvm
+from tuning_helpers import host_cpu
 
 import tvm_nacos
 from tvm_nacos._compat import structural_hash, tir_schedule_class
@@ -19,7 +20,7 @@ from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, 
 from tvm_nacos.tuning.database import RECORD_FILE, WORKLOAD_FILE, database_dir, open_database
 from tvm_nacos.workdir import WORK_DIR_FORMAT
 
-TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+TARGET = host_cpu(2)
 BUDGET = 48
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import tvm
+from tuning_helpers import host_cpu
 
 import tvm_nacos
 from tvm_nacos._compat import meta_schedule
@@ -17,7 +18,7 @@ from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
 
 ms = meta_schedule()
-TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+TARGET = host_cpu(2)
 ACCURACY = {"conv3x3": 90.0, "conv5x5": 92.0, "dwsep3x3": 88.0}
 
 

@@ -8,6 +8,7 @@ import time
 
 import pytest
 import tvm
+from tuning_helpers import host_cpu
 
 import tvm_nacos
 from tvm_nacos.cosearch.budget import TrialBudget, check_time_budget
@@ -16,7 +17,7 @@ from tvm_nacos.errors import SearchConfigError
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner
 
-TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+TARGET = host_cpu(2)
 #: More trials than the time budgets below afford: time decides.
 BUDGET = 10_000
 

@@ -7,6 +7,7 @@ import pytest
 import torch
 import tvm
 from torch import nn
+from tuning_helpers import host_cpu
 from tvm import relax
 
 import tvm_nacos
@@ -17,7 +18,7 @@ from tvm_nacos.frontend.torch import Choice, apply_sample
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.target import as_target
 
-TARGET = {"kind": "llvm", "mcpu": "znver4", "num-cores": 2}
+TARGET = host_cpu(2)
 
 
 class _Plain(nn.Module):

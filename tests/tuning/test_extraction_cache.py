@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tvm
+from tuning_helpers import host_cpu
 
 import tvm_nacos
 from tvm_nacos._compat import structural_equal
@@ -17,7 +18,7 @@ from tvm_nacos.target import as_target
 from tvm_nacos.testing.fake import DeterministicBuilder, DeterministicRunner
 from tvm_nacos.tuning import tasks as tasks_module
 
-TARGET = as_target({"kind": "llvm", "mcpu": "znver4", "num-cores": 2})
+TARGET = as_target(host_cpu(2))
 
 
 @pytest.fixture(scope="module")

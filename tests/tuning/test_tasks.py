@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 import tvm
+from tuning_helpers import host_cpu
 
 import tvm_nacos
 from tvm_nacos.tuning import TaskPool, extract_tasks, lower_for_tuning
 
-TARGET = tvm.target.Target({"kind": "llvm", "mcpu": "znver4", "num-cores": 2})
+TARGET = tvm.target.Target(host_cpu(2))
 
 
 def _names(mod: tvm.IRModule, sample: dict, fold: bool) -> list[str]:

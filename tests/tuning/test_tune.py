@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 import tvm
-from tuning_helpers import matmul
+from tuning_helpers import host_cpu, matmul
 
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH
 from tvm_nacos.tuning import database_dir, open_database, tune_architecture, tune_kernels
 from tvm_nacos.tuning.database import num_records
 
-TARGET = tvm.target.Target({"kind": "llvm", "mcpu": "znver4", "num-cores": 2})
+TARGET = tvm.target.Target(host_cpu(2))
 
 
 def test_database_reopened_is_not_measured_again(tmp_path) -> None:

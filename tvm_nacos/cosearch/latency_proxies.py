@@ -35,12 +35,14 @@ EAGER_REPEAT = 50
 
 
 @functools.lru_cache(maxsize=4)
-def _macs_of(mod: tvm.IRModule) -> ArchitectureMacs:
+def architecture_macs(mod: tvm.IRModule) -> ArchitectureMacs:
+    """The MAC counter of ``mod``'s architectures (read once per module; ~0.3 s per architecture
+    less than counting a specialized module)."""
     return ArchitectureMacs(mod)
 
 
 def _macs_proxy(session: SearchSession, samples: list[ArchSample]) -> list[float]:
-    macs = _macs_of(session.mod)
+    macs = architecture_macs(session.mod)
     return [float(macs(s)) for s in samples]
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import tvm
 
-from tvm_nacos.analysis import count_macs
 from tvm_nacos.cosearch.budget import check_budget, check_time_budget
 from tvm_nacos.cosearch.end_to_end import EndToEndTiming
+from tvm_nacos.cosearch.latency_proxies import architecture_macs
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.progress import SearchProgress
 from tvm_nacos.cosearch.session import SearchSession
@@ -607,8 +607,6 @@ def write_results(result: SearchResult, work_dir: str | os.PathLike, subject: Se
 
 
 def _point(session: SearchSession, sample: ArchSample, latency_ms: float | None = None) -> ParetoPoint:
-    from tvm_nacos.passes import SpecializeArch
-
     estimate = session.estimate(sample)
     kernels = []
     for key, weight in session.pool.architecture(sample.id).weights.items():
@@ -621,7 +619,7 @@ def _point(session: SearchSession, sample: ArchSample, latency_ms: float | None 
         accuracy=estimate.accuracy,
         latency_ms=estimate.latency_ms if latency_ms is None else latency_ms,
         estimated_latency_ms=estimate.latency_ms,
-        macs=count_macs(SpecializeArch(sample)(session.mod)),
+        macs=architecture_macs(session.mod)(sample),
         kernels=tuple(kernels),
         kernel_sum_latency_ms=estimate.kernel_sum_ms,
     )
@@ -672,7 +670,7 @@ def _time_front(session: SearchSession, points: Sequence[ParetoPoint]) -> dict[s
     """End-to-end timings of ``points`` by id, taken in turns with the builder's workers stopped;
     a timing whose ratio to its estimate is far from the front's median ratio is taken again, and
     the tighter of the two is kept. The end-to-end model learns from each."""
-    networks = {p.sample.id: session.prepare_timing(p.sample) for p in points}
+    networks = session.prepare_timings([p.sample for p in points])
     session.measurer.close()  # nothing of ours runs beside the timings
     timings = time_interleaved(networks, session.target, endpoint=session.endpoint)
     estimates = {p.sample.id: max(p.estimated_latency_ms, 1e-9) for p in points}

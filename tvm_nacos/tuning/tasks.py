@@ -36,7 +36,8 @@ from tvm_nacos._compat import (
 )
 from tvm_nacos.passes import SpecializeArch
 from tvm_nacos.search_space import ArchSample
-from tvm_nacos.tuning.fold import FoldConstantsWithNumpy
+from tvm_nacos.tuning.inference import inference_specializer, simplify_for_inference
+from tvm_nacos.tuning.legalize import LegalizationCache, default_legalization_cache
 
 ms = meta_schedule()
 
@@ -53,32 +54,11 @@ __all__ = [
     "simplify_for_inference",
     "strip_unknown_schedule_rules",
     "task_key",
+    "zero_pipeline",
 ]
 
 #: Module equality used by task dedup, the tuning database and task extraction alike.
 MODULE_EQUALITY = "structural"
-
-
-def simplify_for_inference(mod: tvm.IRModule) -> tvm.IRModule:
-    """Fold batch norm into convolutions and decompose what is left, for inference.
-
-    ``FoldBatchnormToConv2D`` rewrites ``conv2d → batch_norm`` into a convolution with scaled
-    weights plus a bias add; ``DecomposeOpsForInference`` turns any other batch norm into
-    elementwise arithmetic; :class:`~tvm_nacos.tuning.fold.FoldConstantsWithNumpy` evaluates the
-    new weight expressions (what ``FoldConstant`` gives, without building a kernel per constant:
-    0.2 s instead of 10–40 s per NAS-Bench-201 architecture). ``FoldConstant`` is not run after
-    it: on NAS-Bench-201, ResNet and MobileNetV2 it found nothing left and cost up to 0.9 s.
-    """
-    return tvm.transform.Sequential(
-        [
-            relax.transform.FoldBatchnormToConv2D(),
-            relax.transform.DecomposeOpsForInference(),
-            FoldConstantsWithNumpy(),
-            relax.transform.CanonicalizeBindings(),
-            relax.transform.DeadCodeElimination(),
-        ],
-        name="NacosSimplifyForInference",
-    )(mod)
 
 
 #: Block annotation that hands a block to a custom MetaSchedule rule (e.g. legalized pooling).
@@ -136,6 +116,7 @@ def lower_for_tuning(
     sample: ArchSample | Mapping[str, str] | None = None,
     fold_batch_norm: bool = True,
     specialized: tvm.IRModule | None = None,
+    legalization_cache: LegalizationCache | None = None,
 ) -> tvm.IRModule:
     """Specialize (optionally), simplify and fuse: the module whose PrimFuncs are the tasks.
 
@@ -155,6 +136,10 @@ def lower_for_tuning(
     specialized : tvm.IRModule, optional
         :func:`specialize_for_inference` of ``mod`` and ``sample``, if already at hand (then
         ``mod``, ``sample`` and ``fold_batch_norm`` are not read).
+    legalization_cache : LegalizationCache, optional
+        Where legalized operator calls are kept for the next architecture (by default the
+        process's: :func:`~tvm_nacos.tuning.legalize.default_legalization_cache`). The module is
+        the one Relax's ``zero`` pipeline gives either way.
 
     Returns
     -------
@@ -165,9 +150,30 @@ def lower_for_tuning(
     """
     if specialized is None:
         specialized = specialize_for_inference(mod, sample=sample, fold_batch_norm=fold_batch_norm)
+    cache = legalization_cache if legalization_cache is not None else default_legalization_cache()
     with target:
-        fused = relax.get_pipeline("zero")(specialized)
+        fused = zero_pipeline(cache)(specialized)
     return strip_unknown_schedule_rules(fused, target)
+
+
+def zero_pipeline(legalization_cache: LegalizationCache) -> tvm.transform.Pass:
+    """Relax's ``zero`` pipeline (legalize, annotate, fold, fuse, ``FuseTIR``; a database in
+    scope applied), its legalization through ``legalization_cache``."""
+
+    @tvm.transform.module_pass(opt_level=0, name="NacosZeroPipeline")
+    def _zero(mod: tvm.IRModule, _ctx: tvm.transform.PassContext) -> tvm.IRModule:
+        mod = tvm.transform.Sequential([
+            legalization_cache.legalize_ops(),
+            relax.transform.AnnotateTIROpPattern(),
+            relax.transform.FoldConstant(),
+            relax.transform.FuseOps(),
+            relax.transform.FuseTIR(),
+        ])(mod)
+        if ms.database.Database.current():
+            mod = relax.transform.MetaScheduleApplyDatabase()(mod)
+        return mod
+
+    return _zero
 
 
 def specialize_for_inference(
@@ -176,6 +182,8 @@ def specialize_for_inference(
     """What :func:`lower_for_tuning` does before it fuses for a target: specialize ``sample``
     (when given) and :func:`simplify_for_inference` (unless not ``fold_batch_norm``). It does not
     depend on the target: a search over several targets does it once per architecture."""
+    if sample is not None and fold_batch_norm:
+        return inference_specializer(mod)(sample)  # the supernet's options folded once
     if sample is not None:
         mod = SpecializeArch(sample)(mod)
     return simplify_for_inference(mod) if fold_batch_norm else mod
