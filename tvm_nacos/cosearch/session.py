@@ -58,6 +58,9 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
+#: How often progress events estimate the front again (every architecture of the pool).
+ESTIMATED_FRONT_REFRESH_SECS = 1.0
+
 __all__ = ["ArchitectureEstimate", "SearchSession", "SharedArchitectures", "TaskTuner"]
 
 
@@ -430,6 +433,7 @@ class SearchSession:
         # Whole networks from their kernels: learnt from every end-to-end timing on this target.
         self.end_to_end = EndToEndModel(self.work.end_to_end_jsonl(target))
         self._static_profiles: dict[str, tuple[int, float, float]] = {}
+        self._estimated_front: tuple[float, tuple[EstimatedPoint, ...]] | None = None  # (when, front)
         # The runner first: a bad runner name must not leave build workers behind.
         owns_runner = runner is None or isinstance(runner, str)
         self.devices = resolve_devices(runner, devices)
@@ -804,6 +808,16 @@ class SearchSession:
         keep = pareto_indices([p[1] for p in points], [p[2] for p in points])
         return sorted((EstimatedPoint(*points[i]) for i in keep), key=lambda p: p.latency_ms)
 
+    def _recent_estimated_front(self) -> tuple[EstimatedPoint, ...]:
+        """:meth:`estimated_front`, taken again at most every :data:`ESTIMATED_FRONT_REFRESH_SECS`
+        (it estimates every architecture of the pool; a printer shows an event every few seconds)
+        and when the budget is spent."""
+        now = time.perf_counter()
+        if (self._estimated_front is None or self.trials_left == 0
+                or now - self._estimated_front[0] >= ESTIMATED_FRONT_REFRESH_SECS):
+            self._estimated_front = (now, tuple(self.estimated_front()))
+        return self._estimated_front[1]
+
     def progress_event(self, last_task: str = "") -> SearchProgress:
         """Where the search stands now."""
         front = self.measured_front()
@@ -823,7 +837,7 @@ class SearchSession:
             num_tasks=len(self.pool),
             last_task=last_task,
             front=tuple(front),
-            estimated_front=tuple(self.estimated_front()),
+            estimated_front=self._recent_estimated_front(),
             trials_in_flight=self.in_flight_trials,
         )
 
