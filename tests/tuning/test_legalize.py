@@ -64,6 +64,22 @@ def test_constants_folded_into_a_kernel_are_part_of_the_key():
     assert cache.hits == 2  # the third module is the first one again
 
 
+def test_a_value_passed_twice_is_not_two_values():
+    @tvm.script.ir_module
+    class Square:
+        @R.function
+        def main(x: R.Tensor((4, 4), "float32"), y: R.Tensor((4, 4), "float32")) -> R.Tensor((4, 4), "float32"):
+            with R.dataflow():
+                a = R.multiply(x, x)
+                b = R.multiply(a, y)
+                R.output(b)
+            return b
+
+    cache = LegalizationCache()
+    _assert_same(relax.transform.LegalizeOps()(Square), cache.legalize_ops()(Square))
+    assert cache.hits == 0  # multiply(x, x) and multiply(a, y) are different calls
+
+
 def test_symbolic_shapes_are_legalized_as_legalize_ops_does():
     @tvm.script.ir_module
     class Dynamic:

@@ -169,9 +169,12 @@ class LegalizationCache:
         args = tuple(_arg_key(a) for a in call.args)
         if any(a is None for a in args):
             return None
+        # Which arguments are one and the same value (``multiply(x, x)``): a kernel may read it once.
+        flat = [f for a in call.args for f in (a.fields if isinstance(a, relax.Tuple) else [a])]
+        aliases = tuple(next(j for j in range(i + 1) if flat[j].same_as(flat[i])) for i in range(len(flat)))
         target = tvm.target.Target.current(allow_none=True)
         return (
-            name, args, None if call.attrs is None else structural_hash(call.attrs),
+            name, args, aliases, None if call.attrs is None else structural_hash(call.attrs),
             tuple(structural_hash(t) for t in call.ty_args), None if target is None else str(target),
         )
 
