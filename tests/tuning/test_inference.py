@@ -7,7 +7,7 @@ import pytest
 import tvm
 from tvm import relax
 
-from tests.example_modules import SHAPE, _tensor, conv_option, identity_option
+from tests.example_modules import SHAPE, WEIGHTS, _tensor, conv_option, identity_option
 from tvm_nacos import search_space as spaces
 from tvm_nacos._compat import structural_equal
 from tvm_nacos.analysis import search_space
@@ -42,14 +42,14 @@ def _batch_norm(bb: relax.BlockBuilder, x: relax.Expr, seed: int) -> relax.Var:
 
 
 def _conv_bn_option(kernel: str) -> relax.Function:
-    conv = conv_option(kernel)
+    """x → batch_norm(conv2d(x, W_kernel)): the batch norm folds inside the option."""
+    weight = WEIGHTS[kernel]
     bb = relax.BlockBuilder()
     x = relax.Var("x", _tensor())
     with bb.function("f", [x], private=True):
         with bb.dataflow():
-            y = bb.emit(relax.Call(conv.body.blocks[0].bindings[0].value.op, [x, conv.body.blocks[0].bindings[0].value.args[1]],
-                                   conv.body.blocks[0].bindings[0].value.attrs))
-            out = bb.emit_output(_batch_norm(bb, y, seed=len(kernel)))
+            y = bb.emit(relax.op.nn.conv2d(x, relax.const(weight), padding=[weight.shape[-1] // 2] * 4))
+            out = bb.emit_output(_batch_norm(bb, y, seed=int(kernel[1:])))
         bb.emit_func_output(out)
     return bb.get()["f"]
 
