@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tvm
+from example_modules import SHAPE, WEIGHTS, _tensor, conv_option, identity_option
 from tvm import relax
 
-from tests.example_modules import SHAPE, WEIGHTS, _tensor, conv_option, identity_option
 from tvm_nacos import search_space as spaces
 from tvm_nacos._compat import structural_equal
 from tvm_nacos.analysis import search_space
