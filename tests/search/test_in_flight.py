@@ -184,4 +184,5 @@ def test_a_device_that_drops_out_costs_only_its_candidates(supernet, tmp_path) -
     # The front may be empty: at 10 trials a lost first look can leave no architecture complete.
     assert set(result.failure_reasons) <= {"RPCRunner"} and result.failed_trials <= 2
     assert all(p.latency_ms > 0 and p.latency_spread_ms is not None for p in result.pareto)
-    assert result.time_breakdown["end-to-end timing"] > 0
+    if result.pareto:  # timed end to end on the device left
+        assert result.time_breakdown["end-to-end timing"] > 0
