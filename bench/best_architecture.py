@@ -11,14 +11,21 @@ For the front of a finished search (``WORK_DIR/pareto.json`` of a built-in space
    matmul; a batched matmul, such as attention's, counts as one GEMM of all its rows).
 
 With ``--finish-trials-per-kernel N``, each pick then gets a finishing tune (every kernel of it
-topped up to N measured candidates, :func:`tvm_nacos.tuning.tune_architecture`, into a copy of
+topped up to N measured candidates, :func:`tvm_nacos.tuning.finish_architecture`, into a copy of
 the work directory's database) and is measured again: ``architectures["<role> after finishing"]``.
+``--finish-top-kernels K`` finishes only the K kernels with the largest share of FLOPs (those
+the roofline table lists; :func:`tvm_nacos.tuning.tune_kernels`), and
+``--finish-schedule-options JSON`` sets the finishing tune's evolutionary search (e.g.
+``'{"population_size": 64}'``; :data:`tvm_nacos.tuning.schedule_options.SCHEDULE_OPTIONS`):
+two runs with different options compare the finishing tune's speed and what it reaches.
 
 Example::
 
     python bench/run.py best_architecture --work-dir /tmp/qs4 --repeats 100 --label quickstart
     python bench/run.py best_architecture --work-dir /tmp/nacos_joint_s0_xyz --option resolution=32 --label mbv2
     python bench/run.py best_architecture --work-dir /tmp/vit --eager-threads 1 2 --finish-trials-per-kernel 32 --label vit
+    python bench/run.py best_architecture --work-dir /tmp/qs --finish-trials-per-kernel 32 --finish-top-kernels 4 \
+        --finish-schedule-options '{"population_size": 64}' --label quickstart-finish-p64
 """
 
 from __future__ import annotations
@@ -124,6 +131,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-kernels", type=int, default=4)
     parser.add_argument("--finish-trials-per-kernel", type=int, default=0,
                         help="then tune each pick's kernels up to this many candidates and measure again")
+    parser.add_argument("--finish-top-kernels", type=int, default=0,
+                        help="finish only this many kernels, those with the largest share of FLOPs (0: every kernel)")
+    parser.add_argument("--finish-schedule-options", type=json.loads, default=None, metavar="JSON",
+                        help="settings of the finishing tune's evolutionary search (MetaSchedule's defaults if omitted)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option the search gave the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
 
@@ -162,11 +173,8 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         "architectures": {},
     }
     print(f"numpy float32 GEMM 1024^3: {report['numpy_gemm_1024_gflops']:.1f} GFLOP/s")
-    def measure(role: str, point: dict[str, Any], work_dir: str) -> None:
-        sample = ArchSample.from_dict(point["sample"])
-        database = open_database(work_dir, target)
-        tvm_min, tvm_median = time_tvm(mod, sample, target, database, args.repeats)
-        eager = {t: time_eager(space, sample, t, args.repeats) for t in args.eager_threads}
+    def largest_kernels(sample: Any, database: Any) -> list[tuple[float, Any, int, float | None]]:
+        """(FLOPs of all calls, task, calls, best seconds) of every kernel of ``sample``, largest first."""
         pool = TaskPool(target)
         arch = pool.add_fused(sample, lower_for_tuning(mod, target, sample=sample))
         kernels = []
@@ -174,7 +182,14 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
             task = pool[key]
             secs = best_run_secs(database, task.mod)
             kernels.append((task.flop * weight, task, weight, secs))
-        kernels.sort(key=lambda k: -k[0])
+        return sorted(kernels, key=lambda k: -k[0])
+
+    def measure(role: str, point: dict[str, Any], work_dir: str) -> None:
+        sample = ArchSample.from_dict(point["sample"])
+        database = open_database(work_dir, target)
+        tvm_min, tvm_median = time_tvm(mod, sample, target, database, args.repeats)
+        eager = {t: time_eager(space, sample, t, args.repeats) for t in args.eager_threads}
+        kernels = largest_kernels(sample, database)
         rows = []
         for total_flop, task, weight, secs in kernels[: args.top_kernels]:
             shape = conv_gemm_shape(task.mod)
@@ -212,22 +227,30 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         import shutil
         import tempfile
 
-        from tvm_nacos.tuning import tune_architecture
+        from tvm_nacos.tuning import finish_architecture, tune_kernels
 
         finished = tempfile.mkdtemp(prefix="best_architecture_finish_")
         shutil.copytree(Path(args.work_dir) / "tuning", Path(finished) / "tuning")
         for role, point in picks.items():
             sample = ArchSample.from_dict(point["sample"])
-            kernels = len(TaskPool(target).add_fused(sample, lower_for_tuning(mod, target, sample=sample)).weights)
             start = time.perf_counter()
-            tuned = tune_architecture(mod, sample, target=target, work_dir=finished,
-                                      max_trials=args.finish_trials_per_kernel * kernels)
-            ctx.progress("%s: finishing tune, %d new trials in %.0f s", role, tuned.trials_measured,
-                         time.perf_counter() - start)
+            if args.finish_top_kernels > 0:
+                chosen = largest_kernels(sample, open_database(finished, target))[: args.finish_top_kernels]
+                new_trials = tune_kernels([(task.name, task.mod, weight) for _, task, weight, _ in chosen],
+                                          target=target, work_dir=finished,
+                                          trials_per_kernel=args.finish_trials_per_kernel,
+                                          schedule_options=args.finish_schedule_options)
+            else:
+                new_trials = finish_architecture(mod, sample, target=target, work_dir=finished,
+                                                 trials_per_kernel=args.finish_trials_per_kernel,
+                                                 schedule_options=args.finish_schedule_options)
+            secs = time.perf_counter() - start
+            ctx.progress("%s: finishing tune, %d new trials in %.0f s", role, new_trials, secs)
             measure(f"{role} after finishing", point, finished)
             report["architectures"][f"{role} after finishing"]["finishing"] = {
-                "trials_per_kernel": args.finish_trials_per_kernel, "new_trials": tuned.trials_measured,
-                "secs": round(time.perf_counter() - start, 1),
+                "trials_per_kernel": args.finish_trials_per_kernel, "new_trials": new_trials,
+                "kernels": args.finish_top_kernels or "all", "schedule_options": args.finish_schedule_options,
+                "secs": round(secs, 1), "trials_per_min": round(60 * new_trials / secs, 1) if secs else None,
             }
     return report
 

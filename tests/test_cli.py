@@ -402,6 +402,13 @@ class TestWorkDirOfAPythonSearch:
             reference = apply_sample(model, fastest.sample)(x).numpy()
         np.testing.assert_allclose(output, reference, rtol=1e-4, atol=1e-4)
 
+    def test_a_negative_finishing_tune_is_refused(self, python_search, tmp_path: Path, capsys) -> None:
+        work, _ = python_search
+        argv = ["compile", "--work-dir", str(work), "--output", str(tmp_path / "a.so"), "--finish-trials-per-kernel", "-2"]
+        assert main(argv) == 2
+        assert "finish_trials_per_kernel must be an integer >= 0, got -2" in capsys.readouterr().err
+        assert not (tmp_path / "a.so").exists()
+
     def test_a_name_that_is_not_a_string_is_refused(self, tmp_path: Path) -> None:
         import tvm_nacos
         from tvm_nacos.errors import SearchConfigError
@@ -423,6 +430,7 @@ def test_real_search_then_compile_then_load_and_run(model_file: Path, tmp_path: 
 
     from tvm_nacos.examples import example_input, example_supernet
     from tvm_nacos.frontend.torch import apply_sample
+    from tvm_nacos.tuning.database import RECORD_FILE
 
     work = tmp_path / "work"
     assert main(["search", "--model", str(model_file), "--budget", "16", "--work-dir", str(work),
@@ -451,6 +459,24 @@ def test_real_search_then_compile_then_load_and_run(model_file: Path, tmp_path: 
     with torch.no_grad():
         reference = apply_sample(example_supernet(), fastest["sample"])(x).numpy()
     np.testing.assert_allclose(output, reference, rtol=1e-4, atol=1e-4)
+
+    # A finishing tune first: every kernel topped up to 3 candidates, into the same database;
+    # asked again, it finds them all there and measures nothing.
+    def num_records() -> int:
+        return sum(len(f.read_text().splitlines()) for f in (work / "tuning").glob(f"*/{RECORD_FILE}"))
+
+    records = num_records()
+    finished = tmp_path / "out" / "finished.so"
+    for again in (False, True):
+        argv = ["compile", "--work-dir", str(work), "--output", str(finished), "--finish-trials-per-kernel", "3"]
+        assert main(argv) == 0
+        assert "finishing tune: " in capsys.readouterr().out
+        finishing = json.loads(finished.with_suffix(".json").read_text())["finishing_tune"]
+        assert finishing["trials_per_kernel"] == 3
+        assert (finishing["new_trials"] == 0) if again else (finishing["new_trials"] > 0)
+    assert num_records() > records
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(finished)), tvm.cpu())
+    np.testing.assert_allclose(vm["main"](tvm.runtime.tensor(x.numpy())).numpy(), reference, rtol=1e-4, atol=1e-4)
 
 
 def test_runner_and_devices_reach_the_search(model_file: Path, tmp_path: Path, monkeypatch, capsys) -> None:

@@ -66,6 +66,10 @@ class ExportedArchitecture:
     tuned_kernels, num_kernels : int
         Kernels that got a tuned schedule (their own record or an anchor sibling's), of all kernels.
     compile_secs : float
+    finish_trials : int
+        Candidates the finishing tune measured (0 without one, or when the database had them all).
+    finish_secs : float
+        Wall time of the finishing tune.
     """
 
     library: Path
@@ -76,6 +80,8 @@ class ExportedArchitecture:
     tuned_kernels: int = 0
     num_kernels: int = 0
     compile_secs: float = 0.0
+    finish_trials: int = 0
+    finish_secs: float = 0.0
 
 
 def pick_architecture(
@@ -138,6 +144,8 @@ def export_architecture(
     arch_id: str | None = None,
     sample: Mapping[str, str] | None = None,
     target_name: str | None = None,
+    finish_trials_per_kernel: int = 0,
+    runner: str | None = None,
 ) -> ExportedArchitecture:
     """Rebuild one architecture of a search with its tuned kernels; export library and manifest.
 
@@ -156,6 +164,14 @@ def export_architecture(
     target_name : str, optional
         For a search over several targets, the target to compile for (its directory
         ``targets/NAME``; :meth:`WorkDir.for_target <tvm_nacos.workdir.WorkDir.for_target>`).
+    finish_trials_per_kernel : int
+        First a finishing tune (:func:`~tvm_nacos.tuning.tune.finish_architecture`): every
+        kernel of the architecture topped up to this many measured candidates, appended to
+        the work directory's tuning database. 0 (the default): compile with what the search
+        measured.
+    runner : str, optional
+        Where the finishing tune measures: ``"local"`` (the default) or
+        ``"rpc://HOST:PORT/KEY"``, the device the search measured on.
 
     Returns
     -------
@@ -190,6 +206,9 @@ def export_architecture(
     mod, space_name = work.searched_module(result)
     chosen = search_space(mod).canonicalize(chosen)
 
+    finish_trials, finish_secs = 0, 0.0
+    if finish_trials_per_kernel:
+        finish_trials, finish_secs = _finish(mod, chosen, target, work, finish_trials_per_kernel, runner)
     start = time.perf_counter()
     register_tensor_intrinsics(target)  # tuned schedules may tensorize
     compiled = compile_architecture(mod, target, sample=chosen, database=open_database(work, target))
@@ -215,6 +234,11 @@ def export_architecture(
         "output": _tensor_info(main.ret_ty),
         "tuned_kernels": tuned_kernels,
         "num_kernels": num_kernels,
+        "finishing_tune": (
+            {"trials_per_kernel": finish_trials_per_kernel, "new_trials": finish_trials, "secs": round(finish_secs, 1)}
+            if finish_trials_per_kernel
+            else None
+        ),
         "accuracy": None if point is None else point.get("accuracy"),
         "latency_ms": None if point is None else point.get("latency_ms"),
         "tvm_version": tvm.__version__,
@@ -232,4 +256,28 @@ def export_architecture(
         tuned_kernels=tuned_kernels,
         num_kernels=num_kernels,
         compile_secs=compile_secs,
+        finish_trials=finish_trials,
+        finish_secs=finish_secs,
     )
+
+
+def _finish(
+    mod: Any, sample: ArchSample, target: Any, work: WorkDir, trials_per_kernel: int, runner: str | None
+) -> tuple[int, float]:
+    """The finishing tune of :func:`export_architecture`: (candidates measured, seconds)."""
+    from tvm_nacos.target import device_for
+    from tvm_nacos.tuning.runner import is_remote
+    from tvm_nacos.tuning.tune import finish_architecture
+
+    if isinstance(trials_per_kernel, bool) or not isinstance(trials_per_kernel, int) or trials_per_kernel < 0:
+        raise ValueError(f"finish_trials_per_kernel must be an integer >= 0, got {trials_per_kernel!r}")
+    if not is_remote(runner) and not device_for(target).exist:
+        raise WorkDirError(
+            f"the finishing tune measures on this machine, which has no device for target {target}; "
+            "give the runner the search measured on (runner='rpc://HOST:PORT/KEY')"
+        )
+    logger.info("finishing tune of %s: every kernel to %d measured candidates", sample.id, trials_per_kernel)
+    start = time.perf_counter()
+    measured = finish_architecture(mod, sample, target=target, work_dir=work, trials_per_kernel=trials_per_kernel,
+                                   runner=runner)
+    return measured, time.perf_counter() - start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -114,6 +115,16 @@ def test_joint_completes_a_front_at_small_budgets(supernet, tmp_path, budget: in
     result = _fake_search(supernet, tmp_path, "joint", seed=seed, budget=budget)
     assert result.pareto and all(p.latency_ms > 0 for p in result.pareto)
     assert result.trials_used <= budget
+
+
+def test_a_budget_too_small_for_any_architecture_says_why_the_front_is_empty(supernet, tmp_path, caplog) -> None:
+    """One trial measures one kernel: no architecture of the example supernet is complete."""
+    with caplog.at_level(logging.WARNING, logger="tvm_nacos.cosearch.search"):
+        result = _fake_search(supernet, tmp_path, "joint", budget=1)
+    assert result.pareto == [] and result.trials_used <= 1
+    warning = next(r.getMessage() for r in caplog.records if "the front is empty" in r.getMessage())
+    assert "after 1 trials" in warning or "after 0 trials" in warning
+    assert "kernels or more" in warning
 
 
 def _bigger_is_not_better(samples) -> list[float]:

@@ -19,6 +19,8 @@ examples:
   tvm-nacos compile --work-dir nacos-work --output fastest.so          # the fastest of the front
   tvm-nacos compile --work-dir nacos-work --arch 3f9c2a1b7d4e --output arch.so
   tvm-nacos compile --work-dir nacos-work --target-name board --output board.so   # one target of --targets
+  tvm-nacos compile --work-dir nacos-work --output fastest.so --finish-trials-per-kernel 32
+      # a finishing tune first: each kernel of the architecture tuned to 32 candidates
   tvm-nacos compile --work-dir nacos-work --output arch.so \\
       --sample '{"edge.1<-0": "nor_conv_3x3", "edge.2<-0": "nor_conv_3x3", "edge.2<-1": "skip_connect",
                  "edge.3<-0": "nor_conv_1x1", "edge.3<-1": "skip_connect", "edge.3<-2": "nor_conv_3x3"}'
@@ -41,6 +43,11 @@ def add_parser(commands: Any) -> None:
     parser.add_argument("--output", required=True, metavar="PATH", help="the shared library to write (.so)")
     parser.add_argument("--target-name", metavar="NAME",
                         help="for a search over several targets (--targets): the target to compile for")
+    parser.add_argument("--finish-trials-per-kernel", type=int, default=0, metavar="N",
+                        help="first tune every kernel of the architecture up to N measured candidates, appended "
+                             "to the work directory's database (resumable; default 0: what the search measured)")
+    parser.add_argument("--runner", metavar="RUNNER",
+                        help="where the finishing tune measures: local (default) or rpc://HOST:PORT/KEY")
     parser.set_defaults(run=run)
 
 
@@ -50,8 +57,11 @@ def run(args: argparse.Namespace) -> int:
 
     exported = export_architecture(
         args.work_dir, output=args.output, arch_id=args.arch, sample=parse_sample(args.sample),
-        target_name=args.target_name,
+        target_name=args.target_name, finish_trials_per_kernel=args.finish_trials_per_kernel, runner=args.runner,
     )
+    if args.finish_trials_per_kernel:
+        print(f"finishing tune: {exported.finish_trials} new trials ({args.finish_trials_per_kernel} per kernel) "
+              f"in {exported.finish_secs:.1f} s")
     print(f"architecture {exported.sample.id}: {exported.sample.to_json()}")
     print(f"target: {exported.target}")
     print(f"{exported.tuned_kernels} of {exported.num_kernels} kernels with tuned schedules; "

@@ -129,6 +129,8 @@ class AnchorSchedules:
         #: Bumped whenever a kernel's best schedule is offered to its siblings.
         self.version = 0
         self._sibling_cache: dict[int, tuple[int, float | None]] = {}
+        #: id(module) → (the module, kept alive so that its id is not reused; its structural hash).
+        self._hash_by_object: dict[int, tuple[tvm.IRModule, int]] = {}
         self.transfers: dict[str, float | None] = {}
         self.num_transfers = 0
 
@@ -145,7 +147,7 @@ class AnchorSchedules:
     def sibling_secs(self, mod: tvm.IRModule) -> float | None:
         """Best run seconds of a measured kernel with ``mod``'s anchor block, or ``None``
         (cached per :attr:`version`)."""
-        key = int(structural_hash(mod))
+        key = self._hash(mod)
         cached = self._sibling_cache.get(key)
         if cached is not None and cached[0] == self.version:
             return cached[1]
@@ -156,6 +158,14 @@ class AnchorSchedules:
                 secs = mean_run_secs(record.run_secs)
         self._sibling_cache[key] = (self.version, secs)
         return secs
+
+    def _hash(self, mod: tvm.IRModule) -> int:
+        """``mod``'s structural hash, computed once per module object (the search asks for the
+        same kernels' siblings at every estimate: hashing them again was 8 % of its main thread)."""
+        known = self._hash_by_object.get(id(mod))
+        if known is None or known[0] is not mod:
+            known = self._hash_by_object[id(mod)] = (mod, int(structural_hash(mod)))
+        return known[1]
 
     def transferred_schedule(self, mod: tvm.IRModule) -> Any:
         """The best schedule of a measured kernel with ``mod``'s anchor block, applied to ``mod``."""

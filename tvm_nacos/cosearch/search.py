@@ -510,6 +510,14 @@ def landed_candidates(session: SearchSession, candidates: Sequence[ArchSample]) 
     if session.trial_budget.out_of_time:
         logger.info("the time budget (%.0f s) ended the measurement after %d of %d trials",
                     session.trial_budget.max_secs, session.trials_used, session.budget)
+    if not candidates and session.pool.architectures:
+        fewest = min(len(arch.weights) for arch in session.pool.architectures.values())
+        logger.warning(
+            "the front is empty: no architecture has every kernel measured after %d trials, and the %d "
+            "architectures seen have %d kernels or more (one trial each at the least); give a budget of "
+            "several times that many trials, or more time",
+            session.trials_used, len(session.pool.architectures), fewest,
+        )
     return candidates
 
 

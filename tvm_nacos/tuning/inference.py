@@ -36,17 +36,14 @@ logger = logging.getLogger(__name__)
 __all__ = ["InferenceSpecializer", "folds_within_functions", "inference_specializer", "simplify_for_inference"]
 
 
-def _simplify(entry_functions: list[str] | None = None) -> tvm.transform.Pass:
-    return tvm.transform.Sequential(
-        [
-            relax.transform.FoldBatchnormToConv2D(),
-            relax.transform.DecomposeOpsForInference(),
-            FoldConstantsWithNumpy(),
-            relax.transform.CanonicalizeBindings(),
-            relax.transform.DeadCodeElimination(entry_functions),
-        ],
-        name="NacosSimplifyForInference",
-    )
+def _after_batch_norm_folded(entry_functions: list[str] | None = None) -> list[tvm.transform.Pass]:
+    """What :func:`simplify_for_inference` does once batch norm is folded into convolutions."""
+    return [
+        relax.transform.DecomposeOpsForInference(),
+        FoldConstantsWithNumpy(),
+        relax.transform.CanonicalizeBindings(),
+        relax.transform.DeadCodeElimination(entry_functions),
+    ]
 
 
 def simplify_for_inference(mod: tvm.IRModule) -> tvm.IRModule:
@@ -59,7 +56,9 @@ def simplify_for_inference(mod: tvm.IRModule) -> tvm.IRModule:
     0.2 s instead of 10–40 s per NAS-Bench-201 architecture). ``FoldConstant`` is not run after
     it: on NAS-Bench-201, ResNet and MobileNetV2 it found nothing left and cost up to 0.9 s.
     """
-    return _simplify()(mod)
+    return tvm.transform.Sequential(
+        [relax.transform.FoldBatchnormToConv2D(), *_after_batch_norm_folded()], name="NacosSimplifyForInference"
+    )(mod)
 
 
 #: What is left to do per architecture once the supernet is folded: the constants that meet
@@ -156,7 +155,9 @@ class InferenceSpecializer:
             gv.name_hint for gv, func in mod.functions_items()
             if isinstance(func, relax.Function) and not structural_equal(func, bn_folded[gv.name_hint])
         }
-        self.folded = _simplify(functions)(mod)
+        self.folded = tvm.transform.Sequential(
+            _after_batch_norm_folded(functions), name="NacosSimplifyForInference"
+        )(bn_folded)
 
     def __call__(self, sample: ArchSample | Mapping[str, str]) -> tvm.IRModule:
         if self.folded is None:

@@ -27,7 +27,7 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TaskResult", "TunedArchitecture", "tune_architecture", "tune_kernels"]
+__all__ = ["TaskResult", "TunedArchitecture", "finish_architecture", "tune_architecture", "tune_kernels"]
 
 
 @dataclass(frozen=True)
@@ -202,6 +202,64 @@ def tune_kernels(
     return len(database.get_all_tuning_records()) - before
 
 
+def _architecture_kernels(
+    mod: tvm.IRModule, sample: ArchSample | None, target: tvm.target.Target
+) -> tuple[tvm.IRModule, list[tuple[str, tvm.IRModule, float]]]:
+    """The lowered architecture and its kernels as (name, TIR module, calls)."""
+    fused = lower_for_tuning(mod, target, sample=sample)
+    return fused, [(str(t.task_name), t.dispatched[0], float(t.weight)) for t in extract_tasks(fused, target)]
+
+
+def finish_architecture(
+    mod: tvm.IRModule,
+    sample: ArchSample | Mapping[str, str] | None = None,
+    *,
+    target: Any,
+    work_dir: str | os.PathLike,
+    trials_per_kernel: int,
+    builder: Any = None,
+    runner: Any = None,
+    seed: int = 0,
+    schedule_options: Mapping[str, Any] | None = None,
+) -> int:
+    """A finishing tune: every kernel of one architecture topped up to ``trials_per_kernel``
+    measured candidates in ``work_dir``'s tuning database.
+
+    A search gives the kernels of its front a few trials each (a first look, or a sibling's
+    schedule); this tunes the one architecture chosen further, appending to the same database,
+    so :func:`~tvm_nacos.tuning.compile.compile_architecture` (``tvm-nacos compile``) picks the
+    new records up. A repeated or interrupted call measures only what is missing.
+
+    Parameters
+    ----------
+    mod : tvm.IRModule
+        A module with choice points, or a plain one (then ``sample`` is ``None``).
+    sample : ArchSample or Mapping, optional
+        The architecture.
+    target : Target, dict or JSON str
+    work_dir : path
+        Holds the tuning database (a search's work directory).
+    trials_per_kernel : int
+        Measured candidates wanted per kernel (counting those already in the database).
+    builder, runner, schedule_options : optional
+        See :func:`tune_kernels`.
+
+    Returns
+    -------
+    int
+        Candidates measured by this call.
+    """
+    if trials_per_kernel <= 0:
+        raise ValueError(f"trials_per_kernel must be positive, got {trials_per_kernel}")
+    target = as_target(target)
+    register_tensor_intrinsics(target)
+    if sample is not None and not isinstance(sample, ArchSample):
+        sample = ArchSample(sample)
+    _, kernels = _architecture_kernels(mod, sample, target)
+    return tune_kernels(kernels, target=target, work_dir=work_dir, trials_per_kernel=trials_per_kernel,
+                        builder=builder, runner=runner, seed=seed, schedule_options=schedule_options)
+
+
 def tune_architecture(
     mod: tvm.IRModule,
     sample: ArchSample | Mapping[str, str] | None = None,
@@ -243,9 +301,7 @@ def tune_architecture(
     register_tensor_intrinsics(target)
     if sample is not None and not isinstance(sample, ArchSample):
         sample = ArchSample(sample)
-    fused = lower_for_tuning(mod, target, sample=sample)
-    tasks = extract_tasks(fused, target)
-    kernels = [(str(t.task_name), t.dispatched[0], float(t.weight)) for t in tasks]
+    fused, kernels = _architecture_kernels(mod, sample, target)
     trials_per_kernel = max(1, math.ceil(max_trials / max(1, len(kernels))))
 
     start = time.perf_counter()
