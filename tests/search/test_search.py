@@ -119,9 +119,10 @@ def test_joint_completes_a_front_at_small_budgets(supernet, tmp_path, budget: in
 
 def test_a_budget_too_small_for_any_architecture_says_why_the_front_is_empty(supernet, tmp_path, caplog) -> None:
     """One trial measures one kernel: no architecture of the example supernet is complete."""
-    with caplog.at_level(logging.WARNING, logger="tvm_nacos.cosearch.search"):
+    with caplog.at_level(logging.WARNING, logger="tvm_nacos.cosearch"):
         result = _fake_search(supernet, tmp_path, "joint", budget=1)
     assert result.pareto == [] and result.trials_used <= 1
+    assert any("1 trials left, fewer than the kernels of any architecture" in r.getMessage() for r in caplog.records)
     warning = next(r.getMessage() for r in caplog.records if "the front is empty" in r.getMessage())
     assert "after 1 trials" in warning or "after 0 trials" in warning
     assert "kernels or more" in warning

@@ -109,6 +109,12 @@ class JointSearch:
         self.population = self._start_population()
         rounds = 0
         front = self.current_front()
+        smallest = min((len(arch.weights) for arch in session.pool.architectures.values()), default=0)
+        if session.trials_left < smallest:
+            logger.warning(
+                "%d trials left, fewer than the kernels of any architecture of the first population (%d or more, "
+                "each needs a trial): the front will likely be empty", session.trials_left, smallest,
+            )
         while session.trials_left > self.reserve(front):
             rounds += 1
             chosen = self.round(rounds)
