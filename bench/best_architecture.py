@@ -134,7 +134,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--finish-top-kernels", type=int, default=0,
                         help="finish only this many kernels, those with the largest share of FLOPs (0: every kernel)")
     parser.add_argument("--finish-schedule-options", type=json.loads, default=None, metavar="JSON",
-                        help="settings of the finishing tune's evolutionary search (MetaSchedule's defaults if omitted)")
+                        help="settings of the finishing tune's evolutionary search (omitted: MetaSchedule's "
+                             "defaults with --finish-top-kernels, else finish_architecture's)")
+    parser.add_argument("--finish-cost-model", choices=("search", "xgb"), default="search",
+                        help="the finishing tune's cost model: the one the search saved (default) or a new XGBoost model")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="an option the search gave the space, e.g. resolution=32 for mobilenet-v2 (repeatable)")
 
@@ -227,29 +230,33 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
         import shutil
         import tempfile
 
+        from tvm_nacos.export import search_cost_model
         from tvm_nacos.tuning import finish_architecture, tune_kernels
+        from tvm_nacos.workdir import WorkDir
 
         finished = tempfile.mkdtemp(prefix="best_architecture_finish_")
         shutil.copytree(Path(args.work_dir) / "tuning", Path(finished) / "tuning")
         for role, point in picks.items():
             sample = ArchSample.from_dict(point["sample"])
             start = time.perf_counter()
+            cost_model = search_cost_model(WorkDir(args.work_dir)) if args.finish_cost_model == "search" else "xgb"
             if args.finish_top_kernels > 0:
                 chosen = largest_kernels(sample, open_database(finished, target))[: args.finish_top_kernels]
                 new_trials = tune_kernels([(task.name, task.mod, weight) for _, task, weight, _ in chosen],
                                           target=target, work_dir=finished,
-                                          trials_per_kernel=args.finish_trials_per_kernel,
+                                          trials_per_kernel=args.finish_trials_per_kernel, cost_model=cost_model,
                                           schedule_options=args.finish_schedule_options)
             else:
                 new_trials = finish_architecture(mod, sample, target=target, work_dir=finished,
                                                  trials_per_kernel=args.finish_trials_per_kernel,
-                                                 schedule_options=args.finish_schedule_options)
+                                                 cost_model=cost_model, schedule_options=args.finish_schedule_options)
             secs = time.perf_counter() - start
             ctx.progress("%s: finishing tune, %d new trials in %.0f s", role, new_trials, secs)
             measure(f"{role} after finishing", point, finished)
             report["architectures"][f"{role} after finishing"]["finishing"] = {
                 "trials_per_kernel": args.finish_trials_per_kernel, "new_trials": new_trials,
-                "kernels": args.finish_top_kernels or "all", "schedule_options": args.finish_schedule_options,
+                "kernels": args.finish_top_kernels or "all",
+                "cost_model": args.finish_cost_model, "schedule_options": args.finish_schedule_options,
                 "secs": round(secs, 1), "trials_per_min": round(60 * new_trials / secs, 1) if secs else None,
             }
     return report

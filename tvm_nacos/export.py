@@ -279,5 +279,17 @@ def _finish(
     logger.info("finishing tune of %s: every kernel to %d measured candidates", sample.id, trials_per_kernel)
     start = time.perf_counter()
     measured = finish_architecture(mod, sample, target=target, work_dir=work, trials_per_kernel=trials_per_kernel,
-                                   runner=runner)
+                                   runner=runner, cost_model=search_cost_model(work))
     return measured, time.perf_counter() - start
+
+
+def search_cost_model(work: WorkDir) -> Any:
+    """The cost model a search of ``work`` saved (trained on every kernel it measured), or
+    MetaSchedule's ``"xgb"`` where it saved none."""
+    if not work.cost_model_pkl.exists():
+        return "xgb"
+    from tvm_nacos.cosearch.cost_model import LatencyCostModel
+
+    model = LatencyCostModel()
+    model.load(str(work.cost_model_pkl))
+    return model

@@ -20,7 +20,7 @@ from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_e
 from tvm_nacos.tuning.database import TuningLedger, best_run_secs, database_dir, num_records, open_database
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
 from tvm_nacos.tuning.runner import make_runner, shutdown_runner
-from tvm_nacos.tuning.schedule_options import check_schedule_options
+from tvm_nacos.tuning.schedule_options import FINISHING_SCHEDULE_SEARCH, check_schedule_options
 from tvm_nacos.tuning.tasks import extract_tasks, lower_for_tuning, task_key
 
 ms = meta_schedule()
@@ -219,6 +219,7 @@ def finish_architecture(
     trials_per_kernel: int,
     builder: Any = None,
     runner: Any = None,
+    cost_model: Any = "xgb",
     seed: int = 0,
     schedule_options: Mapping[str, Any] | None = None,
 ) -> int:
@@ -241,8 +242,16 @@ def finish_architecture(
         Holds the tuning database (a search's work directory).
     trials_per_kernel : int
         Measured candidates wanted per kernel (counting those already in the database).
-    builder, runner, schedule_options : optional
+    builder, runner : optional
         See :func:`tune_kernels`.
+    cost_model : optional
+        MetaSchedule's ``"xgb"`` (a new model per call), or a cost model object. Best is the
+        search's own, trained on every kernel it measured (``tvm-nacos compile`` loads it from
+        the work directory): a new model's first batches are close to random, and on the Quick
+        start's front they did not beat the schedules the search found in 1-5 trials.
+    schedule_options : Mapping, optional
+        Settings of each kernel's ``EvolutionarySearch``, over
+        :data:`~tvm_nacos.tuning.schedule_options.FINISHING_SCHEDULE_SEARCH`.
 
     Returns
     -------
@@ -251,13 +260,15 @@ def finish_architecture(
     """
     if trials_per_kernel <= 0:
         raise ValueError(f"trials_per_kernel must be positive, got {trials_per_kernel}")
+    schedule_options = {**FINISHING_SCHEDULE_SEARCH, **check_schedule_options(schedule_options)}
     target = as_target(target)
     register_tensor_intrinsics(target)
     if sample is not None and not isinstance(sample, ArchSample):
         sample = ArchSample(sample)
     _, kernels = _architecture_kernels(mod, sample, target)
     return tune_kernels(kernels, target=target, work_dir=work_dir, trials_per_kernel=trials_per_kernel,
-                        builder=builder, runner=runner, seed=seed, schedule_options=schedule_options)
+                        builder=builder, runner=runner, cost_model=cost_model, seed=seed,
+                        schedule_options=schedule_options)
 
 
 def tune_architecture(
