@@ -203,11 +203,17 @@ def tune_kernels(
 
 
 def _architecture_kernels(
-    mod: tvm.IRModule, sample: ArchSample | None, target: tvm.target.Target
-) -> tuple[tvm.IRModule, list[tuple[str, tvm.IRModule, float]]]:
-    """The lowered architecture and its kernels as (name, TIR module, calls)."""
+    mod: tvm.IRModule, sample: ArchSample | Mapping[str, str] | None, target: Any
+) -> tuple[tvm.target.Target, ArchSample | None, tvm.IRModule, list[tuple[str, tvm.IRModule, float]]]:
+    """(target, sample, lowered architecture, its kernels as (name, TIR module, calls)), the
+    target's tensor intrinsics registered."""
+    target = as_target(target)
+    register_tensor_intrinsics(target)
+    if sample is not None and not isinstance(sample, ArchSample):
+        sample = ArchSample(sample)
     fused = lower_for_tuning(mod, target, sample=sample)
-    return fused, [(str(t.task_name), t.dispatched[0], float(t.weight)) for t in extract_tasks(fused, target)]
+    kernels = [(str(t.task_name), t.dispatched[0], float(t.weight)) for t in extract_tasks(fused, target)]
+    return target, sample, fused, kernels
 
 
 def finish_architecture(
@@ -261,11 +267,7 @@ def finish_architecture(
     if trials_per_kernel <= 0:
         raise ValueError(f"trials_per_kernel must be positive, got {trials_per_kernel}")
     schedule_options = {**FINISHING_SCHEDULE_SEARCH, **check_schedule_options(schedule_options)}
-    target = as_target(target)
-    register_tensor_intrinsics(target)
-    if sample is not None and not isinstance(sample, ArchSample):
-        sample = ArchSample(sample)
-    _, kernels = _architecture_kernels(mod, sample, target)
+    target, _, _, kernels = _architecture_kernels(mod, sample, target)
     return tune_kernels(kernels, target=target, work_dir=work_dir, trials_per_kernel=trials_per_kernel,
                         builder=builder, runner=runner, cost_model=cost_model, seed=seed,
                         schedule_options=schedule_options)
@@ -308,11 +310,7 @@ def tune_architecture(
     """
     if max_trials <= 0:
         raise ValueError(f"max_trials must be positive, got {max_trials}")
-    target = as_target(target)
-    register_tensor_intrinsics(target)
-    if sample is not None and not isinstance(sample, ArchSample):
-        sample = ArchSample(sample)
-    fused, kernels = _architecture_kernels(mod, sample, target)
+    target, sample, fused, kernels = _architecture_kernels(mod, sample, target)
     trials_per_kernel = max(1, math.ceil(max_trials / max(1, len(kernels))))
 
     start = time.perf_counter()
