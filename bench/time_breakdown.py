@@ -142,6 +142,8 @@ def _run_record(pareto_json: dict[str, Any], wall: float) -> dict[str, Any]:
         "cost_model": pareto_json.get("cost_model"),
     }
     record["shares"]["build + run"] = record["shares"]["build"] + record["shares"]["run"]
+    # Wall time with a build or run in progress (overlaps the host's phases; absent before 2026-12).
+    record["shares"]["measuring"] = breakdown.get("measuring", 0.0) / total if "measuring" in breakdown else None
     return record
 
 
@@ -200,6 +202,9 @@ def summarize_runs(runs: list[dict[str, Any]], versions: dict[str, Any]) -> dict
         row: dict[str, Any] = {"runs": len(mine), "search_secs": float(np.mean([r["search_secs"] for r in mine]))}
         for phase in (*PHASES, "build + run"):
             row[f"share.{phase}"] = float(np.mean([r["shares"][phase] for r in mine]))
+        measuring = [r["shares"].get("measuring") for r in mine]
+        if all(m is not None for m in measuring):
+            row["share.measuring"] = float(np.mean(measuring))
         for phase in PHASES:
             row[f"secs.{phase}"] = float(np.mean([r["breakdown"].get(phase, 0.0) for r in mine]))
         if all("hv" in r for r in mine):
@@ -214,19 +219,20 @@ def summarize_runs(runs: list[dict[str, Any]], versions: dict[str, Any]) -> dict
 
 
 def _print_table(summary: dict[str, Any]) -> None:
-    print("\n| version | wall s | " + " | ".join(PHASES) + " | build + run | hv |")
-    print("|---|---:|" + "---:|" * (len(PHASES) + 2))
+    print("\n| version | wall s | " + " | ".join(PHASES) + " | build + run | build or run in progress | hv |")
+    print("|---|---:|" + "---:|" * (len(PHASES) + 3))
     for label, row in summary.items():
         shares = " | ".join(f"{100 * row[f'share.{p}']:.0f} %" for p in PHASES)
+        measuring = f"{100 * row['share.measuring']:.0f} %" if "share.measuring" in row else "—"
         print(f"| {label} | {row['search_secs']:.0f} | {shares} | {100 * row['share.build + run']:.0f} % | "
-              f"{row.get('hv', float('nan')):.3f} |")
+              f"{measuring} | {row.get('hv', float('nan')):.3f} |")
 
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
     """Per version: wall seconds, build + run share, hypervolume, estimate errors."""
     flat: dict[str, Any] = {}
     for label, row in result.get("summary", {}).items():
-        for key in ("search_secs", "share.build + run", "share.schedule search", "share.cost model",
+        for key in ("search_secs", "share.build + run", "share.measuring", "share.schedule search", "share.cost model",
                     "share.end-to-end timing", "share.other", "hv", "kernel_sum_error.median",
                     "kernel_sum_error.max", "estimate_error.median", "estimate_error.max"):
             if key in row:

@@ -2,21 +2,26 @@
 strategy, count, and run the measure callbacks.
 
 A batch is submitted (:meth:`BatchMeasurer.submit`: built, its runs handed to the runner) and
-landed later (:meth:`BatchMeasurer.land`: run results collected, callbacks called). On one local
-device the search lands each batch right after submitting it, so nothing runs beside a timing;
-with several remote devices it keeps batches in flight while it builds the next
-(:class:`~tvm_nacos.cosearch.session.SearchSession`'s ``devices``).
+landed later (:meth:`BatchMeasurer.land`: run results collected, callbacks called). With several
+remote devices the search keeps batches in flight while it builds the next
+(:class:`~tvm_nacos.cosearch.session.SearchSession`'s ``devices``). On one local device nothing
+may run beside a timing, but the host is free while a batch builds: a batch is submitted
+*ahead* (``submit(..., ahead=True)``: only handed to the builder), the host proposes the next
+one meanwhile, and the batch is run (:meth:`BatchMeasurer.run`, the builder idle) just before
+the next one goes to the builder; its results are taken in while that one builds.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.measure_callbacks import MeasureCallback
+from tvm_nacos.tuning.builder import PendingBuild, start_build
 from tvm_nacos.tuning.runner import shutdown_runner
 
 if TYPE_CHECKING:
@@ -41,17 +46,30 @@ class InFlightBatch:
         Its ``ms.MeasureCandidate`` objects.
     builds : list
         The builder's results, one per candidate.
+        (Empty while the batch is still building.)
     futures : list of (int, RunnerFuture)
         The runs of the candidates that built, by index in ``candidates``.
+    building : PendingBuild, optional
+        A batch submitted ahead: its builds, until :meth:`BatchMeasurer.run` takes them.
+    results : list of RunnerResult, optional
+        Once the runs are back (:meth:`BatchMeasurer.run`), before the batch lands.
+    runs_sent : float
+        When its runs went to the runner (``time.perf_counter()``).
     """
 
     tuner: TaskTuner
     candidates: list[Any]
     builds: list[Any]
     futures: list[tuple[int, Any]] = field(default_factory=list)
+    building: PendingBuild | None = None
+    results: list[Any] | None = None
+    runs_sent: float = 0.0
 
     def done(self) -> bool:
-        """Whether every run of the batch has a result."""
+        """Whether the batch can land without waiting: every run has a result, or (submitted
+        ahead) every build is back and its runs only wait for the device."""
+        if self.building is not None:
+            return self.building.done()
         return all(future.done() for _, future in self.futures)
 
     def __len__(self) -> int:
@@ -92,38 +110,66 @@ class BatchMeasurer:
         if self.owns_runner:
             shutdown_runner(self.runner)
 
-    def submit(self, session: SearchSession, tuner: TaskTuner, candidates: list[Any]) -> InFlightBatch:
-        """Build ``candidates`` of ``tuner``'s kernel and hand their runs to the runner.
+    def submit(
+        self, session: SearchSession, tuner: TaskTuner, candidates: list[Any], *, ahead: bool = False
+    ) -> InFlightBatch:
+        """Build ``candidates`` of ``tuner``'s kernel and hand their runs to the runner; with
+        ``ahead``, only hand them to the builder (:meth:`run` runs them).
 
         The trials count against the budget (and the kernel's trials) from here: a batch in
         flight is spent, so that nothing plans with trials already on their way.
         """
         target = session.target
-        with session.times.phase("build"):
-            builds = self.builder.build([ms.builder.BuilderInput(c.sch.mod, target) for c in candidates])
-        batch = InFlightBatch(tuner, list(candidates), list(builds))
-        runnable = [
-            (i, ms.runner.RunnerInput(b.artifact_path, session.device_type, c.args_info))
-            for i, (c, b) in enumerate(zip(candidates, builds, strict=True))
-            if b.error_msg is None
-        ]
-        with session.times.phase("run"):
-            futures = self.runner.run([r for _, r in runnable])
-        batch.futures = [(i, future) for (i, _), future in zip(runnable, futures, strict=True)]
+        inputs = [ms.builder.BuilderInput(c.sch.mod, target) for c in candidates]
+        if ahead:
+            batch = InFlightBatch(tuner, list(candidates), [], building=start_build(self.builder, inputs))
+        else:
+            with session.times.phase("build"):
+                building = start_build(self.builder, inputs)
+                builds = building.result()
+            session.times.busy(building.started, building.finished)
+            batch = InFlightBatch(tuner, list(candidates), list(builds))
+            self._send_runs(session, batch)
         tuner.trials += len(candidates)
         session.spend(len(candidates), tuner.key)
         return batch
 
-    def land(self, session: SearchSession, batch: InFlightBatch) -> None:
-        """Take ``batch``'s run results (waiting for those not back yet), tell its kernel's
-        schedule strategy, and run the measure callbacks."""
+    def _send_runs(self, session: SearchSession, batch: InFlightBatch) -> None:
+        runnable = [
+            (i, ms.runner.RunnerInput(b.artifact_path, session.device_type, c.args_info))
+            for i, (c, b) in enumerate(zip(batch.candidates, batch.builds, strict=True))
+            if b.error_msg is None
+        ]
+        batch.runs_sent = time.perf_counter()
+        with session.times.phase("run"):
+            futures = self.runner.run([r for _, r in runnable])
+        batch.futures = [(i, future) for (i, _), future in zip(runnable, futures, strict=True)]
+
+    def run(self, session: SearchSession, batch: InFlightBatch) -> None:
+        """Take ``batch``'s run results, waiting for them (a batch submitted ahead: for its builds
+        first, then for its runs, the builder idle)."""
+        if batch.results is not None:
+            return
+        if batch.building is not None:
+            with session.times.phase("build"):
+                batch.builds = list(batch.building.result())
+            session.times.busy(batch.building.started, batch.building.finished)
+            batch.building = None
+            self._send_runs(session, batch)
         results: list[Any] = [ms.runner.RunnerResult(None, b.error_msg) for b in batch.builds]
         with session.times.phase("run"):
             for i, future in batch.futures:
                 results[i] = future.result()
-        batch.tuner.context.notify_runner_results(batch.candidates, results)
+        session.times.busy(batch.runs_sent, time.perf_counter())
+        batch.results = results
+
+    def land(self, session: SearchSession, batch: InFlightBatch) -> None:
+        """Take ``batch``'s run results (waiting for those not back yet), tell its kernel's
+        schedule strategy, and run the measure callbacks."""
+        self.run(session, batch)
+        batch.tuner.context.notify_runner_results(batch.candidates, batch.results)
         for callback in self.callbacks:
-            callback.apply(session, batch.tuner.task_id, batch.candidates, batch.builds, results)
+            callback.apply(session, batch.tuner.task_id, batch.candidates, batch.builds, batch.results)
 
     def measure(self, session: SearchSession, tuner: TaskTuner, candidates: list[Any]) -> int:
         """Measure ``candidates`` of ``tuner``'s kernel and land them; returns the trials spent."""

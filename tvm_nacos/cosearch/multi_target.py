@@ -38,7 +38,7 @@ from tvm_nacos.cosearch.search import (
 from tvm_nacos.cosearch.session import SearchSession, SharedArchitectures
 from tvm_nacos.cosearch.strategies import get_strategy_across_targets
 from tvm_nacos.cosearch.targets import TargetSpec, resolve_targets
-from tvm_nacos.cosearch.timing import OTHER, PHASES, TOTAL, describe_breakdown
+from tvm_nacos.cosearch.timing import MEASURING, OTHER, PHASES, TOTAL, describe_breakdown, union_secs
 from tvm_nacos.target import TargetError
 from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.workdir import TARGETS_DIR, WorkDir
@@ -245,8 +245,9 @@ def _combined_breakdown(sessions: Mapping[str, SearchSession], total: float) -> 
     """Every target's phases summed, the rest as ``other``."""
     seconds = {phase: sum(s.times.seconds[phase] for s in sessions.values()) for phase in PHASES}
     timed = sum(seconds.values())
+    measuring = union_secs([interval for s in sessions.values() for interval in s.times.measuring])
     return {**{k: round(v, 3) for k, v in seconds.items()}, OTHER: round(max(0.0, total - timed), 3),
-            TOTAL: round(max(total, timed), 3)}
+            TOTAL: round(max(total, timed), 3), MEASURING: round(min(measuring, max(total, timed)), 3)}
 
 
 def _write_combined(result: MultiTargetResult, work: WorkDir, subject: Any) -> None:

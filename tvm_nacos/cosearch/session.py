@@ -198,8 +198,8 @@ class TaskTuner:
 
         A kernel's first batch starts with its :meth:`transfer_candidate`, if any; a first batch
         of one candidate is that candidate alone (no schedule search is run for it). The batch
-        is handed to the session (:meth:`SearchSession.sent`), which lands it at once on one
-        device and keeps it in flight on several.
+        is handed to the session (:meth:`SearchSession.submit`), which keeps it in flight while
+        it builds (on one local device) or runs (on several).
         """
         transfer = self.transfer_candidate()
         if transfer is not None and max_candidates == 1:
@@ -218,11 +218,10 @@ class TaskTuner:
         self._measuring_transfer = transfer  # until the batch lands: the callbacks ask
         _ = self.context  # before the build: the builder may need the kernel as a reference
         try:
-            self.in_flight = self.session.measurer.submit(self.session, self, candidates)
+            self.session.submit(self, candidates)
         except BaseException:
             self._measuring_transfer = None
             raise
-        self.session.sent(self.in_flight)
         return len(candidates)
 
     def landed(self) -> None:
@@ -372,6 +371,13 @@ class SearchSession:
         batches in flight but the newest fill fewer than all devices (one batch waits for a
         device), at most one per kernel; results land as they come back. On the local runner
         it must be 1.
+    build_ahead : bool
+        On one local device, let a batch build while the host proposes the next one (and takes
+        in the results of the one before): the batch runs, the builder idle, just before the
+        next one goes to the builder. Results land one batch later than without. Only with a
+        builder that builds in the background (``build_async``, as :class:`PersistentBuilder`),
+        and not in a search over several targets (one target's build would run beside
+        another's timing).
     shared : SharedArchitectures, optional
         What the sessions of a search over several targets share (each architecture's accuracy
         and its target-independent specialization, computed once).
@@ -412,6 +418,7 @@ class SearchSession:
         schedule_options: Mapping[str, Any] | None = None,
         time_budget_s: float | None = None,
         devices: int | None = None,
+        build_ahead: bool = True,
         shared: SharedArchitectures | None = None,
     ) -> None:
         self.trial_budget = TrialBudget(budget, max_secs=time_budget_s)
@@ -449,6 +456,8 @@ class SearchSession:
         builder = builder or PersistentBuilder(check_outputs=check_outputs)
         if isinstance(builder, PersistentBuilder):
             builder.warm_up()
+        # Ahead only where the builder builds in the background: a synchronous one gains nothing.
+        self.build_ahead = bool(build_ahead) and not self.overlap and shared is None and hasattr(builder, "build_async")
         self.measurer = BatchMeasurer(
             builder, runner, default_callbacks() if measure_callbacks is None else measure_callbacks,
             owns_builder=owns_builder, owns_runner=owns_runner,
@@ -673,11 +682,12 @@ class SearchSession:
     def measure(self, key: str, max_candidates: int | None = None) -> int:
         """Measure one batch of task ``key`` within the budget; returns the trials spent.
 
-        On several devices the batch stays in flight (:meth:`sent`): the trials count as spent,
-        the results land later. A kernel has at most one batch in flight: measuring it again
+        On several devices, or building ahead on one (``build_ahead``), the batch stays in
+        flight (:meth:`submit`): the trials count as spent, the results land later. A kernel has at most one batch in flight: measuring it again
         waits for that batch first.
         """
-        self.collect()
+        if not self.build_ahead:  # ahead, the batch building lands once the next is proposed
+            self.collect()
         tuner = self.tuner(key)
         if tuner.in_flight is not None:
             self._land(tuner.in_flight)
@@ -691,6 +701,27 @@ class SearchSession:
         return spent
 
     # -- batches in flight --------------------------------------------------------------------
+
+    def submit(self, tuner: TaskTuner, candidates: list[Any]) -> InFlightBatch:
+        """Send a batch of ``tuner``'s kernel to be measured (:meth:`TaskTuner.measure` calls it;
+        the batch is ``tuner.in_flight`` until it lands).
+
+        Building ahead (``build_ahead``), the batch building now is run first (the builder
+        idle), this one goes to the builder, and the first one lands while it builds; else the
+        batch is built, its runs sent, and it lands now or stays in flight (:meth:`sent`).
+        """
+        if not self.build_ahead:
+            batch = tuner.in_flight = self.measurer.submit(self, tuner, candidates)
+            self.sent(batch)
+            return batch
+        previous = list(self._in_flight)
+        for earlier in previous:
+            self.measurer.run(self, earlier)
+        batch = tuner.in_flight = self.measurer.submit(self, tuner, candidates, ahead=True)
+        self._in_flight.append(batch)
+        for earlier in previous:
+            self._land(earlier)
+        return batch
 
     def sent(self, batch: InFlightBatch) -> None:
         """A batch was submitted (:meth:`TaskTuner.measure`): land it now on one local device,
@@ -738,6 +769,10 @@ class SearchSession:
 
     def wait_for_any(self, poll_secs: float = 0.005) -> None:
         """Block until at least one batch in flight has landed (nothing to wait for: return)."""
+        if self.build_ahead:
+            if self._in_flight:
+                self._land(self._in_flight[0])
+            return
         with self.times.phase("run"):
             while self._in_flight and not self.ready():
                 time.sleep(poll_secs)

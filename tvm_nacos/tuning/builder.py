@@ -20,7 +20,10 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 import tvm
@@ -34,7 +37,7 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PersistentBuilder", "build_candidate"]
+__all__ = ["PendingBuild", "PersistentBuilder", "build_candidate", "start_build"]
 
 #: Signature of a build function: (scheduled TIR module, target) → path of the exported library.
 #: With ``keep_layout_rewrite=True`` (asked only by the output check) it must keep the blocks that
@@ -110,6 +113,78 @@ def _build_checked_in_worker(
     if not os.listdir(os.path.dirname(built)):
         os.rmdir(os.path.dirname(built))
     return path, check_path
+
+
+class PendingBuild:
+    """A batch handed to a builder: its ``BuilderResult`` list once every build is back.
+
+    :meth:`PersistentBuilder.build_async` returns one while its workers compile; the host is
+    free meanwhile (the co-search proposes its next batch). ``started`` and ``finished`` are
+    ``time.perf_counter()`` readings: when the batch went out and when its last build came back
+    (``None`` until then).
+
+    Parameters
+    ----------
+    futures : sequence of Future
+        One per input, in order.
+    collect : callable
+        ``futures -> list of BuilderResult``, called once, by :meth:`result`.
+    """
+
+    def __init__(self, futures: Sequence[Future], collect: Callable[[Sequence[Future]], list[Any]]) -> None:
+        self.futures = list(futures)
+        self._collect = collect
+        self._results: list[Any] | None = None
+        self.started = time.perf_counter()
+        self.finished: float | None = None if self.futures else self.started
+        self._left = len(self.futures)
+        self._lock = threading.Lock()
+        for future in self.futures:
+            future.add_done_callback(self._one_done)
+
+    @classmethod
+    def completed(cls, results: Sequence[Any], started: float) -> PendingBuild:
+        """A batch built already (by a builder without :meth:`~PersistentBuilder.build_async`)."""
+        pending = cls([], lambda _: list(results))
+        pending.started = started
+        return pending
+
+    def _one_done(self, _: Future) -> None:
+        with self._lock:
+            self._left -= 1
+            if self._left == 0:
+                self.finished = time.perf_counter()
+
+    def done(self) -> bool:
+        """Whether every build of the batch is back."""
+        return all(future.done() for future in self.futures)
+
+    def result(self) -> list[Any]:
+        """The ``BuilderResult`` of each input, in order (waits for the builds still running)."""
+        if self._results is None:
+            self._results = self._collect(self.futures)
+            if self.finished is None:  # the last callback may run just after the wait returns
+                self.finished = time.perf_counter()
+        return self._results
+
+
+def start_build(builder: Any, build_inputs: Sequence[Any]) -> PendingBuild:
+    """Hand ``build_inputs`` to ``builder``: in the background where it can
+    (:meth:`PersistentBuilder.build_async`), else built now."""
+    if hasattr(builder, "build_async"):
+        return builder.build_async(list(build_inputs))
+    started = time.perf_counter()
+    return PendingBuild.completed(builder.build(list(build_inputs)), started)
+
+
+def _outcome(future: Future) -> tuple[Any, Any]:
+    """(status, value) of a worker's job, as the pool's ``map_with_error_catching`` reports it."""
+    try:
+        return StatusKind.COMPLETE, future.result()
+    except TimeoutError as err:
+        return StatusKind.TIMEOUT, err
+    except Exception as err:  # noqa: BLE001 - a build's own error becomes its result
+        return StatusKind.EXCEPTION, err
 
 
 @derived_object
@@ -200,16 +275,25 @@ class PersistentBuilder(ms.builder.PyBuilder):
 
     def build(self, build_inputs: list[Any]) -> list[Any]:
         """Build a batch; one :class:`BuilderResult` per input, in order."""
+        return self.build_async(build_inputs).result()
+
+    def build_async(self, build_inputs: list[Any]) -> PendingBuild:
+        """Hand a batch to the workers and return at once; its results come from the
+        :class:`PendingBuild` (:meth:`build` waits for them)."""
         pool = self._get_pool()
-        args = [(self.f_build, b.mod, b.target) for b in build_inputs]
         worker = _build_checked_in_worker if self.check_outputs else _build_in_worker
+        futures = [pool.submit(worker, self.f_build, b.mod, b.target) for b in build_inputs]
+        inputs = list(build_inputs)
+        return PendingBuild(futures, lambda done: self._results(inputs, [_outcome(f) for f in done]))
+
+    def _results(self, build_inputs: list[Any], outcomes: list[tuple[Any, Any]]) -> list[Any]:
         results = []
-        for build_input, outcome in zip(build_inputs, pool.map_with_error_catching(lambda a: worker(*a), args), strict=True):
+        for build_input, (status, value) in zip(build_inputs, outcomes, strict=True):
             self.num_builds += 1
-            if outcome.status == StatusKind.COMPLETE:
-                path = outcome.value
+            if status == StatusKind.COMPLETE:
+                path = value
                 if self.check_outputs:
-                    path, check_path = outcome.value
+                    path, check_path = value
                     try:
                         references = self.references.references_for(build_input.mod, build_input.target)
                     except RuntimeError as err:
@@ -220,13 +304,13 @@ class PersistentBuilder(ms.builder.PyBuilder):
                 results.append(ms.builder.BuilderResult(path, None))
                 continue
             self.num_failures += 1
-            if outcome.status == StatusKind.TIMEOUT:
+            if status == StatusKind.TIMEOUT:
                 reason = f"PersistentBuilder: build timed out after {self.timeout_sec:g} s; worker replaced"
-            elif isinstance(outcome.value, ChildProcessError):
-                reason = f"PersistentBuilder: build worker crashed ({outcome.value}); worker replaced"
+            elif isinstance(value, ChildProcessError):
+                reason = f"PersistentBuilder: build worker crashed ({value}); worker replaced"
             else:
-                logger.debug("build failed: %s", outcome.value)
-                reason = f"PersistentBuilder: build failed: {_last_line(str(outcome.value))}"
+                logger.debug("build failed: %s", value)
+                reason = f"PersistentBuilder: build failed: {_last_line(str(value))}"
             logger.debug("%s", reason)
             results.append(ms.builder.BuilderResult(None, reason))
         return results
