@@ -3,6 +3,7 @@ no build runs beside a timing."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,8 @@ from tvm.ir.utils import derived_object
 from tvm.script import tirx as T
 
 from tvm_nacos._compat import meta_schedule
+from tvm_nacos.cosearch.cost_model import LatencyCostModel
+from tvm_nacos.cosearch.measure_callbacks import MeasureCallback, default_callbacks
 from tvm_nacos.cosearch.session import SearchSession, TaskTuner
 from tvm_nacos.search_space import SearchSpace
 from tvm_nacos.target import as_target
@@ -161,3 +164,30 @@ def test_closing_with_a_batch_building_drops_it_uncounted(tmp_path) -> None:
     builder.shutdown()
     assert session.trials_used == 0 and tuner.in_flight is None
     assert count_records(tmp_path, session.target) == 0
+
+
+class _ThreadsSeen(MeasureCallback):
+    """The cost model's XGBoost threads when each batch's results are taken in."""
+
+    def __init__(self) -> None:
+        self.nthread: list[int] = []
+
+    def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results) -> None:
+        self.nthread.append(task_scheduler.cost_model.nthread)
+
+
+def test_the_cost_model_trains_on_the_cores_a_build_leaves_free(tmp_path) -> None:
+    builder, seen = _BackgroundBuilder(), _ThreadsSeen()
+    session = _session(tmp_path, builder, _TimedRunner(), cost_model=LatencyCostModel(nthread=2),
+                       measure_callbacks=[*default_callbacks(), seen])
+    try:
+        first, second = TaskTuner(_matmul(32), "mm32", session), TaskTuner(_matmul(48), "mm48", session)
+        first.measure(4)
+        second.measure(4)  # the first batch lands while the second (4 builds) holds the cores
+        session.wait_all()  # the second lands with nothing building
+    finally:
+        session.close()
+        builder.shutdown()
+    cores = len(os.sched_getaffinity(0))
+    assert seen.nthread == [max(1, min(2, cores - 4)), 2]
+    assert session.cost_model.nthread == 2

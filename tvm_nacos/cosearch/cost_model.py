@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import math
 import pickle
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,6 +110,17 @@ class LatencyCostModel(ms.cost_model.PyCostModel):
         """A model with the same settings and nothing learnt (one per target of a search over several)."""
         return LatencyCostModel(num_models=self.num_models, num_rounds=self.num_rounds, retrain_growth=self.retrain_growth,
                           seed=self.seed, nthread=self.nthread)
+
+    @contextmanager
+    def threads(self, nthread: int) -> Iterator[None]:
+        """Train with ``nthread`` XGBoost threads inside the ``with`` block (at least 1): fewer
+        while a build holds cores (XGBoost's threads wait on each other, so two of them beside a
+        busy core train about 2× slower than one)."""
+        saved, self.nthread = self.nthread, max(1, int(nthread))
+        try:
+            yield
+        finally:
+            self.nthread = saved
 
     # -- features ---------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ budget. Each kernel is tuned by MetaSchedule's machinery, driven one batch at a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -719,9 +720,18 @@ class SearchSession:
             self.measurer.run(self, earlier)
         batch = tuner.in_flight = self.measurer.submit(self, tuner, candidates, ahead=True)
         self._in_flight.append(batch)
-        for earlier in previous:
-            self._land(earlier)
+        with self._beside_build(batch):
+            for earlier in previous:
+                self._land(earlier)
         return batch
+
+    def _beside_build(self, batch: InFlightBatch) -> Any:
+        """While ``batch`` builds, the cost model trains on the cores its builds leave free."""
+        if not hasattr(self.cost_model, "threads"):
+            return contextlib.nullcontext()
+        workers = getattr(self.measurer.builder, "max_workers", None) or len(batch)
+        cores = len(os.sched_getaffinity(0))
+        return self.cost_model.threads(min(self.cost_model.nthread, cores - min(len(batch), workers)))
 
     def sent(self, batch: InFlightBatch) -> None:
         """A batch was submitted (:meth:`TaskTuner.measure`): land it now on one local device,
