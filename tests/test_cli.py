@@ -409,6 +409,21 @@ class TestWorkDirOfAPythonSearch:
         assert "finish_trials_per_kernel must be an integer >= 0, got -2" in capsys.readouterr().err
         assert not (tmp_path / "a.so").exists()
 
+    def test_a_finishing_tune_with_no_device_here_names_the_rpc_runner(
+        self, python_search, tmp_path: Path, capsys, monkeypatch
+    ) -> None:
+        import types
+
+        import tvm_nacos.target
+
+        work, _ = python_search
+        monkeypatch.setattr(tvm_nacos.target, "device_for", lambda target: types.SimpleNamespace(exist=False))
+        argv = ["compile", "--work-dir", str(work), "--output", str(tmp_path / "a.so"), "--finish-trials-per-kernel", "1"]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "no device for target" in err and "runner='rpc://HOST:PORT/KEY'" in err
+        assert not (tmp_path / "a.so").exists()
+
     def test_a_name_that_is_not_a_string_is_refused(self, tmp_path: Path) -> None:
         import tvm_nacos
         from tvm_nacos.errors import SearchConfigError

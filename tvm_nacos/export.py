@@ -184,6 +184,8 @@ def export_architecture(
         ``arch_id``.
     InvalidSampleError
         ``sample`` is not an architecture of the space (the message names the valid options).
+    TargetError
+        A finishing tune on this machine for a target it has no device for (give ``runner``).
     """
     import tvm
 
@@ -265,14 +267,14 @@ def _finish(
     mod: Any, sample: ArchSample, target: Any, work: WorkDir, trials_per_kernel: int, runner: str | None
 ) -> tuple[int, float]:
     """The finishing tune of :func:`export_architecture`: (candidates measured, seconds)."""
-    from tvm_nacos.target import device_for
+    from tvm_nacos.target import TargetError, device_for
     from tvm_nacos.tuning.runner import is_remote
     from tvm_nacos.tuning.tune import finish_architecture
 
     if isinstance(trials_per_kernel, bool) or not isinstance(trials_per_kernel, int) or trials_per_kernel < 0:
         raise ValueError(f"finish_trials_per_kernel must be an integer >= 0, got {trials_per_kernel!r}")
     if not is_remote(runner) and not device_for(target).exist:
-        raise WorkDirError(
+        raise TargetError(
             f"the finishing tune measures on this machine, which has no device for target {target}; "
             "give the runner the search measured on (runner='rpc://HOST:PORT/KEY')"
         )

@@ -30,6 +30,7 @@ def test_batch_norm_is_folded_into_convolutions(supernet: tvm.IRModule) -> None:
 
 def test_shared_layers_share_tasks(supernet: tvm.IRModule, monkeypatch: pytest.MonkeyPatch) -> None:
     pool = TaskPool(TARGET)
+    assert pool.fewest_kernels == 0
     a = pool.add_architecture(supernet, {"block1.op": "conv3x3", "block2.depth": "keep", "block2.kernel": "k3"})
     b = pool.add_architecture(supernet, {"block1.op": "conv3x3", "block2.depth": "keep", "block2.kernel": "k5"})
     c = pool.add_architecture(supernet, {"block1.op": "conv5x5", "block2.depth": "skip"})
@@ -39,6 +40,7 @@ def test_shared_layers_share_tasks(supernet: tvm.IRModule, monkeypatch: pytest.M
     for key in shared_ab:
         assert set(pool[key].architectures) >= {a.sample.id, b.sample.id}
     assert pool.sharing_ratio() > 1.0
+    assert pool.fewest_kernels == min(len(a.weights), len(b.weights), len(c.weights)) > 0
     assert pool.sharing_ratio([a.sample.id]) == 1.0
     # Adding an architecture again changes nothing, lowered or not, and extracts nothing.
     assert pool.add_architecture(supernet, a.sample) is a and len(pool.architectures) == 3

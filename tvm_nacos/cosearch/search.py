@@ -511,7 +511,7 @@ def landed_candidates(session: SearchSession, candidates: Sequence[ArchSample]) 
         logger.info("the time budget (%.0f s) ended the measurement after %d of %d trials",
                     session.trial_budget.max_secs, session.trials_used, session.budget)
     if not candidates and session.pool.architectures:
-        fewest = min(len(arch.weights) for arch in session.pool.architectures.values())
+        fewest = session.pool.fewest_kernels
         logger.warning(
             "the front is empty: no architecture has every kernel measured after %d trials, and the %d "
             "architectures seen have %d kernels or more (one trial each at the least); give a budget of "

@@ -306,6 +306,12 @@ class TaskPool:
         """Architecture id → its tasks."""
         return dict(self._architectures)
 
+    @property
+    def fewest_kernels(self) -> int:
+        """The kernels of the architecture with the fewest (0 without architectures): each needs
+        at least one trial before any architecture of the pool is measured."""
+        return min((len(arch.weights) for arch in self._architectures.values()), default=0)
+
     def architecture(self, arch_id: str) -> ArchitectureTasks | None:
         """The tasks of architecture ``arch_id``, or ``None`` when it is not in the pool."""
         return self._architectures.get(arch_id)

@@ -109,7 +109,7 @@ class JointSearch:
         self.population = self._start_population()
         rounds = 0
         front = self.current_front()
-        smallest = min((len(arch.weights) for arch in session.pool.architectures.values()), default=0)
+        smallest = session.pool.fewest_kernels
         if session.trials_left < smallest:
             logger.warning(
                 "%d trials left, fewer than the kernels of any architecture of the first population (%d or more, "
