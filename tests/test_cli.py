@@ -510,7 +510,10 @@ def test_runner_and_devices_reach_the_search(model_file: Path, tmp_path: Path, m
     assert main(["search", "--model", str(model_file), "--work-dir", str(tmp_path), "--runner", url,
                  "--devices", "3", "--quiet"]) == 130
     assert seen["runner"] == url and seen["devices"] == 3
+    assert "build_ahead" not in seen  # the search's default: build ahead on one local device
     assert f"measured on {url}" in capsys.readouterr().err
+    assert main(["search", "--model", str(model_file), "--work-dir", str(tmp_path), "--no-build-ahead", "--quiet"]) == 130
+    assert seen["build_ahead"] is False
 
 
 def test_targets_search_gives_a_front_per_target_and_compile_asks_which(

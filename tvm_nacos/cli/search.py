@@ -126,6 +126,9 @@ def add_parser(commands: Any) -> None:
                              "devices registered under KEY with TVM's RPC tracker at HOST:PORT")
     parser.add_argument("--devices", type=int, metavar="N",
                         help="devices to keep busy (default: every device under the key when the search starts)")
+    parser.add_argument("--no-build-ahead", action="store_true",
+                        help="build and run one batch after the other (default: a batch builds while the next is "
+                             "proposed; it still runs with the builder idle)")
     parser.add_argument("--targets", metavar="JSON|FILE",
                         help="several targets in one search: {name: target, or {\"target\": ..., \"runner\": URL, "
                              "\"devices\": N}} as JSON or a .json file (instead of --target/--runner/--devices); "
@@ -196,6 +199,7 @@ def run(args: argparse.Namespace) -> int:
             **({"runner": args.runner} if args.runner != "local" else {}),
             **({"targets": targets} if targets is not None else {}),
             **({"devices": args.devices} if args.devices is not None else {}),
+            **({"build_ahead": False} if args.no_build_ahead else {}),
             **({"schedule_options": schedule} if schedule else {}),
             **({"time_budget_s": time_budget} if time_budget is not None else {}),
         )

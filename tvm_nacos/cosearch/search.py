@@ -292,6 +292,7 @@ def search(
     time_budget_s: float | None = None,
     devices: int | None = None,
     targets: Mapping[str, Any] | None = None,
+    build_ahead: bool = True,
 ) -> Any:
     """Search architectures and schedules; return the accuracy–latency front of tuned architectures.
 
@@ -364,6 +365,10 @@ def search(
         once (one population, one accuracy estimate per architecture, one builder); each target
         gets its own task extraction, tuning database, cost model, ``budget`` and front, in
         ``work_dir/targets/NAME`` (:mod:`tvm_nacos.cosearch.multi_target`).
+    build_ahead : bool
+        On one local device, build each batch while the host proposes the next one and takes in
+        the results of the one before; each batch still runs with the builder idle. ``False``:
+        one batch after the other. See :class:`~tvm_nacos.cosearch.session.SearchSession`.
 
     Returns
     -------
@@ -406,6 +411,7 @@ def search(
         deterministic=deterministic, source=subject.builtin, resume=resume, progress=progress,
         check_outputs=check_outputs, cost_model=cost_model, schedule_options=schedule_options,
         time_budget_s=time_budget_s, devices=devices, run_info=subject.run_info(strategy, strategy_options),
+        build_ahead=build_ahead,
     )
     try:
         candidates = landed_candidates(session, run_strategy(session, **dict(strategy_options or {})))
