@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import pytest
@@ -82,8 +83,8 @@ def test_timings_that_agree_are_taken_once(monkeypatch) -> None:
 
 
 def test_the_front_compiles_side_by_side_into_the_same_networks(supernet, tmp_path) -> None:
-    # prepare_timings compiles on one thread per core; each network computes what a compile of its
-    # own architecture computes, and is loaded already (timing it starts at once).
+    # prepare_timings compiles the architectures together, one group per core; each network's
+    # entry computes what a compile of its own architecture computes.
     import numpy as np
     import tvm
     from tvm import relax
@@ -101,9 +102,11 @@ def test_the_front_compiles_side_by_side_into_the_same_networks(supernet, tmp_pa
     try:
         prepared = session.prepare_timings(samples)
         assert sorted(prepared) == sorted(s.id for s in samples)
+        cores = len(os.sched_getaffinity(0))
+        assert len({id(executable) for executable, _, _ in prepared.values()}) == min(cores, len(samples))
         for sample in samples:
-            executable, inputs = prepared[sample.id]
-            got = relax.VirtualMachine(executable, tvm.cpu())["main"](*inputs).numpy()
+            executable, inputs, entry = prepared[sample.id]
+            got = relax.VirtualMachine(executable, tvm.cpu())[entry](*inputs).numpy()
             want = relax.VirtualMachine(session.compile(sample), tvm.cpu())["main"](*inputs).numpy()
             np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     finally:

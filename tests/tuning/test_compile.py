@@ -66,3 +66,38 @@ def test_order_alternates_between_rounds(monkeypatch) -> None:
     timings = time_interleaved({"a": ("a", []), "b": ("b", []), "c": ("c", [])}, TARGET, rounds=3)
     assert calls == ["a", "b", "c", "c", "b", "a", "a", "b", "c"]
     assert timings["a"] == Latency(1.0, (1.0,) * 6)
+
+
+def test_architectures_compiled_together_share_kernels_and_compute_as_compiled_apart() -> None:
+    import tvm_nacos
+    from tvm_nacos.examples import example_input, example_supernet
+    from tvm_nacos.tuning.compile import compile_architectures, merge_architectures, random_inputs
+    from tvm_nacos.tuning.tasks import lower_for_tuning
+
+    supernet = tvm_nacos.from_torch(example_supernet(), (example_input(),))
+    samples = {
+        "a": {"block1.op": "conv3x3", "block2.depth": "keep", "block2.kernel": "k3"},
+        "b": {"block1.op": "conv3x3", "block2.depth": "keep", "block2.kernel": "k5"},
+        "c": {"block1.op": "conv5x5", "block2.depth": "skip"},
+    }
+    lowered = {name: lower_for_tuning(supernet, TARGET, sample=sample) for name, sample in samples.items()}
+    merged, entries = merge_architectures(lowered)
+
+    def kernels(mod):
+        return sum(1 for f in mod.functions.values() if not isinstance(f, relax.Function))
+
+    # a and b share their first block's kernels: each is compiled once.
+    assert kernels(merged) < sum(kernels(m) for m in lowered.values())
+    assert sorted(entries.values()) == ["main_0", "main_1", "main_2"]
+    executable, entries = compile_architectures(lowered, TARGET)
+    vm = relax.VirtualMachine(executable, tvm.cpu())
+    for name, mod in lowered.items():
+        inputs = random_inputs(mod["main"], tvm.cpu(), seed=1)
+        apart = relax.VirtualMachine(tvm.compile(mod, TARGET), tvm.cpu())["main"](*inputs).numpy()
+        np.testing.assert_allclose(vm[entries[name]](*inputs).numpy(), apart, rtol=1e-5, atol=1e-5)
+    # Entries of one executable are timed in turns like executables of their own.
+    networks = {name: (executable, random_inputs(lowered[name]["main"], tvm.cpu()), entries[name]) for name in lowered}
+    timings = time_interleaved(networks, TARGET, rounds=2, repeat=1, number=1, min_repeat_ms=1)
+    assert set(timings) == set(lowered) and all(t.median_ms > 0 for t in timings.values())
+    with pytest.raises(ValueError, match="architecture 'x': expected one Relax function, found 0"):
+        merge_architectures({"x": tvm.IRModule({})})

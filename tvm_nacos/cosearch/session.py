@@ -40,7 +40,7 @@ from tvm_nacos.cosearch.timing import PhaseTimes
 from tvm_nacos.search_space import ArchSample, SearchSpace
 from tvm_nacos.target import device_for
 from tvm_nacos.tuning.builder import PersistentBuilder
-from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_executable
+from tvm_nacos.tuning.compile import compile_architecture, compile_architectures, random_inputs, time_executable
 from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_records, mean_run_secs, open_database
 from tvm_nacos.tuning.extraction_cache import ExtractionCache
 from tvm_nacos.tuning.intrin import register_tensor_intrinsics
@@ -908,19 +908,39 @@ class SearchSession:
             relax.VirtualMachine(executable, device)
         return executable, random_inputs(self.lowered(sample)["main"], device, self.seed)
 
-    def prepare_timings(self, samples: Sequence[ArchSample]) -> dict[str, tuple[Any, list[Any]]]:
-        """:meth:`prepare_timing` of several architectures by id, compiled side by side: one
-        thread per core (LLVM's optimization and code generation run outside Python's lock:
-        1.9× faster than one after the other on 2 cores). Lowering stays in this thread."""
+    def prepare_timings(self, samples: Sequence[ArchSample]) -> dict[str, tuple[Any, list[Any], str]]:
+        """Several architectures compiled for :func:`~tvm_nacos.tuning.compile.time_interleaved`,
+        by id: (executable, inputs, entry function).
+
+        They are compiled together (:func:`~tvm_nacos.tuning.compile.compile_architectures`), a
+        kernel that several of them call once, in one group per core, side by side (LLVM's
+        optimization and code generation run outside Python's lock); each group's executable is
+        loaded once here. Lowering stays in this thread.
+        """
         samples = list(samples)
         for sample in samples:
             self.lowered(sample)
-        workers = min(len(samples), len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-        if workers <= 1:
-            return {s.id: self.prepare_timing(s) for s in samples}
-        with ThreadPoolExecutor(workers, thread_name_prefix="nacos-compile") as pool:
-            prepared = list(pool.map(self.prepare_timing, samples))
-        return {s.id: p for s, p in zip(samples, prepared, strict=True)}
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        workers = max(1, min(len(samples), cores))
+        groups = [samples[i::workers] for i in range(workers) if samples[i::workers]]
+        device = tvm.cpu() if self.endpoint is not None else device_for(self.target)
+
+        def prepare(group: list[ArchSample]) -> dict[str, tuple[Any, list[Any], str]]:
+            executable, entries = compile_architectures(
+                {s.id: self.lowered(s) for s in group}, self.target, database=self.database,
+                anchor_database=self.anchors.database,
+            )
+            if self.endpoint is None:
+                relax.VirtualMachine(executable, device)
+            return {s.id: (executable, random_inputs(self.lowered(s)["main"], device, self.seed), entries[s.id])
+                    for s in group}
+
+        if len(groups) <= 1:
+            prepared = [prepare(group) for group in groups]
+        else:
+            with ThreadPoolExecutor(len(groups), thread_name_prefix="nacos-compile") as pool:
+                prepared = list(pool.map(prepare, groups))
+        return {arch_id: network for part in prepared for arch_id, network in part.items()}
 
     def measure_end_to_end_ms(self, sample: ArchSample, *, repeat: int = 10) -> tuple[float, Any]:
         """Compile ``sample`` with its tuned kernels and time whole inferences (median ms)."""

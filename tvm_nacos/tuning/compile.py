@@ -32,7 +32,8 @@ from tvm_nacos.tuning.tasks import lower_for_tuning
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "CompiledArchitecture", "Latency", "compile_architecture", "random_inputs", "time_executable", "time_interleaved",
+    "CompiledArchitecture", "Latency", "compile_architecture", "compile_architectures", "merge_architectures",
+    "random_inputs", "time_executable", "time_interleaved",
 ]
 
 
@@ -119,6 +120,83 @@ def compile_architecture(
     return CompiledArchitecture(executable, lowered, tuned, len(kernels), secs)
 
 
+@relax.expr_functor.mutator
+class _KernelRenamer(relax.PyExprMutator):
+    """Points a Relax function's kernel calls at the merged module's kernels (by old name)."""
+
+    def __init__(self, kernels: Mapping[str, tvm.ir.GlobalVar]) -> None:
+        super().__init__()
+        self.kernels = kernels
+
+    def visit_global_var_(self, op: tvm.ir.GlobalVar) -> tvm.ir.GlobalVar:
+        return self.kernels.get(op.name_hint, op)
+
+
+def merge_architectures(modules: Mapping[str, tvm.IRModule]) -> tuple[tvm.IRModule, dict[str, str]]:
+    """One module holding several lowered architectures, each distinct kernel once.
+
+    Architectures of one supernet share most kernels: compiled apart, each compiles (and LLVM
+    generates code for) every kernel again. Merged, a kernel that several architectures call is
+    compiled once, and each architecture's ``main`` becomes an entry of its own.
+
+    Parameters
+    ----------
+    modules : Mapping[str, tvm.IRModule]
+        By name, modules from :func:`~tvm_nacos.tuning.tasks.lower_for_tuning` (scheduled or
+        not): one Relax function each, and its kernels.
+
+    Returns
+    -------
+    (tvm.IRModule, dict[str, str])
+        The merged module, and each name's entry function in it.
+    """
+    builder = relax.BlockBuilder()
+    entries: dict[str, str] = {}
+    for index, (name, mod) in enumerate(modules.items()):
+        kernels = {}
+        for gv, func in mod.functions.items():
+            if isinstance(func, tirx.PrimFunc):
+                # Without its name, a kernel equal to one added already is that one (the builder dedups).
+                bare = func.without_attr("global_symbol") if func.attrs is not None and "global_symbol" in func.attrs else func
+                kernels[gv.name_hint] = builder.add_func(bare, "kernel")
+        mains = [func for func in mod.functions.values() if isinstance(func, relax.Function)]
+        if len(mains) != 1:
+            raise ValueError(f"architecture {name!r}: expected one Relax function, found {len(mains)}")
+        entries[name] = f"main_{index}"
+        builder.add_func(_KernelRenamer(kernels).visit_expr(mains[0]).with_attr("global_symbol", entries[name]),
+                         entries[name])
+    merged = builder.get()
+    functions = {gv: func.with_attr("global_symbol", gv.name_hint) if isinstance(func, tirx.PrimFunc) else func
+                 for gv, func in merged.functions.items()}
+    return tvm.IRModule(functions), entries
+
+
+def compile_architectures(
+    modules: Mapping[str, tvm.IRModule],
+    target: tvm.target.Target,
+    *,
+    database: Any = None,
+    anchor_database: Any = None,
+) -> tuple[Any, dict[str, str]]:
+    """Build several lowered architectures into one executable (:func:`merge_architectures`),
+    each with the best schedules of ``database`` as :func:`compile_architecture` gives them.
+
+    Returns
+    -------
+    (tvm.runtime.Executable, dict[str, str])
+        The executable, and each name's entry function in it (it takes that architecture's inputs).
+    """
+    start = time.perf_counter()
+    if database is not None:
+        modules = {name: apply_tuned_schedules(mod, database, target, anchor_database) for name, mod in modules.items()}
+    merged, entries = merge_architectures(modules)
+    executable = tvm.compile(merged, target=target)
+    num_kernels = sum(1 for f in merged.functions.values() if isinstance(f, tirx.PrimFunc))
+    logger.debug("compiled %d architectures together: %d distinct kernels, %.2f s", len(entries), num_kernels,
+                 time.perf_counter() - start)
+    return executable, entries
+
+
 def random_inputs(func: relax.Function, device: Any, seed: int = 0) -> list[Any]:
     """Standard-normal tensors for every parameter of ``func`` (the network's inputs).
 
@@ -161,7 +239,7 @@ def time_executable(
 
 
 def time_interleaved(
-    networks: Mapping[str, tuple[Any, Sequence[Any]]],
+    networks: Mapping[str, tuple[Any, ...]],
     target: tvm.target.Target,
     *,
     rounds: int = 5,
@@ -180,8 +258,9 @@ def time_interleaved(
 
     Parameters
     ----------
-    networks : Mapping[str, (executable, inputs)]
-        Compiled Relax executables and the inputs of ``func_name``, by name.
+    networks : Mapping[str, (executable, inputs) or (executable, inputs, function)]
+        Compiled Relax executables and the inputs of ``func_name`` (or of ``function``: several
+        networks may be entries of one executable, :func:`compile_architectures`), by name.
     target : tvm.target.Target
         Timed on its local device, or on a device behind ``endpoint``.
     endpoint : RPCEndpoint, optional
@@ -197,15 +276,19 @@ def time_interleaved(
     if rounds < 1 or repeat < 1:
         raise ValueError(f"time_interleaved needs rounds >= 1 and repeat >= 1, got {rounds} and {repeat}")
     with tempfile.TemporaryDirectory(prefix="nacos-e2e-") as folder:
+        functions = {name: network[2] if len(network) > 2 else func_name for name, network in networks.items()}
         if endpoint is None:
             device = device_for(target)
-            loaded = {name: (executable, list(inputs)) for name, (executable, inputs) in networks.items()}
+            loaded = {name: (network[0], list(network[1])) for name, network in networks.items()}
         else:
             device, loaded = _upload(networks, target, endpoint, folder)
-        timers = {}
+        timers, machines = {}, {}
         for name, (executable, _) in loaded.items():
-            vm = relax.VirtualMachine(executable, device)
-            timers[name] = vm.time_evaluator(func_name, device, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms)
+            if id(executable) not in machines:  # one virtual machine per executable
+                machines[id(executable)] = relax.VirtualMachine(executable, device)
+            timers[name] = machines[id(executable)].time_evaluator(
+                functions[name], device, number=number, repeat=repeat, min_repeat_ms=min_repeat_ms
+            )
         names = list(networks)
         samples: dict[str, list[float]] = {name: [] for name in names}
         for round_index in range(rounds):
@@ -215,7 +298,7 @@ def time_interleaved(
 
 
 def _upload(
-    networks: Mapping[str, tuple[Any, Sequence[Any]]], target: tvm.target.Target, endpoint: Any, folder: str
+    networks: Mapping[str, tuple[Any, ...]], target: tvm.target.Target, endpoint: Any, folder: str
 ) -> tuple[Any, dict[str, tuple[Any, list[Any]]]]:
     """Export ``networks``, upload them to one device under ``endpoint``'s key, copy their inputs there."""
     from tvm import rpc
@@ -223,11 +306,13 @@ def _upload(
     tracker = rpc.connect_tracker(endpoint.host, endpoint.port)
     remote = tracker.request(endpoint.key, priority=1, session_timeout=600)
     device = remote.device(device_for(target).dlpack_device_type(), 0)
-    loaded = {}
-    for index, (name, (executable, inputs)) in enumerate(networks.items()):
-        path = os.path.join(folder, f"network{index}.so")
-        executable.export_library(path)
-        remote.upload(path)
-        module = remote.load_module(os.path.basename(path))
-        loaded[name] = (module, [tvm.runtime.tensor(x.numpy(), device) for x in inputs])
+    loaded, modules = {}, {}
+    for name, network in networks.items():
+        executable, inputs = network[0], network[1]
+        if id(executable) not in modules:  # an executable several networks share goes up once
+            path = os.path.join(folder, f"network{len(modules)}.so")
+            executable.export_library(path)
+            remote.upload(path)
+            modules[id(executable)] = remote.load_module(os.path.basename(path))
+        loaded[name] = (modules[id(executable)], [tvm.runtime.tensor(x.numpy(), device) for x in inputs])
     return device, loaded
