@@ -684,8 +684,8 @@ class SearchSession:
         """Measure one batch of task ``key`` within the budget; returns the trials spent.
 
         On several devices, or building ahead on one (``build_ahead``), the batch stays in
-        flight (:meth:`submit`): the trials count as spent, the results land later. A kernel has at most one batch in flight: measuring it again
-        waits for that batch first.
+        flight (:meth:`submit`): the trials count as spent, the results land later. A kernel has
+        at most one batch in flight: measuring it again waits for that batch first.
         """
         if not self.build_ahead:  # ahead, the batch building lands once the next is proposed
             self.collect()

@@ -87,7 +87,7 @@ class PhaseTimes:
 
 def describe_breakdown(breakdown: Mapping[str, float]) -> str:
     """One line: each phase's share of the total, largest first, then the share with a build or
-    run in progress, e.g. ``"run 41 % (12.0 s), ...; measuring 63 % (18.9 s)"``."""
+    run in progress, e.g. ``"run 41 % (12.0 s), ...; a build or run in progress 63 % (18.9 s)"``."""
     total = float(breakdown.get(TOTAL, 0.0))
     if total <= 0:
         return "no time recorded"
