@@ -19,7 +19,8 @@ class TargetError(NacosError, ValueError):
     """A target description that TVM cannot parse."""
 
 
-def _core_count() -> int:
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity; every core where that is unknown)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -40,7 +41,7 @@ def host_target(num_cores: int | None = None) -> tvm.target.Target:
         Cores to plan for; by default those this process may run on.
     """
     detected = dict(tvm.target.Target.from_device(tvm.cpu()).export())
-    detected["num-cores"] = num_cores or _core_count()
+    detected["num-cores"] = num_cores or usable_cores()
     detected.pop("tag", None)
     target = tvm.target.Target(detected)
     logger.debug("host target: %s", target)
@@ -112,7 +113,7 @@ def check_target(target: tvm.target.Target) -> tvm.target.Target:
                 f"target {target} has no num-cores, and its triple {triple!r} is not this host's ({host_triple!r}), so "
                 'the core count cannot be guessed: add "num-cores": N (the cores of the device it runs on)'
             )
-        attrs["num-cores"] = _core_count()
+        attrs["num-cores"] = usable_cores()
         attrs.pop("tag", None)
         target = tvm.target.Target(attrs)
         logger.info("target has no num-cores: tuning for this host's %d cores (%s)", attrs["num-cores"], target)

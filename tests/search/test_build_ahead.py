@@ -154,16 +154,20 @@ def test_builders_without_a_background_build_and_remote_runs_measure_as_before(t
         builder.shutdown()
 
 
-def test_closing_with_a_batch_building_drops_it_uncounted(tmp_path) -> None:
+def test_closing_with_a_batch_building_drops_it_uncounted_and_deletes_its_artifacts(tmp_path) -> None:
     builder = _BackgroundBuilder()
     session = _session(tmp_path, builder, _TimedRunner())
     tuner = TaskTuner(_matmul(32), "mm32", session)
     tuner.measure(4)
     assert session.in_flight_trials == 4
+    building = tuner.in_flight.building
+    assert building is not None  # most likely still building (4 × 30 ms)
     session.close()
     builder.shutdown()
     assert session.trials_used == 0 and tuner.in_flight is None
     assert count_records(tmp_path, session.target) == 0
+    folders = [os.path.dirname(b.artifact_path) for b in building.result()]
+    assert len(folders) == 4 and not [f for f in folders if os.path.exists(f)], "a dropped batch's artifacts remain"
 
 
 class _ThreadsSeen(MeasureCallback):

@@ -40,6 +40,7 @@ __all__ = [
     "ShareBestSchedules",
     "UpdateSharedCostModel",
     "default_callbacks",
+    "remove_build_artifacts",
     "succeeded",
 ]
 
@@ -134,12 +135,18 @@ class RemoveBuildArtifacts(MeasureCallback):
     ``RemoveBuildArtifact``, limited to folders our builders create under the temp dir)."""
 
     def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results) -> None:
-        for build in builder_results:
-            path = build.artifact_path
-            if path:
-                folder = os.path.dirname(str(path))
-                if os.path.basename(folder).startswith(("nacos-", "tmp")) and folder.startswith(tempfile.gettempdir()):
-                    shutil.rmtree(folder, ignore_errors=True)
+        remove_build_artifacts(builder_results)
+
+
+def remove_build_artifacts(builder_results: Sequence[Any]) -> None:
+    """Delete the temporary folders of these builds' artifacts: folders our builders create
+    under the temp dir (``nacos-*``) or MetaSchedule's (``tmp*``), nothing else."""
+    for build in builder_results:
+        path = build.artifact_path
+        if path:
+            folder = os.path.dirname(str(path))
+            if os.path.basename(folder).startswith(("nacos-", "tmp")) and folder.startswith(tempfile.gettempdir()):
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 class SaveCheckpoint(MeasureCallback):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tvm_nacos._compat import meta_schedule
-from tvm_nacos.cosearch.measure_callbacks import MeasureCallback
+from tvm_nacos.cosearch.measure_callbacks import MeasureCallback, RemoveBuildArtifacts, remove_build_artifacts
 from tvm_nacos.tuning.builder import PendingBuild, start_build
 from tvm_nacos.tuning.runner import shutdown_runner
 
@@ -103,12 +103,23 @@ class BatchMeasurer:
         self.owns_builder = owns_builder
         self.owns_runner = owns_runner
 
-    def close(self) -> None:
-        """Stop the builder's and the runner's workers, those this measurer owns."""
+    def close(self, dropped: Sequence[InFlightBatch] = ()) -> None:
+        """Stop the builder's and the runner's workers, those this measurer owns.
+
+        ``dropped`` are batches that will never land: their builds are awaited (a worker
+        stopped mid-build would leave its folder behind) and, as
+        :class:`~tvm_nacos.cosearch.measure_callbacks.RemoveBuildArtifacts` would have done had
+        they landed, their artifacts deleted once the workers are stopped.
+        """
+        builds = []
+        for batch in dropped:
+            builds.extend(batch.building.result() if batch.building is not None else batch.builds)
         if self.owns_builder and hasattr(self.builder, "shutdown"):
             self.builder.shutdown()
         if self.owns_runner:
             shutdown_runner(self.runner)
+        if any(isinstance(callback, RemoveBuildArtifacts) for callback in self.callbacks):
+            remove_build_artifacts(builds)
 
     def submit(
         self, session: SearchSession, tuner: TaskTuner, candidates: list[Any], *, ahead: bool = False

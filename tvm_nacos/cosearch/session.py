@@ -38,7 +38,7 @@ from tvm_nacos.cosearch.progress import EstimatedPoint, FrontPoint, SearchProgre
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
 from tvm_nacos.cosearch.timing import PhaseTimes
 from tvm_nacos.search_space import ArchSample, SearchSpace
-from tvm_nacos.target import device_for
+from tvm_nacos.target import device_for, usable_cores
 from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.tuning.compile import compile_architecture, compile_architectures, random_inputs, time_executable
 from tvm_nacos.tuning.database import FAILED_RUN_SECS, best_run_secs, count_records, mean_run_secs, open_database
@@ -433,7 +433,7 @@ class SearchSession:
         self.target = target
         self.seed, self.rng = seed, np.random.default_rng(seed)
         self.batch_size = batch_size
-        self.num_threads = 1 if deterministic else max(1, len(os.sched_getaffinity(0)))
+        self.num_threads = 1 if deterministic else usable_cores()
         register_tensor_intrinsics(target)
         # Measurement: one database and cost model for every kernel of every architecture.
         self.database = open_database(self.work, target)
@@ -730,7 +730,7 @@ class SearchSession:
         if not hasattr(self.cost_model, "threads"):
             return contextlib.nullcontext()
         workers = getattr(self.measurer.builder, "max_workers", None) or len(batch)
-        cores = len(os.sched_getaffinity(0))
+        cores = usable_cores()
         return self.cost_model.threads(min(self.cost_model.nthread, cores - min(len(batch), workers)))
 
     def sent(self, batch: InFlightBatch) -> None:
@@ -920,7 +920,7 @@ class SearchSession:
         samples = list(samples)
         for sample in samples:
             self.lowered(sample)
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cores = usable_cores()
         workers = max(1, min(len(samples), cores))
         groups = [samples[i::workers] for i in range(workers) if samples[i::workers]]
         device = tvm.cpu() if self.endpoint is not None else device_for(self.target)
@@ -954,11 +954,12 @@ class SearchSession:
 
     def close(self) -> None:
         """Stop the builder's and the runner's workers (those the session made); batches still
-        in flight are dropped (nothing of them was recorded)."""
-        if self._in_flight:
-            logger.info("dropping %d batches (%d trials) in flight", len(self._in_flight), self.in_flight_trials)
-            for batch in self._in_flight:
+        in flight are dropped (nothing of them was recorded, their build artifacts are deleted)."""
+        dropped = list(self._in_flight)
+        if dropped:
+            logger.info("dropping %d batches (%d trials) in flight", len(dropped), self.in_flight_trials)
+            for batch in dropped:
                 batch.tuner.landed()
             self.trial_budget.used -= self.in_flight_trials
             self._in_flight.clear()
-        self.measurer.close()
+        self.measurer.close(dropped)

@@ -31,6 +31,7 @@ from tvm.ir.utils import derived_object
 from tvm.support.popen_pool import PopenPoolExecutor, StatusKind
 
 from tvm_nacos._compat import meta_schedule, remove_weight_layout_rewrite_block, structural_equal
+from tvm_nacos.target import usable_cores
 from tvm_nacos.tuning.check import ReferenceStore, write_check_file
 
 ms = meta_schedule()
@@ -231,7 +232,7 @@ class PersistentBuilder(ms.builder.PyBuilder):
             raise ValueError(f"timeout_sec must be positive, got {timeout_sec}")
         if builds_per_worker < 1:
             raise ValueError(f"builds_per_worker must be at least 1, got {builds_per_worker}")
-        self.max_workers = max_workers or len(os.sched_getaffinity(0))
+        self.max_workers = max_workers or usable_cores()
         self.timeout_sec = timeout_sec
         self.builds_per_worker = builds_per_worker
         self.f_build = f_build or build_candidate

@@ -14,7 +14,7 @@ import tvm
 
 from tvm_nacos._compat import estimate_tir_flops, meta_schedule
 from tvm_nacos.search_space import ArchSample
-from tvm_nacos.target import as_target, device_for
+from tvm_nacos.target import as_target, device_for, usable_cores
 from tvm_nacos.tuning.builder import PersistentBuilder
 from tvm_nacos.tuning.compile import compile_architecture, random_inputs, time_executable
 from tvm_nacos.tuning.database import TuningLedger, best_run_secs, database_dir, num_records, open_database
@@ -175,7 +175,7 @@ def tune_kernels(
                     space_generator="post-order-apply",
                     search_strategy=ms.search_strategy.EvolutionarySearch(**schedule_options),
                     task_name=name,
-                    num_threads=max(1, len(os.sched_getaffinity(0))),
+                    num_threads=usable_cores(),
                     rand_state=seed + i,
                 )
                 for i, (name, mod, _) in enumerate(group)

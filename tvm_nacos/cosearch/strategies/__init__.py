@@ -6,6 +6,13 @@ architectures whose kernels were all measured; :func:`tvm_nacos.search` then tim
 end to end. Its options are its keyword-only parameters. (The per-kernel schedule strategy that
 MetaSchedule drives is :class:`~tvm_nacos.cosearch.schedule_strategy.NACOSSearchStrategy`.)
 
+Measurements land late. ``session.measure(key)`` sends a batch and returns: on one local
+device the batch builds while the strategy proposes the next one (building ahead), on remote
+devices several batches are in flight at once. A batch's results reach the database, the cost
+model and the session's estimates (``session.estimate``, ``session.measured_front()``) when the
+next batch is sent, or at ``session.wait_for_any()`` / ``session.wait_all()``. A strategy that
+reads what it just measured calls ``session.wait_all()`` first (the built-in strategies do).
+
 A search over several targets (``search(..., targets=...)``) runs a strategy's
 ``across_targets(sessions, **options) -> {name: list[ArchSample]}`` when it has one (the joint
 strategy's shares one exploration of the architectures among the targets), else the strategy
