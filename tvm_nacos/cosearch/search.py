@@ -14,7 +14,7 @@ import numpy as np
 import tvm
 
 from tvm_nacos.cosearch.budget import check_budget, check_time_budget
-from tvm_nacos.cosearch.end_to_end import EndToEndTiming
+from tvm_nacos.cosearch.end_to_end import MIN_FIT, EndToEndTiming
 from tvm_nacos.cosearch.latency_proxies import architecture_macs
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.progress import SearchProgress
@@ -38,12 +38,16 @@ __all__ = ["ParetoPoint", "SearchResult", "search"]
 RESULT_SCHEMA_VERSION = 1
 #: At most this many front architectures are measured end to end.
 MAX_END_TO_END = 16
-#: A front timing is taken again when its ratio to its kernel-sum estimate is further than this
-#: from the front's median ratio (and beyond twice its own spread). End-to-end timings sit above
-#: the estimates by what the kernels do not see (per-call overheads: 2-9 % on the AMD host,
-#: 8-22 % on nas-bench-201 on the Intel one), alike across a front; one timing far off the
-#: others' ratio is as likely load as the network.
+#: A front timing is taken again when its ratio to its estimate is further than this from the
+#: typical ratio (and beyond twice its own spread): the median ratio of the architectures timed
+#: with it, or 1 when they are fewer than :data:`MIN_TIMINGS_FOR_TYPICAL` and the estimates come
+#: from an end-to-end model fitted on earlier timings. End-to-end timings sit above the kernel
+#: sums by what the kernels do not see (per-call overheads: 2-9 % on the AMD host, 8-22 % on
+#: nas-bench-201 on the Intel one), alike across a front; one timing far off the others' ratio
+#: is as likely load as the network.
 RETIME_TOLERANCE = 0.10
+#: Timings of one round needed for their median ratio to be the typical one.
+MIN_TIMINGS_FOR_TYPICAL = 3
 #: Rounds of timing the front, learning from the timings, and timing what the new estimates put
 #: on the front.
 FRONT_ROUNDS = 3
@@ -680,25 +684,37 @@ def _measure_front(session: SearchSession, evaluated: list[ParetoPoint]) -> list
     return [measured[i] for i in keep]
 
 
+def _typical_ratio(session: SearchSession, ratios: Mapping[str, float]) -> float | None:
+    """What a round's timings should be, over their estimates (see :data:`RETIME_TOLERANCE`);
+    ``None`` when nothing tells (a round too small to judge itself, and no fitted model)."""
+    if len(ratios) >= MIN_TIMINGS_FOR_TYPICAL:
+        return float(np.median(list(ratios.values())))
+    if len(session.end_to_end) >= MIN_FIT:
+        return 1.0
+    return None
+
+
 def _time_front(session: SearchSession, points: Sequence[ParetoPoint]) -> dict[str, Latency]:
-    """End-to-end timings of ``points`` by id, taken in turns with the builder's workers stopped;
-    a timing whose ratio to its estimate is far from the front's median ratio is taken again, and
-    the tighter of the two is kept. The end-to-end model learns from each."""
+    """End-to-end timings of ``points`` by id, taken in turns with the builder's workers stopped.
+
+    A timing whose ratio to its estimate is far from the typical ratio is taken again and the
+    faster of the two kept: load only slows a timing down. The end-to-end model learns from each.
+    """
     networks = session.prepare_timings([p.sample for p in points])
     session.measurer.close()  # nothing of ours runs beside the timings
     timings = time_interleaved(networks, session.target, endpoint=session.endpoint)
     estimates = {p.sample.id: max(p.estimated_latency_ms, 1e-9) for p in points}
     ratios = {arch_id: latency.median_ms / estimates[arch_id] for arch_id, latency in timings.items()}
-    typical = float(np.median(list(ratios.values()))) if ratios else 1.0
-    doubtful = [
+    typical = _typical_ratio(session, ratios)
+    doubtful = [] if typical is None else [
         arch_id for arch_id, latency in timings.items()
         if abs(ratios[arch_id] / typical - 1) > max(RETIME_TOLERANCE, 2 * latency.relative_spread)
     ]
     if doubtful:
-        logger.info("timing %d of %d front architectures again: far from the front's ratio to its estimates (%.3f)",
+        logger.info("timing %d of %d front architectures again: far from the typical ratio to their estimates (%.3f)",
                     len(doubtful), len(points), typical)
         for arch_id, latency in time_interleaved({i: networks[i] for i in doubtful}, session.target, endpoint=session.endpoint).items():
-            if latency.relative_spread < timings[arch_id].relative_spread:
+            if latency.median_ms < timings[arch_id].median_ms:
                 timings[arch_id] = latency
     for point in points:
         latency = timings[point.sample.id]
