@@ -29,7 +29,13 @@ pytest_plugins = ["pytester"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """A supernet cache folder for this session, removed at its end."""
+    """A supernet cache folder and a temporary folder for this session, removed at its end.
+
+    The temporary folder (``TMPDIR``, inherited by builder and runner workers, command lines and
+    RPC servers) collects what tests build outside a search (a search deletes its candidates'
+    artifacts; a test that builds with a builder directly does not). pytest's own ``tmp_path``
+    folders stay where they were (``PYTEST_DEBUG_TEMPROOT``), kept for a failure's inspection.
+    """
     import atexit
     import shutil
     import tempfile
@@ -37,6 +43,11 @@ def pytest_configure(config: pytest.Config) -> None:
     folder = tempfile.mkdtemp(prefix="tvm-nacos-test-cache-")
     os.environ["TVM_NACOS_CACHE_DIR"] = folder
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ.setdefault("PYTEST_DEBUG_TEMPROOT", tempfile.gettempdir())
+    scratch = tempfile.mkdtemp(prefix="tvm-nacos-tests-")
+    os.environ["TMPDIR"] = scratch
+    tempfile.tempdir = scratch
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
 
 #: The environment switch that skips the tests marked ``slow``.
 SKIP_SLOW_ENV = "TVM_NACOS_SKIP_SLOW"
