@@ -8,7 +8,9 @@ For the front of a finished search (``WORK_DIR/pareto.json`` of a built-in space
 2. lists the kernels of each with the largest share of FLOPs: their best measured latency
    from the tuning database and the GFLOP/s that makes, against numpy's float32 GEMM
    measured in the same run (at 1024³, and at the GEMM shape of the kernel's convolution or
-   matmul; a batched matmul, such as attention's, counts as one GEMM of all its rows).
+   matmul; a batched matmul, such as attention's, counts as one GEMM of all its rows); and
+   (``in_turns``) the kernel's best schedule built again and timed in turns with numpy's GEMM
+   at its shape (:func:`kernel_and_gemm_in_turns`): the fair ratio on a loaded machine.
 
 With ``--finish-trials-per-kernel N``, each pick then gets a finishing tune (every kernel of it
 topped up to N measured candidates, :func:`tvm_nacos.tuning.finish_architecture`, into a copy of
@@ -51,6 +53,60 @@ def numpy_gemm_gflops(m: int, n: int, k: int, repeats: int) -> float:
     a @ b  # warm-up
     best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2.0 * m * n * k / best / 1e9
+
+
+def kernel_and_gemm_in_turns(
+    task_mod: Any, database: Any, target: Any, shape: tuple[int, int, int], flop: float, *, rounds: int = 9,
+    min_repeat_ms: float = 25.0,
+) -> dict[str, float] | None:
+    """A kernel's best schedule and numpy's GEMM at its shape, timed in turns, same statistic.
+
+    The kernel's best record is built again here (as the search's builder builds a candidate:
+    without its weight-layout-rewrite blocks) and timed like numpy's ``a @ b``: each sample the
+    mean of as many calls as fill ``min_repeat_ms``, the two alternating for ``rounds`` rounds,
+    the median of each. Load then weighs on both alike, where the database's latency was taken
+    during the search under whatever load there was, and numpy's best single call is an
+    optimistic figure for a 20 µs GEMM. ``None`` when the kernel has no record.
+    """
+    import tvm
+
+    from tvm_nacos._compat import meta_schedule, tirx
+    from tvm_nacos.tuning.builder import _without_layout_rewrite
+
+    ms = meta_schedule()
+    sch = database.query_schedule(task_mod, target, workload_name="main")
+    if sch is None:
+        return None
+    rt_mod = tirx.build(_without_layout_rewrite(sch.mod), target=target)
+    device = tvm.cpu()
+    rng = np.random.default_rng(0)
+    args = [tvm.runtime.tensor(rng.standard_normal([int(d) for d in info.shape]).astype(info.dtype), device)
+            for info in ms.arg_info.ArgInfo.from_prim_func(task_mod["main"])]
+    kernel = rt_mod.time_evaluator(rt_mod.entry_name, device, number=1, repeat=1, min_repeat_ms=int(min_repeat_ms))
+    m, n, k = shape
+    a = rng.standard_normal((m, k), dtype=np.float32)
+    b = rng.standard_normal((k, n), dtype=np.float32)
+    a @ b
+
+    def gemm_sample() -> float:
+        calls, start = 0, time.perf_counter()
+        while True:
+            a @ b
+            calls += 1
+            elapsed = time.perf_counter() - start
+            if elapsed * 1e3 >= min_repeat_ms:
+                return elapsed / calls
+
+    kernel_secs, gemm_secs = [], []
+    for round_index in range(rounds):
+        for which in ("kernel", "gemm") if round_index % 2 == 0 else ("gemm", "kernel"):
+            if which == "kernel":
+                kernel_secs.append(float(kernel(*args).mean))
+            else:
+                gemm_secs.append(gemm_sample())
+    kernel_gflops = flop / float(np.median(kernel_secs)) / 1e9
+    gemm_gflops = 2.0 * m * n * k / float(np.median(gemm_secs)) / 1e9
+    return {"kernel_gflops": kernel_gflops, "numpy_gflops": gemm_gflops, "ratio": kernel_gflops / gemm_gflops}
 
 
 def _timed(fn) -> float:
@@ -204,6 +260,8 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
                 "gflops": None if secs is None else task.flop / secs / 1e9,
                 "gemm_shape": shape,
                 "numpy_gemm_gflops_same_shape": None if shape is None else gemm(*shape),
+                "in_turns": None if shape is None else kernel_and_gemm_in_turns(
+                    task.mod, database, target, shape, task.flop),
             })
         entry = {
             "arch_id": point["arch_id"],
@@ -222,7 +280,9 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
             shape = row["gemm_shape"]
             print(f"   {row['kernel']:<40} x{row['calls']} {100 * row['share_of_flop']:5.1f}% FLOP  "
                   + ("unmeasured" if row["gflops"] is None else f"{row['gflops']:6.1f} GFLOP/s")
-                  + ("" if shape is None else f"  (numpy GEMM {shape}: {row['numpy_gemm_gflops_same_shape']:.1f})"))
+                  + ("" if shape is None else f"  (numpy GEMM {shape}: {row['numpy_gemm_gflops_same_shape']:.1f})")
+                  + ("" if not row["in_turns"] else "; in turns {kernel_gflops:.1f} vs numpy {numpy_gflops:.1f} "
+                     "GFLOP/s ({ratio:.0%})".format(**row["in_turns"])))
 
     for role, point in picks.items():
         measure(role, point, args.work_dir)
