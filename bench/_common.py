@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -83,6 +83,45 @@ def database_run_secs(database_dir: Any) -> dict[str, list[float]]:
             secs = float(np.mean(run_secs)) if ok else math.inf
             sequences.setdefault(f"{folder}:{workloads[index]}", []).append(secs)
     return sequences
+
+
+def best_schedule_timer(task_mod: Any, database: Any, target: Any, *, min_repeat_ms: int = 25) -> Callable[[], float] | None:
+    """A function that times once the best schedule of ``task_mod`` in ``database`` (seconds a call:
+    the mean of as many calls as fill ``min_repeat_ms``), rebuilt here as the search's builder
+    builds a candidate (without its weight-layout-rewrite blocks); ``None`` without a record."""
+    import tvm
+
+    from tvm_nacos._compat import meta_schedule, tirx
+    from tvm_nacos.tuning.builder import _without_layout_rewrite
+
+    ms = meta_schedule()
+    sch = database.query_schedule(task_mod, target, workload_name="main")
+    if sch is None:
+        return None
+    rt_mod = tirx.build(_without_layout_rewrite(sch.mod), target=target)
+    device = tvm.cpu()
+    rng = np.random.default_rng(0)
+    args = [tvm.runtime.tensor(rng.standard_normal([int(d) for d in info.shape]).astype(info.dtype), device)
+            for info in ms.arg_info.ArgInfo.from_prim_func(task_mod["main"])]
+    evaluator = rt_mod.time_evaluator(rt_mod.entry_name, device, number=1, repeat=1, min_repeat_ms=min_repeat_ms)
+    return lambda: float(evaluator(*args).mean)
+
+
+def time_best_schedules(tasks: Mapping[str, Any], database: Any, target: Any, *, rounds: int = 5) -> dict[str, float]:
+    """Each kernel's best schedule (``tasks``: name → module) rebuilt and timed in turns, in an
+    order that alternates between rounds: name → median seconds (kernels without a record left out).
+
+    The database's latency of a kernel is one measurement taken during the search, under
+    whatever load there was; timed in turns, load weighs on every kernel alike.
+    """
+    timers = {name: timer for name, mod in tasks.items()
+              if (timer := best_schedule_timer(mod, database, target)) is not None}
+    names = list(timers)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(rounds):
+        for name in names if round_index % 2 == 0 else reversed(names):
+            samples[name].append(timers[name]())
+    return {name: float(np.median(values)) for name, values in samples.items()}
 
 
 def exposed_tutorial_cnn(seed: int = 0) -> tuple[Any, Any]:

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _common import parse_option
+from _common import best_schedule_timer, parse_option
 from harness import Benchmark, RunContext, main
 
 
@@ -61,29 +61,18 @@ def kernel_and_gemm_in_turns(
 ) -> dict[str, float] | None:
     """A kernel's best schedule and numpy's GEMM at its shape, timed in turns, same statistic.
 
-    The kernel's best record is built again here (as the search's builder builds a candidate:
-    without its weight-layout-rewrite blocks) and timed like numpy's ``a @ b``: each sample the
-    mean of as many calls as fill ``min_repeat_ms``, the two alternating for ``rounds`` rounds,
-    the median of each. Load then weighs on both alike, where the database's latency was taken
-    during the search under whatever load there was, and numpy's best single call is an
-    optimistic figure for a 20 µs GEMM. ``None`` when the kernel has no record.
+    The kernel's best record is built again here (:func:`_common.best_schedule_timer`) and timed
+    like numpy's ``a @ b``: each sample the mean of as many calls as fill ``min_repeat_ms``, the
+    two alternating for ``rounds`` rounds, the median of each. Load then weighs on both alike,
+    where the database's latency was taken during the search under whatever load there was, and
+    numpy's best single call is an optimistic figure for a 20 µs GEMM. ``None`` when the kernel
+    has no record.
     """
-    import tvm
-
-    from tvm_nacos._compat import meta_schedule, tirx
-    from tvm_nacos.tuning.builder import _without_layout_rewrite
-
-    ms = meta_schedule()
-    sch = database.query_schedule(task_mod, target, workload_name="main")
-    if sch is None:
+    kernel = best_schedule_timer(task_mod, database, target, min_repeat_ms=int(min_repeat_ms))
+    if kernel is None:
         return None
-    rt_mod = tirx.build(_without_layout_rewrite(sch.mod), target=target)
-    device = tvm.cpu()
-    rng = np.random.default_rng(0)
-    args = [tvm.runtime.tensor(rng.standard_normal([int(d) for d in info.shape]).astype(info.dtype), device)
-            for info in ms.arg_info.ArgInfo.from_prim_func(task_mod["main"])]
-    kernel = rt_mod.time_evaluator(rt_mod.entry_name, device, number=1, repeat=1, min_repeat_ms=int(min_repeat_ms))
     m, n, k = shape
+    rng = np.random.default_rng(0)
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
     a @ b
@@ -101,7 +90,7 @@ def kernel_and_gemm_in_turns(
     for round_index in range(rounds):
         for which in ("kernel", "gemm") if round_index % 2 == 0 else ("gemm", "kernel"):
             if which == "kernel":
-                kernel_secs.append(float(kernel(*args).mean))
+                kernel_secs.append(kernel())
             else:
                 gemm_secs.append(gemm_sample())
     kernel_gflops = flop / float(np.median(kernel_secs)) / 1e9
