@@ -338,6 +338,14 @@ def _markdown(
                       f"{100 * held_out['kernel_sum_median_abs_error']:.1f} %, "
                       f"{100 * held_out['kernel_sum_max_abs_error']:.1f} %)")
         lines.append(f"| end-to-end model | {terms} |")
+        retimed = end_to_end.get("kernels_retimed")
+        if retimed:
+            lines.append(
+                f"| kernels re-timed | {retimed['kernels']} kernels of the architectures near the front, "
+                f"{retimed['rounds']} runs each in turns ({_duration(float(retimed['secs']))}): the database "
+                f"read a median {retimed['median_ratio']:.2f}× their latency, {retimed['slow_in_database']} "
+                f"of them more than {retimed.get('slow_threshold', 1.3)}× |"
+            )
     if run_info and run_info.get("command"):
         command = str(run_info["command"]).replace("|", "\\|")  # a pipe would end the table cell
         lines.append(f"| command | `{command}` |")

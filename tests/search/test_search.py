@@ -258,6 +258,10 @@ def test_small_real_joint_search(supernet, tmp_path) -> None:
     assert all(p.kernel_sum_latency_ms and p.kernel_sum_latency_ms > 0 for p in result.pareto)
     assert json.loads((tmp_path / "pareto.json").read_text())["end_to_end_model"] == model
     assert "| end-to-end model |" in (tmp_path / "report.md").read_text()
+    # The front's kernels were run again in turns from the builds the search kept.
+    retimed = model["kernels_retimed"]
+    assert retimed["kernels"] >= max(len(p.kernels) for p in result.pareto) and retimed["rebuilt"] == 0
+    assert retimed["median_ratio"] > 0 and "| kernels re-timed |" in (tmp_path / "report.md").read_text()
     assert result.trials_used <= 48
     # The shared cost model ranks measurements it was not trained on (kernels of many sizes).
     assert result.cost_model is not None and result.cost_model["num_samples"] >= 10

@@ -132,10 +132,22 @@ class UpdateSharedCostModel(MeasureCallback):
 
 class RemoveBuildArtifacts(MeasureCallback):
     """Delete the temporary folders of the batch's build artifacts (MetaSchedule's
-    ``RemoveBuildArtifact``, limited to folders our builders create under the temp dir)."""
+    ``RemoveBuildArtifact``, limited to folders our builders create under the temp dir), but the
+    new best of its kernel, if the batch has one: that one goes to the session's
+    ``best_artifacts`` (the front's kernels are run again at the end,
+    :mod:`~tvm_nacos.cosearch.kernel_retiming`), which deletes the one it replaces."""
 
     def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results) -> None:
-        remove_build_artifacts(builder_results)
+        session, tuner = task_scheduler, task_scheduler.task(task_id)
+        best = None
+        kept = getattr(session, "best_artifacts", None)
+        if kept is not None and tuner.best_secs is not None:
+            best = next((i for i, (build, result) in enumerate(zip(builder_results, runner_results, strict=True))
+                         if build.artifact_path and succeeded(result)
+                         and mean_run_secs(result.run_secs) == tuner.best_secs), None)
+        if best is not None:
+            kept.keep(tuner.key, builder_results[best], measure_candidates[best].args_info)
+        remove_build_artifacts([build for i, build in enumerate(builder_results) if i != best])
 
 
 def remove_build_artifacts(builder_results: Sequence[Any]) -> None:

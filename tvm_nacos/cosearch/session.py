@@ -30,6 +30,7 @@ from tvm_nacos.cosearch.budget import TrialBudget
 from tvm_nacos.cosearch.checkpoint import CheckpointStore
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.end_to_end import EndToEndModel, NetworkProfile
+from tvm_nacos.cosearch.kernel_retiming import BestArtifacts, KernelRetiming
 from tvm_nacos.cosearch.latency_estimate import AnchorSchedules, KernelLatencyEstimate
 from tvm_nacos.cosearch.measure_callbacks import MeasureCallback, default_callbacks
 from tvm_nacos.cosearch.measurement import BatchMeasurer, InFlightBatch
@@ -489,6 +490,10 @@ class SearchSession:
         if given_schedule_options:  # only when set: runs saved before the option existed still resume
             self.run_info["schedule_options"] = given_schedule_options
         self._in_flight: list[InFlightBatch] = []
+        #: The build artifact of each kernel's best candidate, to run it again at the end.
+        self.best_artifacts = BestArtifacts()
+        #: What re-timing the front's kernels found (:func:`~tvm_nacos.cosearch.search.front_of`).
+        self.kernel_retiming: KernelRetiming | None = None
         self.checkpoints = CheckpointStore(self.work)
         self.resumed = bool(resume) and self._restore()
 
@@ -963,3 +968,4 @@ class SearchSession:
             self.trial_budget.used -= self.in_flight_trials
             self._in_flight.clear()
         self.measurer.close(dropped)
+        self.best_artifacts.clear()

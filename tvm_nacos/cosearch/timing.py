@@ -19,7 +19,8 @@ from contextlib import contextmanager
 
 __all__ = ["MEASURING", "PHASES", "PhaseTimes", "describe_breakdown", "union_secs"]
 
-#: The phases timed, in the order they run for one batch, then the final timing of the front.
+#: The phases timed, in the order they run for one batch, then the final timing of the front
+#: (its kernels run again in turns, then whole networks).
 PHASES = ("schedule search", "build", "run", "cost model", "end-to-end timing")
 #: The rest of the wall time: architecture search, lowering and task extraction, checkpoints.
 OTHER = "other"
