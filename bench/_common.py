@@ -92,13 +92,13 @@ def best_schedule_timer(task_mod: Any, database: Any, target: Any, *, min_repeat
     import tvm
 
     from tvm_nacos._compat import meta_schedule, tirx
-    from tvm_nacos.tuning.builder import _without_layout_rewrite
+    from tvm_nacos.tuning.builder import without_layout_rewrite
 
     ms = meta_schedule()
     sch = database.query_schedule(task_mod, target, workload_name="main")
     if sch is None:
         return None
-    rt_mod = tirx.build(_without_layout_rewrite(sch.mod), target=target)
+    rt_mod = tirx.build(without_layout_rewrite(sch.mod), target=target)
     device = tvm.cpu()
     rng = np.random.default_rng(0)
     args = [tvm.runtime.tensor(rng.standard_normal([int(d) for d in info.shape]).astype(info.dtype), device)

@@ -93,14 +93,14 @@ def _time_phases(candidates, target, folder: str) -> dict:
     from tvm.support.tar import tar
     from tvm.tirx.build import split_host_device_mods, tir_to_runtime
 
-    from tvm_nacos.tuning.builder import _without_layout_rewrite
+    from tvm_nacos.tuning.builder import without_layout_rewrite
 
     phases = {"remove layout rewrite": 0.0, "TIR pipeline": 0.0, "host finalization": 0.0, "LLVM codegen": 0.0,
               "write object file (.o)": 0.0}
     tar_export_secs = 0.0  # what MetaSchedule's export does instead of the .o: export_library as a tar
     for i, candidate in enumerate(candidates):
         t0 = time.perf_counter()
-        scheduled = _without_layout_rewrite(candidate.sch.mod)
+        scheduled = without_layout_rewrite(candidate.sch.mod)
         t1 = time.perf_counter()
         bound = tvm.tirx.transform.BindTarget(target.with_host(target))(scheduled)
         pipeline, finalize_host, _ = tvm.tirx.get_default_tir_pipeline(target)
@@ -129,7 +129,7 @@ def _opt_levels(candidates, target, folder: str, ctx: RunContext) -> dict:
     from tvm.support.tar import tar
 
     from tvm_nacos._compat import tirx
-    from tvm_nacos.tuning.builder import _without_layout_rewrite
+    from tvm_nacos.tuning.builder import without_layout_rewrite
 
     n = 256
     device = tvm.cpu()
@@ -143,7 +143,7 @@ def _opt_levels(candidates, target, folder: str, ctx: RunContext) -> dict:
         build_secs, run_us = 0.0, []
         for i, candidate in enumerate(candidates):
             t0 = time.perf_counter()
-            runtime = tirx.build(_without_layout_rewrite(candidate.sch.mod), target=leveled)
+            runtime = tirx.build(without_layout_rewrite(candidate.sch.mod), target=leveled)
             runtime.export_library(os.path.join(folder, f"o{level}_{i}.tar"), fcompile=tar)
             build_secs += time.perf_counter() - t0
             timer = runtime.time_evaluator("main", device, number=5, repeat=3, min_repeat_ms=20)

@@ -38,7 +38,7 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PendingBuild", "PersistentBuilder", "build_candidate", "start_build"]
+__all__ = ["PendingBuild", "PersistentBuilder", "build_candidate", "start_build", "without_layout_rewrite"]
 
 #: Signature of a build function: (scheduled TIR module, target) → path of the exported library.
 #: With ``keep_layout_rewrite=True`` (asked only by the output check) it must keep the blocks that
@@ -46,7 +46,10 @@ __all__ = ["PendingBuild", "PersistentBuilder", "build_candidate", "start_build"
 BuildFunction = Callable[..., str]
 
 
-def _without_layout_rewrite(mod: tvm.IRModule) -> tvm.IRModule:
+def without_layout_rewrite(mod: tvm.IRModule) -> tvm.IRModule:
+    """``mod`` without its weight-layout-rewrite blocks, as a candidate is built for timing
+    (MetaSchedule's builder does the same): the rewrite runs once, ahead of inference, in a
+    compiled network."""
     return remove_weight_layout_rewrite_block(skip_tensor_rewrite=True)(mod)
 
 
@@ -71,7 +74,7 @@ def build_candidate(mod: tvm.IRModule, target: tvm.target.Target, *, keep_layout
     from tvm_nacos._compat import tirx
 
     if not keep_layout_rewrite:
-        mod = _without_layout_rewrite(mod)
+        mod = without_layout_rewrite(mod)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         rt_mod = tirx.build(mod, target=target)
@@ -105,7 +108,7 @@ def _build_checked_in_worker(
     """The timed artifact, and (only for a candidate that rewrites weight layouts) one that
     takes the original layouts, for the output check."""
     path = f_build(mod, target)
-    if structural_equal(_without_layout_rewrite(mod), mod):
+    if structural_equal(without_layout_rewrite(mod), mod):
         return path, None
     built = f_build(mod, target, keep_layout_rewrite=True)
     # Beside the timed artifact, so that deleting that artifact's folder deletes both.
