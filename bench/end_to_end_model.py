@@ -6,9 +6,9 @@ up to ``--max-archs`` of each search's fully measured architectures with their t
 over all the architectures timed and over the front alone: the error of the plain kernel sum
 (Σ calls × best kernel latency) and of :class:`~tvm_nacos.cosearch.end_to_end.EndToEndModel`
 (scale × kernel sum + the terms it picks), each timing estimated by the model fitted on the
-others (leave one out). The same again with every kernel's best schedule rebuilt and timed in
-turns after the networks (``retimed``: the database's latencies were taken during the search,
-under whatever load there was), which tells the kernels' measurement error from the model's.
+others (leave one out), with three kernel sums (:data:`SUMS`): the search's own, the database's,
+and every kernel's best schedule rebuilt and timed in turns here after the networks. The same
+network timings under each tells the kernels' measurement error from the model's.
 
 Usage::
 
@@ -49,9 +49,16 @@ def _search(args: argparse.Namespace, ctx: RunContext) -> str:
     return work_dir
 
 
-def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[list[Any], list[Any], set[str]]:
-    """End-to-end timings of the search's architectures (front first), the same with re-timed
-    kernel sums, and the front's ids."""
+#: The kernel sums each timing is set against: as the search estimated the architecture (its
+#: ``pareto.json``; since 669ae5b the front's kernels re-timed in turns at the end of the search),
+#: the database's best latencies (one measurement each, taken during the search), and every
+#: kernel's best schedule re-timed here in turns after the networks.
+SUMS = ("search", "database", "retimed")
+
+
+def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[dict[str, list[Any]], set[str]]:
+    """End-to-end timings of the search's architectures (front first) with each of :data:`SUMS`
+    as their kernel sums, and the front's ids."""
     from dataclasses import replace
 
     from _common import time_best_schedules
@@ -77,7 +84,7 @@ def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[list[Any],
     front = {p["arch_id"] for p in result["pareto"]}
     points = {p["arch_id"]: p for p in result["evaluated"]}
     order = [i for i in points if i in front] + [i for i in points if i not in front]
-    networks, profiles, weights = {}, {}, {}
+    networks, profiles, weights, searched = {}, {}, {}, {}
     for arch_id in order[:max_archs]:
         point = points[arch_id]
         if any(k.get("best_latency_ms") is None for k in point["kernels"]):
@@ -87,6 +94,7 @@ def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[list[Any],
         networks[arch_id] = (compiled.executable, random_inputs(compiled.lowered["main"], device_for(target), 0))
         tasks = [(pool[key], count) for key, count in pool.add_architecture(mod, sample).weights.items()]
         weights[arch_id] = tasks
+        searched[arch_id] = {k["name"]: k["best_latency_ms"] / 1e3 for k in point["kernels"]}
         profiles[arch_id] = {
             "kernel_sum_ms": sum(k["weight"] * k["best_latency_ms"] for k in point["kernels"]),
             "calls": sum(count for _, count in tasks),
@@ -99,72 +107,74 @@ def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[list[Any],
         EndToEndTiming(arch_id, measured_ms=latency.median_ms, spread_ms=latency.spread_ms, **profiles[arch_id])
         for arch_id, latency in latencies.items()
     ]
-    # Each kernel with a record of its own, re-timed; the sum moves by what re-timing changed
-    # (a kernel measured only through a transferred schedule keeps the search's figure).
+    # Each kernel with a record of its own, re-timed (a kernel measured only through a
+    # transferred schedule keeps the search's figure in every sum).
     kernels = {task.key: task.mod for arch_id in networks for task, _ in weights[arch_id]}
     ctx.progress("%s: re-timing the %d kernels of those architectures in turns", work_dir, len(kernels))
     retimed = time_best_schedules(kernels, database, target)
     recorded = {key: best_run_secs(database, mod) for key, mod in kernels.items()}
-    retimed_timings = [
-        replace(timing, kernel_sum_ms=timing.kernel_sum_ms + 1e3 * sum(
-            count * (retimed[task.key] - recorded[task.key])
-            for task, count in weights[timing.arch_id] if task.key in retimed and recorded[task.key] is not None))
-        for timing in timings
-    ]
-    return timings, retimed_timings, front
+
+    def summed(timing: Any, latency: dict[str, float | None]) -> Any:
+        secs = sum(count * (latency.get(task.key) or searched[timing.arch_id][task.name])
+                   for task, count in weights[timing.arch_id])
+        return replace(timing, kernel_sum_ms=1e3 * secs)
+
+    variants = {
+        "search": timings,
+        "database": [summed(t, recorded) for t in timings],
+        "retimed": [summed(t, {**recorded, **retimed}) for t in timings],
+    }
+    return variants, front
 
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
-    """Per search: the timings, and the leave-one-out errors over all of them and over the front."""
+    """Per search: the timings, and the leave-one-out errors over all of them and over the front,
+    with each of :data:`SUMS` as the kernel sums."""
     from dataclasses import asdict
 
     from tvm_nacos.cosearch.end_to_end import EndToEndModel
 
     work_dirs = args.work_dir or [_search(args, ctx)]
     report: dict[str, Any] = {"searches": []}
-    print("\n| search | timed | kernel sum: median / max error | model: median / max error | front: kernel sum | "
-          "front: model | front, kernels re-timed: kernel sum | model |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n| search | timed | " + " | ".join(f"front, {name} sums: kernel sum | model" for name in SUMS) + " |")
+    print("|---|---:|" + "---:|---:|" * len(SUMS))
     for work_dir in work_dirs:
-        timings, retimed_timings, front = _timings(work_dir, args.max_archs, ctx)
-        model, retimed_model = EndToEndModel(), EndToEndModel()
-        model.observe_all(timings)
-        retimed_model.observe_all(retimed_timings)
-        overall = model.held_out_accuracy()
-        on_front = model.held_out_accuracy(front)
-        retimed_front = retimed_model.held_out_accuracy(front)
-        entry = {
-            "work_dir": work_dir, "timings": [asdict(t) for t in timings], "fit": model.describe(),
-            "all": overall.to_dict() if overall else None, "front": on_front.to_dict() if on_front else None,
-            "retimed": {
-                "kernel_sum_ms": {t.arch_id: t.kernel_sum_ms for t in retimed_timings},
-                "fit": retimed_model.describe(),
-                "front": retimed_front.to_dict() if retimed_front else None,
-            },
-        }
+        variants, front = _timings(work_dir, args.max_archs, ctx)
+        timings = variants["search"]
+        entry: dict[str, Any] = {"work_dir": work_dir, "timings": [asdict(t) for t in timings]}
+        cells = []
+        for name in SUMS:
+            model = EndToEndModel()
+            model.observe_all(variants[name])
+            on_front = model.held_out_accuracy(front)
+            entry[name] = {
+                "kernel_sum_ms": {t.arch_id: t.kernel_sum_ms for t in variants[name]},
+                "fit": model.describe(),
+                "all": (overall.to_dict() if (overall := model.held_out_accuracy()) else None),
+                "front": on_front.to_dict() if on_front else None,
+            }
+            cells += [_cell(on_front, "kernel_sum_"), _cell(on_front, "")]
         report["searches"].append(entry)
         ctx.save(report)
-
-        def cell(accuracy: Any, prefix: str) -> str:
-            if accuracy is None:
-                return "–"
-            return f"{100 * getattr(accuracy, prefix + 'median_abs_error'):.1f} / {100 * getattr(accuracy, prefix + 'max_abs_error'):.1f} %"
-
-        print(f"| {work_dir} | {len(timings)} | {cell(overall, 'kernel_sum_')} | {cell(overall, '')} | "
-              f"{cell(on_front, 'kernel_sum_')} | {cell(on_front, '')} | {cell(retimed_front, 'kernel_sum_')} | "
-              f"{cell(retimed_front, '')} |")
+        print(f"| {work_dir} | {len(timings)} | " + " | ".join(cells) + " |")
     return report
 
 
+def _cell(accuracy: Any, prefix: str) -> str:
+    if accuracy is None:
+        return "–"
+    return f"{100 * getattr(accuracy, prefix + 'median_abs_error'):.1f} / {100 * getattr(accuracy, prefix + 'max_abs_error'):.1f} %"
+
+
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
-    """Per search: leave-one-out median and max error, kernel sum and model, all and front."""
+    """Per search and kernel sum: leave-one-out median and max error, kernel sum and model, on
+    the front and over every architecture timed."""
     flat: dict[str, Any] = {}
     for n, entry in enumerate(result["searches"]):
-        for subset in ("all", "front"):
-            for key, value in (entry[subset] or {}).items():
-                flat[f"{n}.{subset}.{key}"] = value
-        for key, value in ((entry.get("retimed") or {}).get("front") or {}).items():
-            flat[f"{n}.retimed_front.{key}"] = value
+        for name in SUMS:
+            for subset in ("all", "front"):
+                for key, value in ((entry.get(name) or {}).get(subset) or {}).items():
+                    flat[f"{n}.{name}.{subset}.{key}"] = value
     return flat
 
 
