@@ -8,7 +8,8 @@ on the front and teaches the end-to-end model a residual that is not the network
 
 So, once the schedule search is over, the best schedule of every kernel of the architectures
 that may reach the front is run again, all of them in a few rounds whose order alternates (load
-then weighs on every kernel alike), with the builder idle, and the median of the rounds becomes
+then weighs on every kernel alike), with nothing of the search building, in the process that
+times the front's networks next (a remote device: by the runner), and the median becomes
 the kernel's latency (:attr:`~tvm_nacos.cosearch.session.TaskTuner.best_secs`, the one value
 estimates read). Nothing is rebuilt: the measure callbacks keep the build artifact of each
 kernel's best candidate (:class:`BestArtifacts`); only a kernel measured by an earlier run of a
@@ -27,8 +28,10 @@ import numpy as np
 
 from tvm_nacos._compat import meta_schedule
 from tvm_nacos.cosearch.measure_callbacks import remove_build_artifacts, succeeded
+from tvm_nacos.target import device_for
 from tvm_nacos.tuning.builder import start_build
 from tvm_nacos.tuning.database import mean_run_secs
+from tvm_nacos.tuning.runner import alloc_in_bounds_arguments
 
 if TYPE_CHECKING:
     from tvm_nacos.cosearch.session import SearchSession
@@ -37,10 +40,14 @@ ms = meta_schedule()
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["RETIME_ROUNDS", "SLOW_IN_DATABASE", "BestArtifacts", "KernelRetiming", "retime_kernels"]
+__all__ = ["REMOTE_RETIME_ROUNDS", "RETIME_ROUNDS", "SLOW_IN_DATABASE", "BestArtifacts", "KernelRetiming", "retime_kernels"]
 
-#: Rounds of runs per kernel; their order alternates, the median is kept.
-RETIME_ROUNDS = 3
+#: Rounds of runs per kernel; their order alternates, the median is kept. Here, a run is one
+#: sample of at least :data:`MIN_REPEAT_MS`; on a remote device, one of the runner's measurements.
+RETIME_ROUNDS = 5
+REMOTE_RETIME_ROUNDS = 3
+#: Each sample times as many calls as fill this long (as the runner's does).
+MIN_REPEAT_MS = 25
 #: A database latency this many times the re-timed one counts as read under load (reported).
 SLOW_IN_DATABASE = 1.3
 
@@ -143,14 +150,51 @@ def _rebuild(session: SearchSession, keys: Sequence[str]) -> dict[str, KeptArtif
     return rebuilt
 
 
-def retime_kernels(session: SearchSession, keys: Iterable[str], *, rounds: int = RETIME_ROUNDS) -> KernelRetiming | None:
+def _runs_here(session: SearchSession, artifacts: dict[str, KeptArtifact], rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each kernel, ``rounds`` samples, timed in this process as the front's
+    networks are (each library loaded and its arguments allocated once, before any timing)."""
+    import tvm
+
+    device = device_for(session.target)
+    timers = {}
+    for key, kept in artifacts.items():
+        library = tvm.runtime.load_module(kept.path)
+        args = alloc_in_bounds_arguments(device, [info.as_json() for info in kept.args_info], 1)[0]
+        evaluator = library.time_evaluator(library.entry_name, device, number=1, repeat=1, min_repeat_ms=MIN_REPEAT_MS)
+        timers[key] = (evaluator, args)
+    order = list(timers)
+    samples: dict[str, list[float]] = {key: [] for key in order}
+    for round_index in range(rounds):
+        for key in order if round_index % 2 == 0 else order[::-1]:
+            evaluator, args = timers[key]
+            samples[key].append(float(evaluator(*args).mean))
+    return samples
+
+
+def _runs_on_runner(session: SearchSession, artifacts: dict[str, KeptArtifact], rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each kernel, one per round that ran, measured by the session's runner."""
+    order = list(artifacts)
+    samples: dict[str, list[float]] = {key: [] for key in order}
+    for round_index in range(rounds):
+        turn = order if round_index % 2 == 0 else order[::-1]
+        inputs = [ms.runner.RunnerInput(artifacts[key].path, session.device_type, artifacts[key].args_info) for key in turn]
+        results = [future.result() for future in session.measurer.runner.run(inputs)]
+        for key, result in zip(turn, results, strict=True):
+            if succeeded(result):
+                samples[key].append(mean_run_secs(result.run_secs))
+    return samples
+
+
+def retime_kernels(session: SearchSession, keys: Iterable[str], *, rounds: int | None = None) -> KernelRetiming | None:
     """Run the best schedule of each measured kernel of ``keys`` again, in turns, and make the
     median of its ``rounds`` runs its latency (``tuner.best_secs``).
 
-    Batches still in flight land first; the runs go to the session's runner with the builder
-    idle. A kernel whose runs fail keeps its database latency. Returns ``None`` when there is
-    nothing to re-time. (The caller files the seconds under a phase of its own: these are not
-    the search's measurements.)
+    Batches still in flight land first; nothing of the search builds meanwhile. On a local
+    device the kernels are timed in this process (:data:`RETIME_ROUNDS` samples each), as the
+    front's networks are next; on a remote one the session's runner measures them
+    (:data:`REMOTE_RETIME_ROUNDS` each). A kernel whose runs fail keeps its database latency.
+    Returns ``None`` when there is nothing to re-time. (The caller files the seconds under a
+    phase of its own: these are not the search's measurements.)
     """
     session.wait_all()
     keys = [key for key in dict.fromkeys(keys) if key in session.tuners and session.tuners[key].best_secs is not None]
@@ -160,15 +204,11 @@ def retime_kernels(session: SearchSession, keys: Iterable[str], *, rounds: int =
     artifacts = {key: kept for key in keys if (kept := session.best_artifacts.get(key)) is not None}
     rebuilt = _rebuild(session, [key for key in keys if key not in artifacts])
     artifacts.update(rebuilt)
-    order = [key for key in keys if key in artifacts]
-    samples: dict[str, list[float]] = {key: [] for key in order}
-    for round_index in range(rounds):
-        turn = order if round_index % 2 == 0 else order[::-1]
-        inputs = [ms.runner.RunnerInput(artifacts[key].path, session.device_type, artifacts[key].args_info) for key in turn]
-        results = [future.result() for future in session.measurer.runner.run(inputs)]
-        for key, result in zip(turn, results, strict=True):
-            if succeeded(result):
-                samples[key].append(mean_run_secs(result.run_secs))
+    artifacts = {key: artifacts[key] for key in keys if key in artifacts}
+    here = session.endpoint is None
+    if rounds is None:
+        rounds = RETIME_ROUNDS if here else REMOTE_RETIME_ROUNDS
+    samples = (_runs_here if here else _runs_on_runner)(session, artifacts, rounds)
     remove_build_artifacts([kept.build for kept in rebuilt.values()])
     ratios = []
     for key, values in samples.items():
