@@ -133,6 +133,7 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     from dataclasses import asdict
 
     from tvm_nacos.cosearch.end_to_end import EndToEndModel
+    from tvm_nacos.workdir import WorkDir
 
     work_dirs = args.work_dir or [_search(args, ctx)]
     report: dict[str, Any] = {"searches": []}
@@ -141,7 +142,10 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     for work_dir in work_dirs:
         variants, front = _timings(work_dir, args.max_archs, ctx)
         timings = variants["search"]
-        entry: dict[str, Any] = {"work_dir": work_dir, "timings": [asdict(t) for t in timings]}
+        # What the search itself reported: its own front timings, its kernels re-timed.
+        in_search = WorkDir.open(work_dir).read_result().get("end_to_end_model") or {}
+        entry: dict[str, Any] = {"work_dir": work_dir, "timings": [asdict(t) for t in timings],
+                                 "in_search": {k: in_search.get(k) for k in ("held_out", "kernels_retimed")}}
         cells = []
         for name in SUMS:
             model = EndToEndModel()
@@ -175,6 +179,8 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
             for subset in ("all", "front"):
                 for key, value in ((entry.get(name) or {}).get(subset) or {}).items():
                     flat[f"{n}.{name}.{subset}.{key}"] = value
+        for key, value in ((entry.get("in_search") or {}).get("held_out") or {}).items():
+            flat[f"{n}.in_search.{key}"] = value
     return flat
 
 
