@@ -19,6 +19,7 @@ from search.test_resume import TARGET, _measured_schedules, _record_lines, accur
 
 import tvm_nacos
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
+from tvm_nacos.cosearch.kernel_retiming import REMOTE_RETIME_ROUNDS
 from tvm_nacos.examples import example_input, example_supernet
 from tvm_nacos.testing.fake import SMALL_SCHEDULE_SEARCH, DeterministicBuilder, DeterministicRunner, FakeDevicesRunner
 from tvm_nacos.tuning.runner import RunnerSpecError, resolve_devices
@@ -184,5 +185,7 @@ def test_a_device_that_drops_out_costs_only_its_candidates(supernet, tmp_path) -
     # The front may be empty: at 10 trials a lost first look can leave no architecture complete.
     assert set(result.failure_reasons) <= {"RPCRunner"} and result.failed_trials <= 2
     assert all(p.latency_ms > 0 and p.latency_spread_ms is not None for p in result.pareto)
-    if result.pareto:  # timed end to end on the device left
+    if result.pareto:  # timed end to end on the device left, its kernels re-timed there first
         assert result.time_breakdown["end-to-end timing"] > 0
+        retimed = result.end_to_end_model["kernels_retimed"]
+        assert retimed["kernels"] >= 1 and retimed["rounds"] == REMOTE_RETIME_ROUNDS

@@ -104,6 +104,15 @@ def test_a_latency_read_under_load_is_timed_again(tmp_path) -> None:
         assert session.tuner(slowest).best_secs < SLOW_IN_DATABASE * 2 * tuned[slowest]
         retimed = {key: session.tuner(key).best_secs for key in keys}
 
+        # A build that no longer loads: that kernel keeps its figure, the others are re-timed.
+        broken = keys[0]
+        with open(session.best_artifacts.get(broken).path, "w") as library:
+            library.write("not a library")
+        session.tuner(broken).best_secs = 1.0
+        partial = retime_kernels(session, keys)
+        assert partial is not None and partial.kernels == len(keys) - 1 and session.tuner(broken).best_secs == 1.0
+        session.tuner(broken).best_secs = retimed[broken]
+
         # A resumed run kept nothing: the database's best is built again and runs alike.
         session.best_artifacts.clear()
         again = retime_kernels(session, keys)

@@ -19,6 +19,7 @@ resumed search is built again, from its database record.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,11 +44,12 @@ logger = logging.getLogger(__name__)
 __all__ = ["REMOTE_RETIME_ROUNDS", "RETIME_ROUNDS", "SLOW_IN_DATABASE", "BestArtifacts", "KernelRetiming", "retime_kernels"]
 
 #: Rounds of runs per kernel; their order alternates, the median is kept. Here, a run is one
-#: sample of at least :data:`MIN_REPEAT_MS`; on a remote device, one of the runner's measurements.
+#: sample of about :data:`SAMPLE_MS`; on a remote device, one of the runner's measurements.
 RETIME_ROUNDS = 5
 REMOTE_RETIME_ROUNDS = 3
-#: Each sample times as many calls as fill this long (as the runner's does).
-MIN_REPEAT_MS = 25
+#: A sample times as many calls as the kernel's database latency says fill this long (fixed
+#: beforehand: finding the count anew doubles each sample's cost, as ``min_repeat_ms`` does).
+SAMPLE_MS = 15.0
 #: A database latency this many times the re-timed one counts as read under load (reported).
 SLOW_IN_DATABASE = 1.3
 
@@ -158,17 +160,34 @@ def _runs_here(session: SearchSession, artifacts: dict[str, KeptArtifact], round
     device = device_for(session.target)
     timers = {}
     for key, kept in artifacts.items():
-        library = tvm.runtime.load_module(kept.path)
-        args = alloc_in_bounds_arguments(device, [info.as_json() for info in kept.args_info], 1)[0]
-        evaluator = library.time_evaluator(library.entry_name, device, number=1, repeat=1, min_repeat_ms=MIN_REPEAT_MS)
+        try:
+            library = tvm.runtime.load_module(kept.path)
+            args = alloc_in_bounds_arguments(device, [info.as_json() for info in kept.args_info], 1)[0]
+            calls = max(1, math.ceil(SAMPLE_MS / (1e3 * session.tuner(key).best_secs)))
+            evaluator = library.time_evaluator(library.entry_name, device, number=calls, repeat=1)
+        except Exception as err:  # noqa: BLE001 - one kernel that does not load keeps its figure
+            _cannot_time(session, key, err)
+            continue
         timers[key] = (evaluator, args)
     order = list(timers)
     samples: dict[str, list[float]] = {key: [] for key in order}
     for round_index in range(rounds):
         for key in order if round_index % 2 == 0 else order[::-1]:
+            if key not in timers:
+                continue
             evaluator, args = timers[key]
-            samples[key].append(float(evaluator(*args).mean))
+            try:
+                samples[key].append(float(evaluator(*args).mean))
+            except Exception as err:  # noqa: BLE001 - nor does one that fails to run
+                _cannot_time(session, key, err)
+                del timers[key]
+                samples[key].clear()
     return samples
+
+
+def _cannot_time(session: SearchSession, key: str, err: Exception) -> None:
+    logger.warning("kernel %s could not be timed again (%s); its database latency stays",
+                   session.tuner(key).name, str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__)
 
 
 def _runs_on_runner(session: SearchSession, artifacts: dict[str, KeptArtifact], rounds: int) -> dict[str, list[float]]:
@@ -190,8 +209,9 @@ def retime_kernels(session: SearchSession, keys: Iterable[str], *, rounds: int |
     median of its ``rounds`` runs its latency (``tuner.best_secs``).
 
     Batches still in flight land first; nothing of the search builds meanwhile. On a local
-    device the kernels are timed in this process (:data:`RETIME_ROUNDS` samples each), as the
-    front's networks are next; on a remote one the session's runner measures them
+    device the kernels are timed in this process (:data:`RETIME_ROUNDS` samples of about
+    :data:`SAMPLE_MS` each), as the front's networks are next; on a remote one the session's
+    runner measures them
     (:data:`REMOTE_RETIME_ROUNDS` each). A kernel whose runs fail keeps its database latency.
     Returns ``None`` when there is nothing to re-time. (The caller files the seconds under a
     phase of its own: these are not the search's measurements.)
