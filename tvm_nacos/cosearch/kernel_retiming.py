@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -152,6 +152,13 @@ def _rebuild(session: SearchSession, keys: Sequence[str]) -> dict[str, KeptArtif
     return rebuilt
 
 
+def _turns(order: list[str], rounds: int) -> Iterator[list[str]]:
+    """``order`` once per round, reversed every other round: each kernel's samples then sit
+    alike, on average, within a drift of the host's load."""
+    for round_index in range(rounds):
+        yield order if round_index % 2 == 0 else order[::-1]
+
+
 def _runs_here(session: SearchSession, artifacts: dict[str, KeptArtifact], rounds: int) -> dict[str, list[float]]:
     """Seconds per call of each kernel, ``rounds`` samples, timed in this process as the front's
     networks are (each library loaded and its arguments allocated once, before any timing)."""
@@ -169,10 +176,9 @@ def _runs_here(session: SearchSession, artifacts: dict[str, KeptArtifact], round
             _cannot_time(session, key, err)
             continue
         timers[key] = (evaluator, args)
-    order = list(timers)
-    samples: dict[str, list[float]] = {key: [] for key in order}
-    for round_index in range(rounds):
-        for key in order if round_index % 2 == 0 else order[::-1]:
+    samples: dict[str, list[float]] = {key: [] for key in timers}
+    for turn in _turns(list(timers), rounds):
+        for key in turn:
             if key not in timers:
                 continue
             evaluator, args = timers[key]
@@ -192,10 +198,8 @@ def _cannot_time(session: SearchSession, key: str, err: Exception) -> None:
 
 def _runs_on_runner(session: SearchSession, artifacts: dict[str, KeptArtifact], rounds: int) -> dict[str, list[float]]:
     """Seconds per call of each kernel, one per round that ran, measured by the session's runner."""
-    order = list(artifacts)
-    samples: dict[str, list[float]] = {key: [] for key in order}
-    for round_index in range(rounds):
-        turn = order if round_index % 2 == 0 else order[::-1]
+    samples: dict[str, list[float]] = {key: [] for key in artifacts}
+    for turn in _turns(list(artifacts), rounds):
         inputs = [ms.runner.RunnerInput(artifacts[key].path, session.device_type, artifacts[key].args_info) for key in turn]
         results = [future.result() for future in session.measurer.runner.run(inputs)]
         for key, result in zip(turn, results, strict=True):

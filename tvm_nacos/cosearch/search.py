@@ -537,16 +537,15 @@ def landed_candidates(session: SearchSession, candidates: Sequence[ArchSample]) 
 
 
 def front_of(
-    session: SearchSession, candidates: Sequence[ArchSample], *, measure_end_to_end: bool,
-    retime: bool | None = None,
+    session: SearchSession, candidates: Sequence[ArchSample], *, measure_end_to_end: bool
 ) -> tuple[list[ParetoPoint], list[ParetoPoint]]:
     """(every evaluated architecture within the limits, the front): the estimated front timed end
     to end when ``measure_end_to_end``, else the front of the kernel-sum estimates.
 
-    With ``retime`` (by default ``measure_end_to_end``: a real runner) the kernels of the
-    architectures near the front are first run again in turns (:func:`retime_front_kernels`).
+    Timing end to end (a real runner), the kernels of the architectures near the front are
+    first run again in turns (:func:`retime_front_kernels`).
     """
-    if measure_end_to_end if retime is None else retime:
+    if measure_end_to_end:
         retime_front_kernels(session, candidates)
     evaluated = _evaluate(session, candidates)
     if measure_end_to_end:
