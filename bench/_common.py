@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -141,3 +145,20 @@ def exposed_tutorial_cnn(seed: int = 0) -> tuple[Any, Any]:
     passes = [ExposeWidth(multipliers=(0.5, 1.0)), ExposeSkip(),
               ExposeKernelSize(sizes=(1, 3), init="inherit", inside_options="original")]
     return tvm.transform.Sequential(passes)(mod), data
+
+
+def code_environment(folder: str | None) -> dict[str, str]:
+    """The environment that runs the code of the checkout in ``folder`` (``--code LABEL=DIR``;
+    this checkout's where ``None``): ``folder`` first on ``PYTHONPATH``."""
+    env = dict(os.environ)
+    if folder is not None:
+        env["PYTHONPATH"] = folder + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def imported_code(folder: str | None) -> str:
+    """Where ``tvm_nacos`` is imported from with ``folder``'s environment (checked, not assumed)."""
+    with tempfile.TemporaryDirectory() as cwd:
+        done = subprocess.run([sys.executable, "-c", "import tvm_nacos; print(tvm_nacos.__file__)"],
+                              env=code_environment(folder), cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()

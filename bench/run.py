@@ -34,6 +34,7 @@ BENCHMARKS = (
     "exhaustive_subspace",
     "extraction_cache",
     "inherited_vs_finetuned",
+    "lowering",
     "model_search",
     "expose_passes_table",
     "front_timing",

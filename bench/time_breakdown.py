@@ -35,6 +35,7 @@ import time
 from typing import Any
 
 import numpy as np
+from _common import code_environment, imported_code
 from harness import Benchmark, RunContext, main
 
 #: The phases a search reports (``SearchResult.time_breakdown``), in the order tables show them.
@@ -81,22 +82,6 @@ def _extra_args(args: argparse.Namespace) -> dict[str, list[str]]:
     return extra
 
 
-def _environment(folder: str | None) -> dict[str, str]:
-    """The environment that runs the code in ``folder`` (this checkout's where ``None``)."""
-    env = dict(os.environ)
-    if folder is not None:
-        env["PYTHONPATH"] = folder + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
-def _code_of(folder: str | None) -> str:
-    """Where ``tvm_nacos`` is imported from with ``folder``'s environment (checked, not assumed)."""
-    with tempfile.TemporaryDirectory() as cwd:
-        done = subprocess.run([sys.executable, "-c", "import tvm_nacos; print(tvm_nacos.__file__)"],
-                              env=_environment(folder), cwd=cwd, capture_output=True, text=True, check=True)
-    return done.stdout.strip()
-
-
 def _search(args: argparse.Namespace, folder: str | None, seed: int, work_dir: str,
             extra: list[str]) -> tuple[dict[str, Any], float]:
     """Run ``tvm-nacos search`` (with ``extra`` arguments) with the code in ``folder``; its
@@ -109,7 +94,7 @@ def _search(args: argparse.Namespace, folder: str | None, seed: int, work_dir: s
         command += ["--accuracy", args.accuracy]
     start = time.perf_counter()
     # In the work directory: ``python -m`` puts the current folder first on sys.path.
-    done = subprocess.run(command, env=_environment(folder), cwd=work_dir, capture_output=True, text=True, check=False)
+    done = subprocess.run(command, env=code_environment(folder), cwd=work_dir, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"tvm-nacos search failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -166,7 +151,7 @@ def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Every version's runs, alternating, with their time by phase and estimate errors."""
     versions, extra = _versions(args), _extra_args(args)
     runs: list[dict[str, Any]] = []
-    imported = {label: _code_of(folder) for label, folder in versions.items()}
+    imported = {label: imported_code(folder) for label, folder in versions.items()}
     # Versions on one checkout must differ by their arguments; versions of different code by the code.
     if len({(imported[label], tuple(extra.get(label, []))) for label in versions}) < len(versions):
         raise SystemExit(f"two versions run the same code with the same arguments: {imported}, {extra}")

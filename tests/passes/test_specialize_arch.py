@@ -7,7 +7,7 @@ import pytest
 import tvm
 from tvm import relax
 
-from tvm_nacos.errors import InvalidSampleError
+from tvm_nacos.errors import ChoicePointError, InvalidSampleError
 from tvm_nacos.ir import find_choice_points, is_choice_function
 from tvm_nacos.passes import CheckChoicePoints, SpecializeArch
 from tvm_nacos.search_space import ArchSample
@@ -93,3 +93,19 @@ def test_unknown_option_lists_valid_options() -> None:
 def test_missing_label_is_named() -> None:
     with pytest.raises(InvalidSampleError, match=r"block\.kernel"):
         SpecializeArch({"block.depth": "keep"})(example_modules.nested_depth_choice())
+
+
+@pytest.mark.parametrize(
+    "sample", [{"block.depth": "keep", "block.kernel": "k3"}, {"block.depth": "keep", "block.kernel": "k5"}, {"block.depth": "skip"}]
+)
+def test_choice_points_found_once_give_the_same_module(sample: dict) -> None:
+    mod = example_modules.nested_depth_choice()
+    points = find_choice_points(mod)
+    tvm.ir.assert_structural_equal(SpecializeArch(sample, choice_points=points)(mod), SpecializeArch(sample)(mod))
+
+
+def test_choice_points_of_another_module_are_an_error_not_a_broken_module() -> None:
+    mod = example_modules.nested_depth_choice()
+    outer_only = [cp for cp in find_choice_points(mod) if cp.label == "block.depth"]
+    with pytest.raises(ChoicePointError, match=r"still calls the choice functions .*choice_points"):
+        SpecializeArch({"block.depth": "keep"}, choice_points=outer_only)(mod)

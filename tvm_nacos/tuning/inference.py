@@ -27,6 +27,7 @@ from tvm import relax
 
 from tvm_nacos._compat import GenericConst, structural_equal
 from tvm_nacos.analysis import ArchitectureCounter
+from tvm_nacos.ir.choice import find_choice_points
 from tvm_nacos.passes import SpecializeArch
 from tvm_nacos.search_space import ArchSample
 from tvm_nacos.tuning.fold import FoldConstantsWithNumpy
@@ -144,6 +145,8 @@ class InferenceSpecializer:
         self.mod = mod
         self.folded: tvm.IRModule | None = None
         self._counter = ArchitectureCounter(mod, lambda _: 0, per_call=False)
+        #: The choice points of the module each architecture is specialized from (found once).
+        self._points = find_choice_points(mod)
         if len(self._counter.entries) != 1 or not folds_within_functions(mod):
             logger.info("batch norm folded per architecture (a choice point between a convolution and its batch norm, "
                         "or several public functions)")
@@ -158,11 +161,12 @@ class InferenceSpecializer:
         self.folded = tvm.transform.Sequential(
             _after_batch_norm_folded(functions), name="NacosSimplifyForInference"
         )(bn_folded)
+        self._points = find_choice_points(self.folded)
 
     def __call__(self, sample: ArchSample | Mapping[str, str]) -> tvm.IRModule:
         if self.folded is None:
-            return simplify_for_inference(SpecializeArch(sample)(self.mod))
-        specialized = _FOLD_ACROSS_CHOICES(SpecializeArch(sample)(self.folded))
+            return simplify_for_inference(SpecializeArch(sample, choice_points=self._points)(self.mod))
+        specialized = _FOLD_ACROSS_CHOICES(SpecializeArch(sample, choice_points=self._points)(self.folded))
         if self._folds_in & self._counter.reached(dict(sample)):
             specialized = _MERGE_COMMON(specialized)
         return specialized
