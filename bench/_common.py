@@ -147,6 +147,17 @@ def exposed_tutorial_cnn(seed: int = 0) -> tuple[Any, Any]:
     return tvm.transform.Sequential(passes)(mod), data
 
 
+def code_versions(items: Sequence[str]) -> dict[str, str]:
+    """``--code LABEL=DIR`` options (versions of the code run side by side): label → absolute DIR."""
+    versions = {}
+    for item in items:
+        label, sep, folder = item.partition("=")
+        if not sep or not label or not os.path.isdir(folder):
+            raise SystemExit(f"--code takes LABEL=DIR with an existing DIR, got {item!r}")
+        versions[label] = os.path.abspath(folder)
+    return versions
+
+
 def code_environment(folder: str | None) -> dict[str, str]:
     """The environment that runs the code of the checkout in ``folder`` (``--code LABEL=DIR``;
     this checkout's where ``None``): ``folder`` first on ``PYTHONPATH``."""

@@ -34,7 +34,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import code_environment, imported_code
+from _common import code_environment, code_versions, imported_code
 from harness import Benchmark, RunContext, main
 
 #: The stages timed, in the order lowering runs them.
@@ -51,16 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=2, help="processes per space and version")
     parser.add_argument("--code", action="append", default=[], metavar="LABEL=DIR",
                         help="a version of the code to run (repeatable; default: this checkout)")
-
-
-def _versions(args: argparse.Namespace) -> dict[str, str | None]:
-    versions: dict[str, str | None] = {}
-    for item in args.code:
-        label, sep, folder = item.partition("=")
-        if not sep or not label or not os.path.isdir(folder):
-            raise SystemExit(f"--code takes LABEL=DIR with an existing DIR, got {item!r}")
-        versions[label] = os.path.abspath(folder)
-    return versions or {"current": None}
 
 
 def lower_and_time(space_name: str, num_archs: int, seed: int) -> dict[str, Any]:
@@ -132,7 +122,7 @@ def _means_ms(record: dict[str, Any], warm_up: int) -> dict[str, float]:
 
 def run(args: argparse.Namespace, ctx: RunContext) -> dict[str, Any]:
     """Every version lowers the same architectures of every space, alternating; prints the table."""
-    versions = _versions(args)
+    versions: dict[str, str | None] = dict(code_versions(args.code)) or {"current": None}
     imported = {label: imported_code(folder) for label, folder in versions.items()}
     if len(set(imported.values())) < len(imported):
         raise SystemExit(f"two versions import the same code: {imported}")

@@ -35,7 +35,7 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import code_environment, imported_code
+from _common import code_environment, code_versions, imported_code
 from harness import Benchmark, RunContext, main
 
 #: The phases a search reports (``SearchResult.time_breakdown``), in the order tables show them.
@@ -60,12 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _versions(args: argparse.Namespace) -> dict[str, str | None]:
     """Label → the checkout it runs (``None``: this one), from ``--code`` and ``--extra``."""
-    versions: dict[str, str | None] = {}
-    for item in args.code:
-        label, sep, folder = item.partition("=")
-        if not sep or not label or not os.path.isdir(folder):
-            raise SystemExit(f"--code takes LABEL=DIR with an existing DIR, got {item!r}")
-        versions[label] = os.path.abspath(folder)
+    versions: dict[str, str | None] = dict(code_versions(args.code))
     for label in _extra_args(args):
         versions.setdefault(label, None)
     return versions or {"current": None}
