@@ -8,7 +8,9 @@ over all the architectures timed and over the front alone: the error of the plai
 (scale × kernel sum + the terms it picks), each timing estimated by the model fitted on the
 others (leave one out), with three kernel sums (:data:`SUMS`): the search's own, the database's,
 and every kernel's best schedule rebuilt and timed in turns here after the networks. The same
-network timings under each tells the kernels' measurement error from the model's.
+network timings under each tells the kernels' measurement error from the model's. A network's
+timing and a kernel's re-timing are their fastest samples, as in the search (before 9b68256's
+successor: medians).
 
 Usage::
 
@@ -104,7 +106,7 @@ def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[dict[str, 
     ctx.progress("%s: %d architectures compiled, timing them in turns", work_dir, len(networks))
     latencies = time_interleaved(networks, target)
     timings = [
-        EndToEndTiming(arch_id, measured_ms=latency.median_ms, spread_ms=latency.spread_ms, **profiles[arch_id])
+        EndToEndTiming(arch_id, measured_ms=latency.best_ms, spread_ms=latency.spread_ms, **profiles[arch_id])
         for arch_id, latency in latencies.items()
     ]
     # Each kernel with a record of its own, re-timed (a kernel measured only through a

@@ -353,7 +353,8 @@ def _markdown(
         "",
         "## Accuracy–latency front",
         "",
-        ("Latency of the front: the architecture compiled with its tuned kernels and timed end to end; "
+        ("Latency of the front: the architecture compiled with its tuned kernels and timed end to end, "
+         "the fastest of its samples in turns (± half their interquartile range); "
          if data.get("measured_end_to_end", True) else
          "Latency of the front: Σ calls × best tuned kernel latency (the search did not time whole networks); ")
         + "estimated: Σ calls × best tuned kernel latency. Accuracy is in the estimator's unit.",

@@ -67,6 +67,7 @@ def test_doubtful_timings_are_taken_again_and_the_faster_kept(monkeypatch) -> No
     assert asked == [sorted(ids.values()), sorted([ids["loaded"], ids["still loaded"]])]  # the others agree
     assert [timings[ids[op]].median_ms for op in ("a", "b", "c")] == [1.04, 1.05, 1.06]
     assert timings[ids["loaded"]].median_ms == 1.05  # the faster re-take replaces the loaded one
+    assert timings[ids["loaded"]].best_ms == 1.0  # what the front reads: its fastest sample
     assert timings[ids["still loaded"]].median_ms == 1.35  # the re-take was slower: the first stays
 
 
@@ -104,7 +105,8 @@ def test_timings_that_agree_are_taken_once(monkeypatch) -> None:
 
     def fake_time_interleaved(networks, target, endpoint=None):
         calls.append(sorted(networks))
-        return {arch_id: Latency(2.1 if arch_id == points[0].sample.id else 4.3, (1.0,)) for arch_id in networks}
+        return {arch_id: Latency(ms, (ms,)) for arch_id in networks
+                for ms in [2.1 if arch_id == points[0].sample.id else 4.3]}
 
     monkeypatch.setattr(search_module, "time_interleaved", fake_time_interleaved)
     timings = _time_front(session, points)

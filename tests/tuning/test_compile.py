@@ -29,6 +29,11 @@ def test_latency_spread_is_half_the_interquartile_range() -> None:
     assert Latency(2.0, (2.0,)).spread_ms == 0.0
 
 
+def test_best_is_the_fastest_sample_or_the_median_without_samples() -> None:
+    assert Latency(3.0, (3.0, 5.0, 1.5, 4.0, 2.0)).best_ms == 1.5
+    assert Latency(2.5, ()).best_ms == 2.5
+
+
 def test_networks_are_timed_in_turns_and_each_gets_every_sample() -> None:
     networks = {"small": _matmul_network(16), "large": _matmul_network(128)}
     timings = time_interleaved(networks, TARGET, rounds=3, repeat=2, number=2, min_repeat_ms=1)
@@ -36,6 +41,7 @@ def test_networks_are_timed_in_turns_and_each_gets_every_sample() -> None:
     for latency in timings.values():
         assert len(latency.samples_ms) == 6 and all(s > 0 for s in latency.samples_ms)
         assert latency.median_ms == pytest.approx(float(np.median(latency.samples_ms)))
+        assert latency.best_ms == min(latency.samples_ms) <= latency.median_ms
         assert latency.spread_ms >= 0
     assert timings["large"].median_ms > timings["small"].median_ms  # 512x the work
     with pytest.raises(ValueError, match="rounds >= 1 and repeat >= 1"):

@@ -9,7 +9,7 @@ on the front and teaches the end-to-end model a residual that is not the network
 So, once the schedule search is over, the best schedule of every kernel of the architectures
 that may reach the front is run again, all of them in a few rounds whose order alternates (load
 then weighs on every kernel alike), with nothing of the search building, in the process that
-times the front's networks next (a remote device: by the runner), and the median becomes
+times the front's networks next (a remote device: by the runner), and the fastest run becomes
 the kernel's latency (:attr:`~tvm_nacos.cosearch.session.TaskTuner.best_secs`, the one value
 estimates read). Nothing is rebuilt: the measure callbacks keep the build artifact of each
 kernel's best candidate (:class:`BestArtifacts`); only a kernel measured by an earlier run of a
@@ -43,7 +43,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["REMOTE_RETIME_ROUNDS", "RETIME_ROUNDS", "SLOW_IN_DATABASE", "BestArtifacts", "KernelRetiming", "retime_kernels"]
 
-#: Rounds of runs per kernel; their order alternates, the median is kept. Here, a run is one
+#: Rounds of runs per kernel; their order alternates, the fastest is kept (load only slows a run
+#: down; the front's networks are judged by their fastest sample too). Here, a run is one
 #: sample of about :data:`SAMPLE_MS`; on a remote device, one of the runner's measurements.
 RETIME_ROUNDS = 5
 REMOTE_RETIME_ROUNDS = 3
@@ -210,7 +211,7 @@ def _runs_on_runner(session: SearchSession, artifacts: dict[str, KeptArtifact], 
 
 def retime_kernels(session: SearchSession, keys: Iterable[str], *, rounds: int | None = None) -> KernelRetiming | None:
     """Run the best schedule of each measured kernel of ``keys`` again, in turns, and make the
-    median of its ``rounds`` runs its latency (``tuner.best_secs``).
+    fastest of its ``rounds`` runs its latency (``tuner.best_secs``).
 
     Batches still in flight land first; nothing of the search builds meanwhile. On a local
     device the kernels are timed in this process (:data:`RETIME_ROUNDS` samples of about
@@ -239,7 +240,7 @@ def retime_kernels(session: SearchSession, keys: Iterable[str], *, rounds: int |
         if not values:
             continue
         tuner = session.tuners[key]
-        retimed = float(np.median(values))
+        retimed = float(np.min(values))
         ratios.append(tuner.best_secs / retimed)
         tuner.best_secs = retimed
     if not ratios:
