@@ -120,6 +120,12 @@ def time_best_schedules(tasks: Mapping[str, Any], database: Any, target: Any, *,
     The database's latency of a kernel is one measurement taken during the search, under
     whatever load there was; timed in turns, load weighs on every kernel alike.
     """
+    samples = best_schedule_samples(tasks, database, target, rounds=rounds)
+    return {name: float(keep(values)) for name, values in samples.items()}
+
+
+def best_schedule_samples(tasks: Mapping[str, Any], database: Any, target: Any, *, rounds: int = 5) -> dict[str, list[float]]:
+    """The samples behind :func:`time_best_schedules`: name → seconds, one per round."""
     timers = {name: timer for name, mod in tasks.items()
               if (timer := best_schedule_timer(mod, database, target)) is not None}
     names = list(timers)
@@ -127,7 +133,7 @@ def time_best_schedules(tasks: Mapping[str, Any], database: Any, target: Any, *,
     for round_index in range(rounds):
         for name in names if round_index % 2 == 0 else reversed(names):
             samples[name].append(timers[name]())
-    return {name: float(keep(values)) for name, values in samples.items()}
+    return samples
 
 
 def exposed_tutorial_cnn(seed: int = 0) -> tuple[Any, Any]:

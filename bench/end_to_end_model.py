@@ -6,11 +6,11 @@ up to ``--max-archs`` of each search's fully measured architectures with their t
 over all the architectures timed and over the front alone: the error of the plain kernel sum
 (Σ calls × best kernel latency) and of :class:`~tvm_nacos.cosearch.end_to_end.EndToEndModel`
 (scale × kernel sum + the terms it picks), each timing estimated by the model fitted on the
-others (leave one out), with three kernel sums (:data:`SUMS`): the search's own, the database's,
+others (leave one out), with the kernel sums of :data:`SUMS`: the search's own, the database's,
 and every kernel's best schedule rebuilt and timed in turns here after the networks. The same
 network timings under each tells the kernels' measurement error from the model's. A network's
-timing and a kernel's re-timing are their fastest samples, as in the search (before 9b68256's
-successor: medians).
+timing and a kernel's re-timing are their fastest samples, as in the search since 850d4e6;
+``medians`` keeps the same samples by their medians instead (networks and kernels), as before.
 
 Usage::
 
@@ -55,7 +55,7 @@ def _search(args: argparse.Namespace, ctx: RunContext) -> str:
 #: ``pareto.json``; since 669ae5b the front's kernels re-timed in turns at the end of the search),
 #: the database's best latencies (one measurement each, taken during the search), and every
 #: kernel's best schedule re-timed here in turns after the networks.
-SUMS = ("search", "database", "retimed")
+SUMS = ("search", "database", "retimed", "medians")
 
 
 def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[dict[str, list[Any]], set[str]]:
@@ -63,7 +63,8 @@ def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[dict[str, 
     as their kernel sums, and the front's ids."""
     from dataclasses import replace
 
-    from _common import time_best_schedules
+    import numpy as np
+    from _common import best_schedule_samples
 
     from tvm_nacos.analysis import search_space
     from tvm_nacos.cosearch.end_to_end import EndToEndTiming
@@ -113,7 +114,9 @@ def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[dict[str, 
     # transferred schedule keeps the search's figure in every sum).
     kernels = {task.key: task.mod for arch_id in networks for task, _ in weights[arch_id]}
     ctx.progress("%s: re-timing the %d kernels of those architectures in turns", work_dir, len(kernels))
-    retimed = time_best_schedules(kernels, database, target)
+    samples = best_schedule_samples(kernels, database, target)
+    retimed = {key: float(np.min(values)) for key, values in samples.items()}
+    retimed_medians = {key: float(np.median(values)) for key, values in samples.items()}
     recorded = {key: best_run_secs(database, mod) for key, mod in kernels.items()}
 
     def summed(timing: Any, latency: dict[str, float | None]) -> Any:
@@ -125,6 +128,9 @@ def _timings(work_dir: str, max_archs: int, ctx: RunContext) -> tuple[dict[str, 
         "search": timings,
         "database": [summed(t, recorded) for t in timings],
         "retimed": [summed(t, {**recorded, **retimed}) for t in timings],
+        # The same samples, kept by their medians (networks and kernels): what the search did before 850d4e6.
+        "medians": [summed(replace(t, measured_ms=latencies[t.arch_id].median_ms), {**recorded, **retimed_medians})
+                    for t in timings],
     }
     return variants, front
 
