@@ -75,7 +75,8 @@ class Latency:
 
     @property
     def spread_ms(self) -> float:
-        """Half the interquartile range of the samples: the ± that goes with :attr:`median_ms`."""
+        """Half the interquartile range of the samples: the ± reported with a latency (the
+        search reports :attr:`best_ms`)."""
         if len(self.samples_ms) < 2:
             return 0.0
         q1, q3 = np.percentile(self.samples_ms, [25, 75])
