@@ -81,3 +81,31 @@ def test_drives_a_metaschedule_session_across_tasks(tmp_path) -> None:
     assert model.num_samples >= 24 and model.is_trained
     small = model.features(contexts[0], [])
     assert small.shape == (0, FEATURES)
+
+
+def _design_space_candidates(n: int) -> tuple[object, list[object]]:
+    """A tune context for an n×n matmul and its design spaces as measure candidates."""
+    target = tvm.target.Target(host_cpu(2))
+    register_tensor_intrinsics(target)
+    context = ms.TuneContext(mod=matmul(n), target=target, space_generator="post-order-apply",
+                             task_name=f"mm{n}", num_threads=1, rand_state=n)
+    spaces = context.generate_design_space()
+    args = ms.arg_info.ArgInfo.from_prim_func(matmul(n)["main"])
+    return context, [ms.MeasureCandidate(sch, args) for sch in spaces]
+
+
+def test_features_of_a_candidate_seen_before_come_from_the_cache() -> None:
+    context, candidates = _design_space_candidates(64)
+    assert len(candidates) >= 2
+    model = LatencyCostModel()
+    first = model.features(context, candidates)
+    assert model.feature_cache_hits == 0
+    again = model.features(context, candidates[::-1] + candidates[:1])
+    assert model.feature_cache_hits == len(candidates) + 1
+    np.testing.assert_array_equal(again[:len(candidates)], first[::-1])
+    np.testing.assert_array_equal(again[-1], first[0])
+    # The cached rows are what a model without them computes.
+    np.testing.assert_array_equal(LatencyCostModel().features(context, candidates), first)
+    # The same schedule of another task is another row (its FLOPs differ).
+    other_context, other = _design_space_candidates(32)
+    assert model.features(other_context, other[:1])[0, -1] != first[0, -1]

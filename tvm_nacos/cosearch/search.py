@@ -734,7 +734,7 @@ def _time_front(session: SearchSession, points: Sequence[ParetoPoint]) -> dict[s
     An architecture's latency is its fastest sample (:attr:`~tvm_nacos.tuning.compile.Latency.best_ms`),
     as its kernels' are (:func:`~tvm_nacos.cosearch.kernel_retiming.retime_kernels`): load only
     slows a sample down, so the fastest samples of kernels and networks are the ones that agree
-    (on a loaded host the model's median leave-one-out error on 6 fronts fell from 3.5–10.7 %
+    (on a loaded host the model's median leave-one-out error on 6 timings of 5 fronts fell from 3.5–10.7 %
     with medians to 1.0–5.6 % with the fastest samples, the same samples either way). A timing whose ratio to its
     estimate is far from the typical ratio is taken again and the faster of the two kept. The
     end-to-end model learns from each.

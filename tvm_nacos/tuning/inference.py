@@ -145,11 +145,11 @@ class InferenceSpecializer:
         self.mod = mod
         self.folded: tvm.IRModule | None = None
         self._counter = ArchitectureCounter(mod, lambda _: 0, per_call=False)
-        #: The choice points of the module each architecture is specialized from (found once).
-        self._points = find_choice_points(mod)
         if len(self._counter.entries) != 1 or not folds_within_functions(mod):
             logger.info("batch norm folded per architecture (a choice point between a convolution and its batch norm, "
                         "or several public functions)")
+            #: The choice points of the module each architecture is specialized from (found once).
+            self._points = find_choice_points(mod)
             return
         functions = [gv.name_hint for gv, func in mod.functions_items() if isinstance(func, relax.Function)]
         bn_folded = relax.transform.FoldBatchnormToConv2D()(mod)
