@@ -57,7 +57,7 @@ def test_few_timings_fit_the_scale_alone() -> None:
 
 
 def test_networks_faster_than_their_kernels_are_followed() -> None:
-    # What the ViT space's fronts did: 0.65-0.8x their kernel sums, the smaller ones closer to 1
+    # What the ViT space's fronts did: 0.65-0.93x their kernel sums, the smaller ones closer to 1
     # (a per-call cost in each kernel's own timing that the network does not pay).
     few = EndToEndModel()
     few.observe_all(_timings(0.68, 0.0, MIN_FIT - 1))

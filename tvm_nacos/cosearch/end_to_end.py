@@ -42,7 +42,7 @@ __all__ = ["CANDIDATE_TERMS", "EndToEndModel", "EndToEndTiming", "ModelAccuracy"
 MIN_FIT = 4
 #: The fitted scale stays in this range: a guard against fits from few or disturbed timings, not
 #: a belief about networks. A network may run well below its kernel sum: the ViT space's fronts
-#: ran at 0.65-0.85x theirs on the AMD host (small kernels, each timed alone with a per-call cost
+#: ran at 0.65-0.93x theirs on the AMD host (small kernels, each timed alone with a per-call cost
 #: the network does not pay); at a floor of 0.8 the model could not follow them (4ec7786: median
 #: leave-one-out error on the front 12.7 % at 0.8, 11.6 % at 0.5; over the benchmark's 30
 #: timings 7.3 % against 3.8 %, scale 0.55 plus 5.5 us a call).
