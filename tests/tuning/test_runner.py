@@ -26,6 +26,16 @@ def _built(mods: list) -> list:
     ]
 
 
+def test_a_runner_shut_down_while_its_worker_starts_stops_it() -> None:
+    # The worker starts in the background; shutting down at once used to hit TVM's PopenWorker
+    # between its process and its pipes (AttributeError: no attribute '_writer').
+    runner = make_runner("local")
+    shutdown_runner(runner)
+    assert runner.worker_started.done()
+    workers = list(runner.pool._worker_map.values())
+    assert workers and all(w._proc is None or w._proc.poll() is not None for w in workers)
+
+
 def test_runner_names() -> None:
     for name in (None, "local"):
         runner = make_runner(name)

@@ -21,6 +21,7 @@ an error (see :mod:`tvm_nacos.tuning.check`).
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import re
 from dataclasses import dataclass
@@ -209,6 +210,10 @@ def _last_line(text: str) -> str:
     return last
 
 
+#: How long :func:`shutdown_runner` waits for a background-started worker to finish starting.
+WORKER_START_TIMEOUT_SEC = 60.0
+
+
 def _worker_ready() -> None:
     """Nothing: submitted to start a runner's worker process."""
 
@@ -225,7 +230,8 @@ class BackgroundStartLocalRunner(ms.runner.LocalRunner._cls):  # type: ignore[na
     """
 
     def _sanity_check(self) -> None:
-        self.pool.submit(_worker_ready)
+        #: Done once the worker has started (or failed to): :func:`shutdown_runner` waits for it.
+        self.worker_started = self.pool.submit(_worker_ready)
 
 
 @derived_object
@@ -391,6 +397,11 @@ def shutdown_runner(runner: Any) -> None:
     if isinstance(runner, CheckingLocalRunner):
         runner.shutdown()
         return
+    started = getattr(runner, "worker_started", None)
+    if started is not None:
+        # A worker still starting cannot be killed: TVM's PopenWorker has its process before its
+        # pipes, and kill() then fails on the missing pipe (seen in CI, a runner shut down at once).
+        concurrent.futures.wait([started], timeout=WORKER_START_TIMEOUT_SEC)
     pool = getattr(runner, "pool", None)
     if pool is not None and hasattr(pool, "shutdown"):
         pool.shutdown(wait=False)
