@@ -90,6 +90,13 @@ class LatencyCostModel(ms.cost_model.PyCostModel):
         Seed of bootstrap sampling and of the untrained model's random scores.
     nthread : int
         XGBoost threads.
+
+    Attributes
+    ----------
+    feature_cache_hits : int
+        Candidates whose features came from the cache (rows kept by task and scheduled program,
+        the least recently used dropped past 16384 rows, ~22 MB): the evolutionary search
+        scores a task's best schedules again and again.
     """
 
     def __init__(
