@@ -1,7 +1,7 @@
 """What lowering an architecture costs, stage by stage, for one or more versions of the code.
 
 A search lowers every architecture it looks at to find its kernels (``lower_for_tuning``, then
-task extraction): on nas-bench-201 ~0.35 s an architecture here, 70–100 architectures in the
+task extraction): on nas-bench-201 ~0.25 s an architecture here, 70–100 architectures in the
 default run, most of its "other" time. For N random architectures of each space (the same ones
 for every version), each version of the code times, in its own process: ``specialize`` (the
 architecture cut out of the supernet and simplified for inference), ``fuse`` (Relax's zero

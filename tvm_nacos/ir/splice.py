@@ -52,8 +52,8 @@ def splice_calls(func: relax.Function, callees: Mapping[tvm.ir.GlobalVar, relax.
         The spliced function, or ``None`` where a call cannot be spliced without inferring types
         again: an argument whose type differs from its parameter's, a callee whose body is not
         dataflow blocks of plain bindings ending in a variable, a call outside a dataflow block
-        (``inline_functions`` keeps the callee's dataflow block there), in a ``MatchCast``. The caller then inlines with
-        ``relax.Function.inline_functions``.
+        (``inline_functions`` keeps the callee's dataflow block there) or in a ``MatchCast``.
+        The caller then inlines with ``relax.Function.inline_functions``.
     """
     body = func.body
     if not isinstance(body, relax.SeqExpr):
