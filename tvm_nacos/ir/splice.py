@@ -18,6 +18,7 @@ caller falls back to ``inline_functions``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +26,8 @@ import tvm
 from tvm import relax
 
 from tvm_nacos._compat import structural_equal
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["splice_calls"]
 
@@ -70,7 +73,8 @@ def splice_calls(func: relax.Function, callees: Mapping[tvm.ir.GlobalVar, relax.
             for binding in block.bindings:
                 _emit(binding, callees, bindings)
             blocks.append(relax.DataflowBlock(bindings))
-    except _Declined:
+    except _Declined as declined:
+        logger.debug("not spliced, inlined instead: %s", declined)
         return None
     spliced = relax.BlockBuilder().normalize(relax.SeqExpr(blocks, body.body, body.span))
     return relax.Function(func.params, spliced, func.ret_ty, func.is_pure, func.attrs, func.span)
