@@ -12,6 +12,7 @@ from tuning_helpers import host_cpu
 
 import tvm_nacos
 from tvm_nacos._compat import meta_schedule
+from tvm_nacos.analysis import search_space
 from tvm_nacos.cosearch.cost_model import LatencyCostModel
 from tvm_nacos.cosearch.objectives import Constraints, hypervolume, pareto_indices
 from tvm_nacos.cosearch.schedule_strategy import NACOSSearchStrategy
@@ -303,3 +304,33 @@ def test_the_co_search_takes_its_own_schedule_settings_under_the_given_ones(supe
     assert given.schedule_options == {**COSEARCH_SCHEDULE_SEARCH, "population_size": 32}
     assert given.run_info["schedule_options"] == {"population_size": 32}  # what a resumed run must be given
     given.close()
+
+
+def test_a_slow_accuracy_estimator_seeds_from_fewer_candidates(supernet, tmp_path, caplog) -> None:
+    """The joint start ranks the candidates whose accuracy it can estimate in ``seed_secs`` (in
+    chunks of ``initial_population``, at least two); a deterministic search ranks them all."""
+    scored: list[str] = []
+
+    def slow_accuracy(samples) -> list[float]:
+        scored.extend(s.id for s in samples)
+        return accuracy(samples)
+
+    def run(work_dir, deterministic: bool) -> int:
+        scored.clear()
+        tvm_nacos.search(
+            supernet, target=TARGET, accuracy=slow_accuracy, budget=4, work_dir=work_dir, seed=0,
+            builder=DeterministicBuilder(), runner=DeterministicRunner(), measure_end_to_end=False,
+            deterministic=deterministic, schedule_options=SMALL_SCHEDULE_SEARCH,
+            strategy_options={"initial_population": 2, "seed_secs": 1e-9},
+            cost_model=LatencyCostModel(num_models=2, num_rounds=30, nthread=1, seed=0),
+        )
+        return len(set(scored))
+
+    space_size = search_space(supernet).size
+    assert space_size > 4
+    with caplog.at_level(logging.INFO, logger="tvm_nacos.cosearch.strategies.joint"):
+        run(tmp_path / "timed", deterministic=False)
+    assert f"seeding: accuracy of 4 of {space_size} candidates" in caplog.text
+    assert run(tmp_path / "all", deterministic=True) == space_size
+    with pytest.raises(ValueError, match=r"seed_secs must be positive or None \(no limit\), got 0"):
+        _fake_search(supernet, tmp_path / "zero", "joint", seed_secs=0)

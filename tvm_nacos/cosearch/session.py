@@ -334,7 +334,9 @@ class SearchSession:
     deterministic : bool
         Generate schedule candidates on one thread: MetaSchedule's evolutionary search hands
         work to threads dynamically, so with several threads the same seed can give other
-        candidates. Slower; for reproducibility checks.
+        candidates, and the joint search's seeding estimates all its candidates however long
+        that takes (:func:`~tvm_nacos.cosearch.strategies.joint.run_joint`'s ``seed_secs``).
+        Slower; for reproducibility checks.
     source : BuiltinSpace, optional
         The built-in space ``mod`` was built from, if any: its PyTorch reference serves the
         ``eager`` latency proxy of the two-stage baseline.
@@ -434,6 +436,7 @@ class SearchSession:
         self.target = target
         self.seed, self.rng = seed, np.random.default_rng(seed)
         self.batch_size = batch_size
+        self.deterministic = deterministic
         self.num_threads = 1 if deterministic else usable_cores()
         register_tensor_intrinsics(target)
         # Measurement: one database and cost model for every kernel of every architecture.

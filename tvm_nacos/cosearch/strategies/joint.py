@@ -15,6 +15,7 @@ the whole front needs are kept for the end (up to half the budget).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +40,14 @@ from tvm_nacos.search_space import ArchSample
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["JointSearch", "run_joint", "run_joint_across_targets"]
+__all__ = ["DEFAULT_SEED_SECS", "JointSearch", "run_joint", "run_joint_across_targets"]
+
+#: Seconds the seeding may spend on accuracy estimates (:func:`run_joint`'s ``seed_secs``).
+#: Synflow on mobilenet-v2 at 32x32 takes ~0.2 s an architecture in a search: 200 candidates
+#: took 39 s of a 240 s search.
+DEFAULT_SEED_SECS = 20.0
+#: With a time budget, the seeding takes at most this share of it.
+SEED_SHARE_OF_TIME_BUDGET = 0.1
 
 
 @dataclass
@@ -53,6 +61,7 @@ class JointSearch:
     session: SearchSession
     initial_population: int = 16
     seed_candidates: int = 200
+    seed_secs: float | None = DEFAULT_SEED_SECS
     children_per_round: int = 4
     optimism: float = 1.0
     finish_fraction: float = 0.25
@@ -61,6 +70,8 @@ class JointSearch:
     def __post_init__(self) -> None:
         if self.seed_candidates < 0:
             raise ValueError(f"seed_candidates must be >= 0 (0: a random start), got {self.seed_candidates!r}")
+        if self.seed_secs is not None and not self.seed_secs > 0:
+            raise ValueError(f"seed_secs must be positive or None (no limit), got {self.seed_secs!r}")
         self.population: dict[str, ArchSample] = {}
 
     def _start_population(self) -> dict[str, ArchSample]:
@@ -69,12 +80,38 @@ class JointSearch:
             return {s.id: s for s in map(ArchSample.from_dict, session.state["population"])}
         if self.seed_candidates > 0:
             candidates = unique_samples(session, max(self.seed_candidates, self.initial_population))
+            candidates = self._affordable_seeds(candidates)
             start = rank_by_proxy(session, candidates, "macs")[: self.initial_population]
         else:
             start = unique_samples(session, self.initial_population)
         population = {s.id: s for s in start}
         session.state["population"] = [s.to_dict() for s in population.values()]
         return population
+
+    def _affordable_seeds(self, candidates: list[ArchSample]) -> list[ArchSample]:
+        """The candidates whose accuracy the seeding can afford: all of them with a quick
+        estimator; with a slow one, those estimated in chunks of ``initial_population`` until
+        ``seed_secs`` (a tenth of a time budget, if less) have passed, at least two chunks.
+        A deterministic session estimates all of them (a limit in seconds would make the start
+        depend on the machine's speed)."""
+        session = self.session
+        limit = self.seed_secs
+        if session.trial_budget.max_secs is not None:
+            limit = min(limit or math.inf, SEED_SHARE_OF_TIME_BUDGET * session.trial_budget.max_secs)
+        if limit is None or session.deterministic:
+            return candidates
+        chunk = max(1, self.initial_population)
+        start, scored = time.perf_counter(), 0
+        while scored < len(candidates):
+            session.accuracy(candidates[scored:scored + chunk])
+            scored = min(len(candidates), scored + chunk)
+            if scored >= 2 * chunk and time.perf_counter() - start >= limit:
+                break
+        secs = time.perf_counter() - start
+        if scored < len(candidates):
+            logger.info("seeding: accuracy of %d of %d candidates in %.1f s (seed_secs %.0f s: the estimator "
+                        "takes %.2f s an architecture)", scored, len(candidates), secs, limit, secs / scored)
+        return candidates[:scored]
 
     # -- what the loop asks of the session -------------------------------------------------------
 
@@ -270,6 +307,7 @@ def run_joint(
     *,
     initial_population: int = 16,
     seed_candidates: int = 200,
+    seed_secs: float | None = DEFAULT_SEED_SECS,
     children_per_round: int = 4,
     optimism: float = 1.0,
     finish_fraction: float = 0.25,
@@ -288,6 +326,12 @@ def run_joint(
         and MACs); the search starts from the best ``initial_population`` of them. It costs an
         accuracy estimate and a MAC count per candidate, no measurement. ``0``: start from
         ``initial_population`` random architectures.
+    seed_secs : float or None
+        At most about this long for those accuracy estimates (a tenth of a time budget, if
+        less; ``None``: no limit): a slow estimator (a zero-cost proxy takes 0.1-0.8 s an
+        architecture, 20-160 s for 200) ranks fewer candidates, estimated in chunks of
+        ``initial_population``, at least two. A quick one (a table) ranks all of them, and so
+        does a deterministic session.
     children_per_round : int
         New architectures (mutations and crossovers of the current front) per round.
     optimism : float
@@ -304,7 +348,7 @@ def run_joint(
         (default) or one per target.
     """
     return JointSearch(
-        session, initial_population=initial_population, seed_candidates=seed_candidates,
+        session, initial_population=initial_population, seed_candidates=seed_candidates, seed_secs=seed_secs,
         children_per_round=children_per_round, optimism=optimism, finish_fraction=finish_fraction,
         finish_batch=finish_batch,
     ).run()
