@@ -109,7 +109,7 @@ class JointSearch:
                 break
         secs = time.perf_counter() - start
         if scored < len(candidates):
-            logger.info("seeding: accuracy of %d of %d candidates in %.1f s (seed_secs %.0f s: the estimator "
+            logger.info("seeding: accuracy of %d of %d candidates in %.1f s (limit %.1f s: the estimator "
                         "takes %.2f s an architecture)", scored, len(candidates), secs, limit, secs / scored)
         return candidates[:scored]
 
